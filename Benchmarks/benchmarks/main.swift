@@ -1,0 +1,3 @@
+import AlexNetKit
+
+print(BLASRuntime.configuration)

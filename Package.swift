@@ -1,0 +1,41 @@
+// swift-tools-version: 6.1
+// AlexNet-style convolutional networks on the CPU: tensors, kernels over OpenBLAS, autograd,
+// layers, data pipeline and training. No unsafeFlags anywhere, so the library can be a dependency.
+import PackageDescription
+
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let realModule = Target.Dependency.product(name: "RealModule", package: "swift-numerics")
+
+let package = Package(
+  name: "alexnet-swift",
+  products: [
+    .library(name: "AlexNetKit", targets: ["AlexNetKit"]),
+    .executable(name: "alexnet", targets: ["alexnet"]),
+    .executable(name: "benchmarks", targets: ["benchmarks"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+  ],
+  targets: [
+    // MARK: - System libraries
+    .systemLibrary(
+      name: "COpenBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+    .systemLibrary(
+      name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+    .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+
+    // MARK: - Library and executables
+    .target(name: "AlexNetKit", dependencies: ["COpenBLAS", "CTurboJPEG", "CPNG", realModule]),
+    .executableTarget(name: "alexnet", dependencies: ["AlexNetKit", argumentParser]),
+    .executableTarget(name: "benchmarks", dependencies: ["AlexNetKit"], path: "Benchmarks/benchmarks"),
+
+    // MARK: - Tests
+    .target(name: "TestSupport", dependencies: ["AlexNetKit"], path: "Tests/TestSupport"),
+    .testTarget(
+      name: "AlexNetKitTests", dependencies: ["AlexNetKit", "TestSupport"],
+      resources: [.copy("Fixtures")]),
+  ],
+  swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,109 @@
+import COpenBLAS
+import Foundation
+
+/// Chooses OpenBLAS's kernel set ("core type") and thread count for this process.
+///
+/// OpenBLAS builds for several CPUs at once and picks a kernel set when it loads, unless the
+/// environment variable `OPENBLAS_CORETYPE` names one. A machine may set that variable to a set
+/// slower than the CPU can run (Haswell's AVX2 kernels on an AVX-512 CPU run at about half speed),
+/// or to one it cannot run at all (AVX-512 kernels on an AVX2 CPU stop with an illegal
+/// instruction). So on first use the library applies this policy:
+///
+/// 1. `ALEXNET_BLAS_CORE=NAME` is the deliberate choice and wins (`auto` means OpenBLAS's own
+///    detection, ignoring `OPENBLAS_CORETYPE`), unless the CPU lacks the instructions NAME needs.
+/// 2. Otherwise, on a CPU with AVX-512 (F, BW, DQ, VL), an AVX-512 kernel set is used
+///    (Cooperlake where the CPU has AVX512_BF16, SkylakeX otherwise), whatever
+///    `OPENBLAS_CORETYPE` says.
+/// 3. A core type the CPU cannot run is replaced by OpenBLAS's own detection.
+/// 4. Otherwise OpenBLAS's choice stands.
+///
+/// Whenever the library overrides `OPENBLAS_CORETYPE` it says so in `notice` (the command-line
+/// tools print it), and the variable itself is left as it was for child processes.
+public enum BLASRuntime {
+  public struct Configuration: Sendable {
+    /// The kernel set in use, as OpenBLAS names it ("Haswell", "Zen", "SkylakeX", "Cooperlake").
+    public var coreName: String
+    /// What OpenBLAS had selected at load time, before this policy ran.
+    public var coreNameAtLoad: String
+    /// A sentence explaining an override of the environment, or nil when none was made.
+    public var notice: String?
+  }
+
+  /// The configuration in force; computing it the first time applies the policy above.
+  public static let configuration: Configuration = configure()
+
+  /// Applies the policy once; cheap to call again.
+  @inlinable
+  public static func ensureConfigured() { _ = configuration }
+
+  /// OpenBLAS's thread count (its own pool, separate from `Parallel`'s loops).
+  public static var threadCount: Int {
+    get { ensureConfigured(); return Int(openblas_get_num_threads()) }
+    set { ensureConfigured(); openblas_set_num_threads(Int32(max(1, newValue))) }
+  }
+
+  static let avx512Cores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
+
+  static func configure() -> Configuration {
+    let environment = ProcessInfo.processInfo.environment
+    let atLoad = currentCoreName()
+    let cpu = CPUFeatures.current
+    let best: String? = cpu.hasAVX512 ? (cpu.hasAVX512BF16 ? "Cooperlake" : "SkylakeX") : nil
+    var notice: String?
+
+    func runnable(_ name: String) -> Bool { cpu.hasAVX512 || !avx512Cores.contains(name.lowercased()) }
+
+    if let requested = environment["ALEXNET_BLAS_CORE"], !requested.isEmpty {
+      if requested.lowercased() == "auto" {
+        select(nil)
+      } else if runnable(requested) {
+        select(requested)
+      } else {
+        select(nil)
+        notice = "ALEXNET_BLAS_CORE=\(requested) needs AVX-512, which this CPU lacks; "
+          + "using OpenBLAS's detection (\(currentCoreName()))"
+      }
+    } else if let best, !avx512Cores.contains(atLoad.lowercased()) {
+      select(best)
+      let cause = environment["OPENBLAS_CORETYPE"].map { "OPENBLAS_CORETYPE=\($0)" } ?? "OpenBLAS"
+      notice = "\(cause) selected the \(atLoad) kernels on an AVX-512 CPU; using \(currentCoreName()) "
+        + "(set ALEXNET_BLAS_CORE=\(atLoad) to keep \(atLoad))"
+    } else if !runnable(atLoad) {
+      select(nil)
+      notice = "OPENBLAS_CORETYPE=\(atLoad) needs AVX-512, which this CPU lacks; "
+        + "using OpenBLAS's detection (\(currentCoreName()))"
+    }
+    return Configuration(coreName: currentCoreName(), coreNameAtLoad: atLoad, notice: notice)
+  }
+
+  static func currentCoreName() -> String {
+    guard let name = openblas_get_corename() else { return "unknown" }
+    return String(cString: name).trimmingCharacters(in: .whitespaces)
+  }
+
+  /// Re-runs OpenBLAS's dynamic-architecture selection with OPENBLAS_CORETYPE set to `core`
+  /// (nil: unset, so OpenBLAS detects), then puts the variable back as it was. Runs before any
+  /// BLAS call of ours, so no computation sees the switch.
+  static func select(_ core: String?) {
+    let saved = getenv("OPENBLAS_CORETYPE").map { String(cString: $0) }
+    if let core { setenv("OPENBLAS_CORETYPE", core, 1) } else { unsetenv("OPENBLAS_CORETYPE") }
+    gotoblas_dynamic_quit()
+    gotoblas_dynamic_init()
+    if let saved { setenv("OPENBLAS_CORETYPE", saved, 1) } else { unsetenv("OPENBLAS_CORETYPE") }
+  }
+}
+
+/// The CPU's vector extensions, as the Linux kernel reports them (it lists AVX-512 only when the
+/// operating system also saves the vector state, so a listed feature is usable).
+struct CPUFeatures {
+  var flags: Set<Substring>
+
+  static let current: CPUFeatures = {
+    let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let line = text.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+    return CPUFeatures(flags: Set(line.split(separator: " ")))
+  }()
+
+  var hasAVX512: Bool { ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) }
+  var hasAVX512BF16: Bool { flags.contains("avx512_bf16") }
+}
