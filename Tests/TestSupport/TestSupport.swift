@@ -1,1 +1,85 @@
 import AlexNetKit
+
+// Helpers shared by the tests: seeded random data, closeness measures and a finite-difference
+// gradient checker. A plain target, so every test file sees the same definitions.
+
+extension SeededGenerator {
+  /// `count` floats uniform in [-1, 1).
+  public mutating func floats(_ count: Int) -> [Float] {
+    (0..<count).map { _ in 2 * nextUniform() - 1 }
+  }
+
+  /// A tensor with elements uniform in [-1, 1).
+  public mutating func tensor(_ shape: [Int]) -> Tensor {
+    Tensor.randomUniform(shape, lower: -1, upper: 1, using: &self)
+  }
+
+  /// An integer in `range`.
+  public mutating func int(in range: ClosedRange<Int>) -> Int {
+    range.lowerBound + nextInt(below: range.count)
+  }
+}
+
+/// max |actual − expected| / max |expected|: the error relative to the reference's scale, so
+/// elements near zero do not blow it up.
+public func maxRelativeError(_ actual: Tensor, _ expected: Tensor) -> Float {
+  precondition(actual.shape == expected.shape, "shapes \(actual.shape) and \(expected.shape) differ")
+  let scale = max(expected.scalars.map(abs).max() ?? 0, Float.leastNormalMagnitude)
+  return actual.maxAbsoluteDifference(to: expected) / scale
+}
+
+/// Central finite differences of `loss` with respect to every element of `inputs[index]`,
+/// computed in Double from Float evaluations.
+public func numericalGradient(
+  of loss: ([Tensor]) -> Double, at inputs: [Tensor], input index: Int, step: Float = 1e-2
+) -> Tensor {
+  var gradient = Tensor(zeros: inputs[index].shape)
+  for j in 0..<inputs[index].count {
+    var plus = inputs, minus = inputs
+    let value = inputs[index][flat: j]
+    plus[index][flat: j] = value + step
+    minus[index][flat: j] = value - step
+    // The perturbation actually applied, after Float rounding.
+    let applied = Double(plus[index][flat: j]) - Double(minus[index][flat: j])
+    gradient[flat: j] = Float((loss(plus) - loss(minus)) / applied)
+  }
+  return gradient
+}
+
+/// ½·Σy², the loss the gradient checks use: its gradient with respect to y is y itself, which
+/// differs per element (a plain sum would send ones and hide transposed indices).
+public func halfSumOfSquares(_ y: Tensor) -> Double {
+  y.scalars.reduce(0) { $0 + 0.5 * Double($1) * Double($1) }
+}
+
+/// Largest |analytic − numeric| relative to max(|numeric|, |analytic|, 1) over all elements.
+public func gradientError(_ analytic: Tensor, _ numeric: Tensor) -> Double {
+  precondition(analytic.shape == numeric.shape, "shapes \(analytic.shape) and \(numeric.shape) differ")
+  var worst = 0.0
+  for j in 0..<analytic.count {
+    let a = Double(analytic[flat: j]), n = Double(numeric[flat: j])
+    worst = max(worst, abs(a - n) / max(abs(a), abs(n), 1))
+  }
+  return worst
+}
+
+extension ConvGeometry {
+  /// Random small convolutions: odd sizes, strides 1 to 3, valid, same and explicit padding,
+  /// groups 1 to 3, batches 1 to 3. Every case is a valid geometry.
+  public static func randomCases(count: Int, seed: UInt64) -> [ConvGeometry] {
+    var rng = SeededGenerator(seed: seed)
+    var cases: [ConvGeometry] = []
+    while cases.count < count {
+      let groups = rng.int(in: 1...3)
+      let padding: Padding = [.valid, .same, .explicit(rng.int(in: 0...2))][rng.nextInt(below: 3)]
+      if let g = try? ConvGeometry(
+        batch: rng.int(in: 1...3), inChannels: groups * rng.int(in: 1...3), height: rng.int(in: 3...11),
+        width: rng.int(in: 3...11), outChannels: groups * rng.int(in: 1...3), kernel: rng.int(in: 1...5),
+        stride: rng.int(in: 1...3), padding: padding, groups: groups)
+      {
+        cases.append(g)
+      }
+    }
+    return cases
+  }
+}

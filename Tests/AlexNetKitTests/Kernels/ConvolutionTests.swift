@@ -1,0 +1,71 @@
+import AlexNetKit
+import TestSupport
+import Testing
+
+@Suite struct ConvolutionTests {
+  @Test(arguments: ConvGeometry.randomCases(count: 40, seed: 7))
+  func forwardMatchesReference(_ g: ConvGeometry) {
+    var rng = SeededGenerator(seed: 42)
+    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), b = rng.tensor([g.outChannels])
+    #expect(maxRelativeError(conv2dForward(g, input: x, weight: w, bias: b),
+                             conv2dForwardNaive(g, input: x, weight: w, bias: b)) <= 1e-4)
+  }
+
+  @Test(arguments: ConvGeometry.randomCases(count: 40, seed: 8))
+  func backwardMatchesReference(_ g: ConvGeometry) {
+    var rng = SeededGenerator(seed: 43)
+    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), dy = rng.tensor(g.outputShape)
+    let fast = conv2dBackward(g, input: x, weight: w, outputGradient: dy)
+    let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy)
+    #expect(maxRelativeError(fast.input!, naive.input) <= 1e-4)
+    #expect(maxRelativeError(fast.weight, naive.weight) <= 1e-4)
+    #expect(maxRelativeError(fast.bias, naive.bias) <= 1e-4)
+  }
+
+  /// Chunks of several images per GEMM (the batched path) against the reference.
+  @Test func batchedChunksMatchReference() throws {
+    let g = try ConvGeometry(batch: 5, inChannels: 4, height: 9, width: 8, outChannels: 6, kernel: 3,
+                             stride: 2, padding: .explicit(1), groups: 2)
+    var rng = SeededGenerator(seed: 3)
+    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), b = rng.tensor([6])
+    #expect(maxRelativeError(conv2dForward(g, input: x, weight: w, bias: b),
+                             conv2dForwardNaive(g, input: x, weight: w, bias: b)) <= 1e-4)
+  }
+
+  @Test(arguments: ConvGeometry.randomCases(count: 6, seed: 9))
+  func backwardMatchesFiniteDifferences(_ g: ConvGeometry) {
+    var rng = SeededGenerator(seed: 44)
+    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), b = rng.tensor([g.outChannels])
+    let y = conv2dForward(g, input: x, weight: w, bias: b)
+    let analytic = conv2dBackward(g, input: x, weight: w, outputGradient: y)
+    let loss = { (t: [Tensor]) in halfSumOfSquares(conv2dForward(g, input: t[0], weight: t[1], bias: t[2])) }
+    let inputs = [x, w, b]
+    #expect(gradientError(analytic.input!, numericalGradient(of: loss, at: inputs, input: 0)) <= 1e-3)
+    #expect(gradientError(analytic.weight, numericalGradient(of: loss, at: inputs, input: 1)) <= 1e-3)
+    #expect(gradientError(analytic.bias, numericalGradient(of: loss, at: inputs, input: 2)) <= 1e-3)
+  }
+
+  /// The 2012 paper's first layer: 227x227x3 through 96 kernels 11x11 stride 4 gives 55x55x96.
+  @Test func alexNetFirstLayerShape() throws {
+    let g = try ConvGeometry(batch: 1, inChannels: 3, height: 227, width: 227, outChannels: 96, kernel: 11, stride: 4)
+    #expect(g.outputShape == [1, 96, 55, 55])
+    let same = try ConvGeometry(batch: 1, inChannels: 3, height: 227, width: 227, outChannels: 96, kernel: 11,
+                                stride: 4, padding: .same)
+    #expect(same.outputShape == [1, 96, 57, 57])
+    #expect(same.padTop == 4)
+  }
+
+  @Test func badShapesNameTheShapes() {
+    #expect(throws: ShapeError.self) {
+      try ConvGeometry(batch: 1, inChannels: 3, height: 5, width: 5, outChannels: 4, kernel: 7)
+    }
+    do {
+      _ = try ConvGeometry(batch: 1, inChannels: 96, height: 27, width: 27, outChannels: 256, kernel: 5,
+                           padding: .explicit(2), groups: 5)
+      Issue.record("groups that do not divide the channels were accepted")
+    } catch {
+      #expect(error.message.contains("[1, 96, 27, 27]"))
+      #expect(error.message.contains("5 groups"))
+    }
+  }
+}
