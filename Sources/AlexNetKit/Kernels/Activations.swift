@@ -1,0 +1,48 @@
+/// ReLU, max(0, x) (Krizhevsky et al. 2012, §3.1). Its backward needs only the output:
+/// dx = dy where y > 0, else 0 (the subgradient at 0 is taken as 0, as in PyTorch).
+
+/// Reference ReLU, elementwise by definition.
+public func reluForwardNaive(input: Tensor) -> Tensor { input.map { $0 > 0 ? $0 : 0 } }
+
+/// Reference ReLU backward.
+public func reluBackwardNaive(output: Tensor, outputGradient: Tensor) -> Tensor {
+  Tensor(shape: output.shape, scalars: zip(output.scalars, outputGradient.scalars).map { $0 > 0 ? $1 : 0 })
+}
+
+/// Fast ReLU: parallel, vectorised, out of place or in place (`output` may equal `input`).
+public func reluForward(count: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+  Parallel.forEachChunk(count, minimumChunk: 1 << 16) { range in
+    for i in range { output[i] = Swift.max(input[i], 0) }
+  }
+}
+
+/// Fast ReLU backward from the output. Overwrites `inputGradient` (which may equal `outputGradient`).
+public func reluBackward(
+  count: Int, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+  inputGradient: UnsafeMutablePointer<Float>
+) {
+  Parallel.forEachChunk(count, minimumChunk: 1 << 16) { range in
+    for i in range { inputGradient[i] = output[i] > 0 ? outputGradient[i] : 0 }
+  }
+}
+
+public func reluForward(input: Tensor) -> Tensor {
+  var output = Tensor(uninitializedShape: input.shape)
+  input.withUnsafeBufferPointer { x in
+    output.withUnsafeMutableBufferPointer { y in reluForward(count: x.count, input: x.baseAddress!, output: y.baseAddress!) }
+  }
+  return output
+}
+
+public func reluBackward(output: Tensor, outputGradient: Tensor) -> Tensor {
+  precondition(output.shape == outputGradient.shape, "ReLU: output \(output.shape), gradient \(outputGradient.shape)")
+  var dx = Tensor(uninitializedShape: output.shape)
+  output.withUnsafeBufferPointer { y in
+    outputGradient.withUnsafeBufferPointer { dy in
+      dx.withUnsafeMutableBufferPointer { dx in
+        reluBackward(count: y.count, output: y.baseAddress!, outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!)
+      }
+    }
+  }
+  return dx
+}

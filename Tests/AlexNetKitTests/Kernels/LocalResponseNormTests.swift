@@ -1,0 +1,54 @@
+import AlexNetKit
+import TestSupport
+import Testing
+
+@Suite struct LocalResponseNormTests {
+  static let cases: [(LRNParameters, [Int])] = [
+    (.alexNet, [2, 7, 3, 5]),
+    (LRNParameters(size: 3, alpha: 0.5, beta: 0.6, k: 1), [1, 4, 5, 5]),
+    (LRNParameters(size: 4, alpha: 2, beta: 0.75, k: 1.5, convention: .summed), [3, 6, 2, 3]),
+    (LRNParameters(size: 5, alpha: 1, beta: 0.75, k: 2), [2, 3, 1, 1]),
+    (LRNParameters(size: 7, alpha: 0.3, beta: 1.2, k: 1), [2, 9]),
+  ]
+
+  @Test(arguments: 0..<cases.count)
+  func fastMatchesReference(_ index: Int) {
+    let (p, shape) = Self.cases[index]
+    var rng = SeededGenerator(seed: UInt64(index))
+    let x = rng.tensor(shape) * 3, dy = rng.tensor(shape)
+    let (y, scale) = localResponseNormForward(p, input: x)
+    #expect(maxRelativeError(y, localResponseNormForwardNaive(p, input: x)) <= 1e-5)
+    let dx = localResponseNormBackward(p, input: x, output: y, scale: scale, outputGradient: dy)
+    #expect(maxRelativeError(dx, localResponseNormBackwardNaive(p, input: x, outputGradient: dy)) <= 1e-4)
+  }
+
+  @Test(arguments: 0..<cases.count)
+  func backwardMatchesFiniteDifferences(_ index: Int) {
+    let (p, shape) = Self.cases[index]
+    var rng = SeededGenerator(seed: UInt64(10 + index))
+    let x = rng.tensor(shape) * 3
+    let (y, scale) = localResponseNormForward(p, input: x)
+    let analytic = localResponseNormBackward(p, input: x, output: y, scale: scale, outputGradient: y)
+    let numeric = numericalGradient(of: { halfSumOfSquares(localResponseNormForward(p, input: $0[0]).output) },
+                                    at: [x], input: 0, step: 1e-2)
+    #expect(gradientError(analytic, numeric) <= 1e-3)
+  }
+
+  /// By hand: channels [1, 2, 3] at one pixel, n = 3, k = 1, α = 3 (α/n = 1), β = 1.
+  /// Channel 0 window {0, 1}: s = 1 + 1 + 4 = 6, b = 1/6. Channel 1 window {0, 1, 2}: s = 15,
+  /// b = 2/15. Channel 2 window {1, 2}: s = 14, b = 3/14. TensorFlow's convention (α as is)
+  /// gives s = 1 + 3·5 = 16 for channel 0.
+  @Test func handComputedValues() {
+    let x = Tensor(shape: [1, 3, 1, 1], scalars: [1, 2, 3])
+    let averaged = LRNParameters(size: 3, alpha: 3, beta: 1, k: 1)
+    let y = localResponseNormForward(averaged, input: x).output.scalars
+    #expect(abs(y[0] - 1.0 / 6) < 1e-6 && abs(y[1] - 2.0 / 15) < 1e-6 && abs(y[2] - 3.0 / 14) < 1e-6)
+    let summed = LRNParameters(size: 3, alpha: 3, beta: 1, k: 1, convention: .summed)
+    #expect(abs(localResponseNormForward(summed, input: x).output.scalars[0] - 1.0 / 16) < 1e-6)
+    // AlexNet's parameters on a value of 10 alone: 10 / (2 + 1e-4/5·100)^0.75.
+    let single = localResponseNormForward(.alexNet, input: Tensor(shape: [1, 1, 1, 1], scalars: [10])).output.scalar
+    #expect(abs(single - 10 / Float.pow(2.002, 0.75)) < 1e-5)
+  }
+}
+
+import RealModule
