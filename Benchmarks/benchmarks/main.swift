@@ -1,3 +1,94 @@
 import AlexNetKit
+import Foundation
 
-print(BLASRuntime.configuration)
+// `swift run -c release benchmarks [--json FILE] [--quick] [--layers conv1,conv3] [--cores Haswell,Zen]`
+// Naive against im2col + GEMM for every AlexNet convolution, with bare SGEMMs of the same shapes.
+
+struct Report: Codable {
+  var machine: Machine
+  var squareSGEMM: [SquareSGEMMRow]
+  var convolutions: [ConvolutionRow]
+}
+
+struct Machine: Codable {
+  var cpu: String
+  var cores: Int
+  var blasCore: String
+  var blasThreads: Int
+  var blasNotice: String?
+}
+
+struct SquareSGEMMRow: Codable {
+  var blasCore: String
+  var size: Int
+  var gflops: Double
+}
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+func option(_ name: String) -> String? {
+  guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+  return arguments[index + 1]
+}
+let quick = arguments.contains("--quick")
+let repetitions = quick ? 3 : 7
+
+// A child run for one BLAS core type: prints a single JSON row and exits.
+if arguments.contains("--square-sgemm-only") {
+  let row = SquareSGEMMRow(blasCore: BLASRuntime.configuration.coreName, size: 2048,
+                           gflops: squareSGEMMGFLOPs(size: 2048, repetitions: repetitions))
+  print(String(decoding: try JSONEncoder().encode(row), as: UTF8.self))
+  exit(0)
+}
+
+let cpuName = ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
+  .split(separator: "\n").first { $0.hasPrefix("model name") }
+  .map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces) } ?? "unknown"
+let machine = Machine(cpu: cpuName, cores: ProcessInfo.processInfo.activeProcessorCount,
+                      blasCore: BLASRuntime.configuration.coreName, blasThreads: BLASRuntime.threadCount,
+                      blasNotice: BLASRuntime.configuration.notice)
+print("CPU: \(machine.cpu), \(machine.cores) cores; OpenBLAS core \(machine.blasCore), \(machine.blasThreads) threads")
+if let notice = machine.blasNotice { print("note: \(notice)") }
+
+// Square SGEMM, for this process's core and for any core types named with --cores (each in a
+// child process, since OpenBLAS selects its kernels per process).
+var squares = [SquareSGEMMRow(blasCore: machine.blasCore, size: 2048,
+                              gflops: squareSGEMMGFLOPs(size: 2048, repetitions: repetitions))]
+for core in (option("--cores")?.split(separator: ",").map(String.init) ?? []) {
+  let child = Process()
+  child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+  child.arguments = ["--square-sgemm-only"] + (quick ? ["--quick"] : [])
+  child.environment = ProcessInfo.processInfo.environment.merging(["ALEXNET_BLAS_CORE": core]) { $1 }
+  let pipe = Pipe()
+  child.standardOutput = pipe
+  try child.run()
+  child.waitUntilExit()
+  let output = pipe.fileHandleForReading.readDataToEndOfFile()
+  if let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
+     let row = try? JSONDecoder().decode(SquareSGEMMRow.self, from: Data(line.utf8)) {
+    squares.append(SquareSGEMMRow(blasCore: "\(row.blasCore) (asked \(core))", size: row.size, gflops: row.gflops))
+  }
+}
+print("\nSGEMM 2048x2048x2048, median of \(repetitions)")
+printTable(["OpenBLAS core", "GFLOP/s"], squares.map { [$0.blasCore, format($0.gflops)] })
+
+let layers = option("--layers").map { Set($0.split(separator: ",").map(String.init)) }
+let batches = option("--batch").map { [1, Int($0)!] } ?? [1, 32]
+let convolutions = runConvolutionBenchmarks(batches: batches, naiveBatch: 1, repetitions: repetitions, only: layers)
+print("\nAlexNet convolutions (227x227 input, paper's groups): naive vs im2col + SGEMM, median of \(repetitions) ms")
+printTable(
+  ["layer", "batch", "pass", "naive ms", "GEMM ms", "GFLOP/s", "speedup", "bare SGEMM GFLOP/s", "of bare", "max rel err"],
+  convolutions.map { r in
+    [r.layer, "\(r.batch)", r.pass, format(r.naiveMilliseconds), format(r.gemmMilliseconds, 2), format(r.gemmGFLOPs),
+     r.speedup.map { format($0) + "x" } ?? "-", format(r.bareSGEMMGFLOPs), String(format: "%.0f%%", r.efficiency * 100),
+     r.maxRelativeError.map { String(format: "%.1e", $0) } ?? "-"]
+  })
+print("speedup: naive ms per image / GEMM ms per image; the naive path runs at batch 1 only.")
+
+if let path = option("--json") {
+  let encoder = JSONEncoder()
+  encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+  try encoder.encode(Report(machine: machine, squareSGEMM: squares, convolutions: convolutions))
+    .write(to: URL(fileURLWithPath: path))
+  print("wrote \(path)")
+}
+if sink == .infinity { print(sink) }

@@ -143,10 +143,16 @@ extension ConvGeometry {
     }
   }
 
+  /// Images per GEMM, as the fast path chunks the batch (the benchmark mirrors its SGEMMs).
+  public var imagesPerChunkForBenchmark: Int { imagesPerChunk() }
+
   /// Images per GEMM: as many as keep the column matrix and the GEMM output within `budget`
   /// floats, so one product covers several images (a wider GEMM runs faster) without letting
   /// the scratch memory grow with the batch.
   func imagesPerChunk(budget: Int = 1 << 23) -> Int {
+    // A plane this wide already makes a GEMM wide enough; batching would only add the scatter
+    // into NCHW and push the columns out of cache (conv1: 3025 positions per image).
+    if outputPlane >= 1024 { return 1 }
     let perImage = (inChannels * kernel * kernel + outChannels) * outputPlane
     return Swift.max(1, Swift.min(batch, budget / Swift.max(perImage, 1)))
   }
@@ -265,14 +271,16 @@ public func conv2dBackward(
   }
 }
 
-/// im2col of `images` consecutive images side by side, in parallel over (image, channel).
+/// im2col of `images` consecutive images side by side, in parallel over (image, channel, kernel
+/// row), so that even a 3-channel input splits evenly across threads.
 func fillColumns(_ g: ConvGeometry, input: UnsafePointer<Float>, images: Int, columns: UnsafeMutablePointer<Float>) {
   let rowLength = images * g.outputPlane, inputImage = g.inChannels * g.height * g.width
-  Parallel.forEachChunk(images * g.inChannels, minimumChunk: 4) { units in
+  let rowsPerImage = g.inChannels * g.kernel
+  Parallel.forEachChunk(images * rowsPerImage, minimumChunk: 8) { units in
     for unit in units {
-      let b = unit / g.inChannels, c = unit % g.inChannels
-      im2col(g, image: input + b * inputImage, channels: c..<(c + 1), columns: columns,
-             rowLength: rowLength, columnOffset: b * g.outputPlane)
+      let b = unit / rowsPerImage, row = unit % rowsPerImage
+      im2col(g, image: input + b * inputImage, channel: row / g.kernel, kernelRows: (row % g.kernel)..<(row % g.kernel + 1),
+             columns: columns, rowLength: rowLength, columnOffset: b * g.outputPlane)
     }
   }
 }

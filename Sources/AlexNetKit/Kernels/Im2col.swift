@@ -18,18 +18,18 @@ func insideRange(extent: Int, outputs: Int, stride: Int, padding: Int, offset: I
   return lower..<upper
 }
 
-/// Writes the column rows of channels `channels` of one image (`image` points at its channel 0).
-/// Overwrites those rows in columns `columnOffset ..< columnOffset + P`.
+/// Writes the column rows of kernel rows `kernelRows` of channel `c` of one image (`image` points
+/// at its channel 0). Overwrites those rows in columns `columnOffset ..< columnOffset + P`.
 @inlinable
 func im2col(
-  _ g: ConvGeometry, image: UnsafePointer<Float>, channels: Range<Int>,
+  _ g: ConvGeometry, image: UnsafePointer<Float>, channel c: Int, kernelRows: Range<Int>,
   columns: UnsafeMutablePointer<Float>, rowLength: Int, columnOffset: Int
 ) {
   let k = g.kernel, s = g.stride, outW = g.outWidth, outH = g.outHeight
   let planeSize = g.height * g.width
-  for c in channels {
+  do {
     let plane = image + c * planeSize
-    for ky in 0..<k {
+    for ky in kernelRows {
       let rows = insideRange(extent: g.height, outputs: outH, stride: s, padding: g.padTop, offset: ky)
       for kx in 0..<k {
         let cols = insideRange(extent: g.width, outputs: outW, stride: s, padding: g.padLeft, offset: kx)

@@ -1,0 +1,150 @@
+import AlexNetKit
+import Foundation
+
+/// The five convolutions of the 2012 AlexNet at 227x227 input, grouped as in the paper.
+func alexNetConvolutions(batch: Int) -> [(name: String, geometry: ConvGeometry)] {
+  [
+    ("conv1", try! ConvGeometry(batch: batch, inChannels: 3, height: 227, width: 227, outChannels: 96, kernel: 11, stride: 4)),
+    ("conv2", try! ConvGeometry(batch: batch, inChannels: 96, height: 27, width: 27, outChannels: 256, kernel: 5,
+                                padding: .explicit(2), groups: 2)),
+    ("conv3", try! ConvGeometry(batch: batch, inChannels: 256, height: 13, width: 13, outChannels: 384, kernel: 3,
+                                padding: .explicit(1))),
+    ("conv4", try! ConvGeometry(batch: batch, inChannels: 384, height: 13, width: 13, outChannels: 384, kernel: 3,
+                                padding: .explicit(1), groups: 2)),
+    ("conv5", try! ConvGeometry(batch: batch, inChannels: 384, height: 13, width: 13, outChannels: 256, kernel: 3,
+                                padding: .explicit(1), groups: 2)),
+  ]
+}
+
+struct ConvolutionRow: Codable {
+  var layer: String
+  var geometry: String
+  var batch: Int
+  var pass: String
+  var naiveMilliseconds: Double?
+  var gemmMilliseconds: Double
+  var gemmGFLOPs: Double
+  /// Naive time per image over GEMM time per image (the naive path may run at batch 1 only).
+  var speedup: Double?
+  /// GFLOP/s of the same SGEMM calls alone, in the same run.
+  var bareSGEMMGFLOPs: Double
+  /// gemmGFLOPs / bareSGEMMGFLOPs.
+  var efficiency: Double
+  /// max |GEMM − naive| / max |naive| where the naive path ran.
+  var maxRelativeError: Float?
+}
+
+/// Times the naive and im2col + GEMM convolutions, forward and backward, against bare SGEMMs
+/// of exactly the shapes and counts the GEMM path issues.
+func runConvolutionBenchmarks(batches: [Int], naiveBatch: Int, repetitions: Int, only: Set<String>?) -> [ConvolutionRow] {
+  var rows: [ConvolutionRow] = []
+  var naiveTimes: [String: Double] = [:]  // "conv1 forward" → ms per image
+  var rng = SeededGenerator(seed: 1)
+  for batch in batches {
+    for (name, g) in alexNetConvolutions(batch: batch) where only?.contains(name) ?? true {
+      let x = Tensor.randomUniform(g.inputShape, lower: -1, upper: 1, using: &rng)
+      let w = Tensor.randomNormal(g.weightShape, standardDeviation: 0.01, using: &rng)
+      let b = Tensor.randomUniform([g.outChannels], using: &rng)
+      let dy = Tensor.randomUniform(g.outputShape, lower: -1, upper: 1, using: &rng)
+      let workspace = Workspace()
+
+      var fast = Tensor(zeros: [1])
+      let forwardMs = medianMilliseconds(repetitions: repetitions) {
+        fast = conv2dForward(g, input: x, weight: w, bias: b, workspace: workspace)
+        sink += fast[flat: 0]
+      }
+      var backward: (input: Tensor?, weight: Tensor, bias: Tensor)!
+      let backwardMs = medianMilliseconds(repetitions: repetitions) {
+        backward = conv2dBackward(g, input: x, weight: w, outputGradient: dy, workspace: workspace)
+        sink += backward.weight[flat: 0]
+      }
+
+      var forwardError: Float?, backwardError: Float?
+      if batch == naiveBatch {
+        var naive = Tensor(zeros: [1])
+        let naiveForward = medianMilliseconds(repetitions: max(1, repetitions / 2), warmUp: false) {
+          naive = conv2dForwardNaive(g, input: x, weight: w, bias: b)
+        }
+        forwardError = relativeError(fast, naive)
+        var naiveBackward: (input: Tensor, weight: Tensor, bias: Tensor)!
+        let naiveBackwardMs = medianMilliseconds(repetitions: max(1, repetitions / 2), warmUp: false) {
+          naiveBackward = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy)
+        }
+        backwardError = max(relativeError(backward.input!, naiveBackward.input),
+                            relativeError(backward.weight, naiveBackward.weight))
+        naiveTimes["\(name) forward"] = naiveForward / Double(batch)
+        naiveTimes["\(name) backward"] = naiveBackwardMs / Double(batch)
+      }
+
+      let bare = bareSGEMMMilliseconds(g, repetitions: repetitions)
+      for (pass, ms, bareMs, error, flops) in [
+        ("forward", forwardMs, bare.forward, forwardError, g.forwardFLOPs),
+        ("backward", backwardMs, bare.backward, backwardError, 2 * g.forwardFLOPs),
+      ] {
+        let naivePerImage = naiveTimes["\(name) \(pass)"]
+        let rate = gflops(flops, milliseconds: ms), bareRate = gflops(flops, milliseconds: bareMs)
+        rows.append(ConvolutionRow(
+          layer: name, geometry: g.description, batch: batch, pass: pass,
+          naiveMilliseconds: batch == naiveBatch ? naivePerImage.map { $0 * Double(batch) } : nil,
+          gemmMilliseconds: ms, gemmGFLOPs: rate,
+          speedup: naivePerImage.map { $0 / (ms / Double(batch)) }, bareSGEMMGFLOPs: bareRate,
+          efficiency: rate / bareRate, maxRelativeError: error))
+      }
+    }
+  }
+  return rows
+}
+
+func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
+  a.maxAbsoluteDifference(to: b) / max(b.scalars.map(abs).max() ?? 0, .leastNormalMagnitude)
+}
+
+/// The SGEMM calls of the GEMM path with nothing around them: per chunk of images and per
+/// group, W·cols forward; dY·colsᵀ and Wᵀ·dY backward.
+func bareSGEMMMilliseconds(_ g: ConvGeometry, repetitions: Int) -> (forward: Double, backward: Double) {
+  let chunk = g.imagesPerChunkForBenchmark
+  let outPerGroup = g.outChannels / g.groups, K = g.columnRows
+  let maxRow = chunk * g.outputPlane
+  let a = [Float](repeating: 0.01, count: g.outChannels * K)
+  let columns = [Float](repeating: 0.5, count: g.inChannels * g.kernel * g.kernel * maxRow)
+  var product = [Float](repeating: 0, count: max(g.outChannels * maxRow, g.inChannels * g.kernel * g.kernel * maxRow))
+  var weightGradient = [Float](repeating: 0, count: g.outChannels * K)
+  let chunks = stride(from: 0, to: g.batch, by: chunk).map { min(chunk, g.batch - $0) }
+  let forward = medianMilliseconds(repetitions: repetitions) {
+    for images in chunks {
+      let n = images * g.outputPlane
+      for group in 0..<g.groups {
+        BLAS.sgemm(a, columns, into: &product, m: outPerGroup, n: n, k: K)
+        _ = group
+      }
+    }
+    sink += product[0]
+  }
+  let backward = medianMilliseconds(repetitions: repetitions) {
+    for images in chunks {
+      let n = images * g.outputPlane
+      for _ in 0..<g.groups {
+        BLAS.sgemm(product, columns, transposeB: true, into: &weightGradient, m: outPerGroup, n: K, k: n, beta: 1)
+        BLAS.sgemm(a, transposeA: true, columns, into: &product, m: K, n: n, k: outPerGroup)
+      }
+    }
+    sink += product[0] + weightGradient[0]
+  }
+  return (forward, backward)
+}
+
+/// SGEMM of square matrices, the usual headline figure for a BLAS.
+func squareSGEMMGFLOPs(size: Int, repetitions: Int) -> Double {
+  var rng = SeededGenerator(seed: 5)
+  let a = rng.uniformArray(size * size), b = rng.uniformArray(size * size)
+  var c = [Float](repeating: 0, count: size * size)
+  let ms = medianMilliseconds(repetitions: repetitions) {
+    BLAS.sgemm(a, b, into: &c, m: size, n: size, k: size)
+    sink += c[0]
+  }
+  return gflops(2 * pow(Double(size), 3), milliseconds: ms)
+}
+
+extension SeededGenerator {
+  mutating func uniformArray(_ count: Int) -> [Float] { (0..<count).map { _ in nextUniform() } }
+}

@@ -1,0 +1,40 @@
+import Foundation
+
+/// Wall-clock timing: one warm-up run, then the median of `repetitions` (wall time, as the
+/// machine is shared and noisy; compare ratios within one run).
+func medianMilliseconds(repetitions: Int, warmUp: Bool = true, _ body: () -> Void) -> Double {
+  if warmUp { body() }
+  let clock = ContinuousClock()
+  var samples: [Double] = []
+  for _ in 0..<max(1, repetitions) {
+    let elapsed = clock.measure(body)
+    samples.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
+  }
+  samples.sort()
+  return samples[samples.count / 2]
+}
+
+/// Keeps results observable so the optimiser cannot drop the work that produced them.
+nonisolated(unsafe) var sink: Float = 0
+
+func gflops(_ flops: Double, milliseconds: Double) -> Double { flops / (milliseconds * 1e-3) / 1e9 }
+
+/// Right-aligned table printing.
+func printTable(_ header: [String], _ rows: [[String]]) {
+  var widths = header.map(\.count)
+  for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+  func line(_ cells: [String]) -> String {
+    cells.enumerated().map { i, cell in
+      i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+        : String(repeating: " ", count: widths[i] - cell.count) + cell
+    }.joined(separator: "  ")
+  }
+  print(line(header))
+  print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
+  for row in rows { print(line(row)) }
+}
+
+func format(_ value: Double?, _ digits: Int = 1) -> String {
+  guard let value else { return "-" }
+  return String(format: "%.\(digits)f", value)
+}
