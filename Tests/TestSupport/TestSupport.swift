@@ -83,3 +83,43 @@ extension ConvGeometry {
     return cases
   }
 }
+
+/// ‖actual − expected‖ / ‖expected‖ over all elements: one number for a whole gradient, so a
+/// single element near a kink (ReLU at 0, a pooling tie) cannot dominate, while a wrong
+/// gradient anywhere shows.
+public func normRelativeError(_ actual: Tensor, _ expected: Tensor) -> Double {
+  precondition(actual.shape == expected.shape, "shapes \(actual.shape) and \(expected.shape) differ")
+  var difference = 0.0, norm = 0.0
+  for j in 0..<actual.count {
+    let d = Double(actual[flat: j]) - Double(expected[flat: j])
+    difference += d * d
+    norm += Double(expected[flat: j]) * Double(expected[flat: j])
+  }
+  return (difference / max(norm, 1e-30)).squareRoot()
+}
+
+/// Checks `loss()` against central differences for every element of every listed variable,
+/// after one `backward()`. Returns each variable's norm-relative error, by name.
+public func gradientErrors(
+  of variables: [(name: String, variable: Variable)], step: Float = 1e-2, loss: () -> Variable
+) -> [(name: String, error: Double)] {
+  for (_, v) in variables { v.zeroGradient() }
+  loss().backward()
+  return variables.map { name, variable in
+    let analytic = variable.grad ?? Tensor(zeros: variable.value.shape)
+    var numeric = Tensor(zeros: variable.value.shape)
+    let original = variable.value
+    for j in 0..<original.count {
+      var plus = original, minus = original
+      plus[flat: j] += step
+      minus[flat: j] -= step
+      variable.value = plus
+      let up = Double(withGradientsDisabled { loss() }.value.scalar)
+      variable.value = minus
+      let down = Double(withGradientsDisabled { loss() }.value.scalar)
+      numeric[flat: j] = Float((up - down) / (Double(plus[flat: j]) - Double(minus[flat: j])))
+    }
+    variable.value = original
+    return (name, normRelativeError(analytic, numeric))
+  }
+}

@@ -1,0 +1,47 @@
+/// Layers applied in order. Children are named by position ("0", "1"...) as in PyTorch's
+/// `nn.Sequential`, or by the names given, so parameter names read `features.0.weight`.
+public final class Sequential: Layer {
+  public let layers: [(name: String, layer: any Layer)]
+
+  /// Children named "0", "1"... in order.
+  public init(_ layers: [any Layer]) {
+    self.layers = layers.enumerated().map { ("\($0.offset)", $0.element) }
+  }
+
+  /// Children with the given names.
+  public init(named layers: [(String, any Layer)]) {
+    self.layers = layers.map { (name: $0.0, layer: $0.1) }
+  }
+
+  public var children: [(name: String, layer: any Layer)] { layers }
+
+  public var isTraining = true {
+    didSet { for (_, layer) in layers { layer.isTraining = isTraining } }
+  }
+
+  public func callAsFunction(_ input: Variable) -> Variable {
+    layers.reduce(input) { x, entry in entry.layer(x) }
+  }
+
+  public func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] {
+    var shape = inputShape
+    for (name, layer) in layers {
+      do {
+        shape = try layer.outputShape(for: shape)
+      } catch {
+        throw ShapeError("layer \(name) (\(layer.kind)): \(error.message)")
+      }
+    }
+    return shape
+  }
+
+  public func forwardFLOPs(inputShape: [Int]) -> Double {
+    var shape = inputShape, total = 0.0
+    for (_, layer) in layers {
+      total += layer.forwardFLOPs(inputShape: shape)
+      guard let next = try? layer.outputShape(for: shape) else { break }
+      shape = next
+    }
+    return total
+  }
+}

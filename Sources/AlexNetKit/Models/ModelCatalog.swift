@@ -1,0 +1,47 @@
+import Foundation
+
+/// The networks this library builds by name, each for a number of classes.
+public enum ModelName: String, CaseIterable, Sendable, Codable {
+  /// The 2012 paper and Caffe's bvlc_alexnet: 227x227 input, LRN, the two-GPU groups.
+  case alexnet
+  /// The reference tutorial's Keras model: batch norm after every convolution instead of LRN.
+  case alexnetBN = "alexnet-bn"
+  /// torchvision's single-tower `alexnet`, with its parameter names.
+  case alexnetTV = "alexnet-tv"
+  /// A reduced AlexNet-style network for quick runs at 64 to 128 pixels.
+  case small
+
+  /// The input side the model was designed for.
+  public var defaultImageSize: Int {
+    switch self {
+    case .alexnet: return 227
+    case .alexnetBN, .alexnetTV: return 224
+    case .small: return 96
+    }
+  }
+
+  /// A sentence for --help and the README.
+  public var summary: String {
+    switch self {
+    case .alexnet: return "2012 paper / Caffe bvlc_alexnet: LRN, groups, 227x227"
+    case .alexnetBN: return "reference tutorial's Keras model: batch norm, 224x224"
+    case .alexnetTV: return "torchvision alexnet layout and names, 224x224"
+    case .small: return "reduced AlexNet-style network with batch norm, 64-128 px"
+    }
+  }
+}
+
+/// Builds models by name.
+public enum ModelCatalog {
+  /// A freshly initialised model. `seed` fixes the weights and the dropout masks.
+  public static func make(_ name: ModelName, classes: Int, seed: UInt64 = 0) -> Sequential {
+    precondition(classes > 0, "a model needs at least one class, got \(classes)")
+    var generator = SeededGenerator(seed: seed)
+    switch name {
+    case .alexnet: return alexNet2012(classes: classes, generator: &generator)
+    case .alexnetBN: return alexNetBatchNorm(classes: classes, generator: &generator)
+    case .alexnetTV: return alexNetTorchvision(classes: classes, generator: &generator)
+    case .small: return smallAlexNet(classes: classes, generator: &generator)
+    }
+  }
+}

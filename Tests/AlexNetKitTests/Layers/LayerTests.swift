@@ -1,0 +1,76 @@
+import AlexNetKit
+import TestSupport
+import Testing
+
+@Suite struct LayerTests {
+  @Test func namesAreHierarchicalLikeAPyTorchStateDict() {
+    let model = ModelCatalog.make(.small, classes: 3)
+    let names = model.stateDict.map(\.name)
+    #expect(names.first == "features.0.weight")
+    #expect(names.contains("features.2.running_var"))
+    #expect(names.last == "classifier.6.bias")
+    #expect(Set(names).count == names.count)
+  }
+
+  @Test func trainingModeReachesEveryLayer() {
+    let model = ModelCatalog.make(.small, classes: 3)
+    model.eval()
+    #expect(model.namedLeaves.allSatisfy { !$0.layer.isTraining })
+    model.train()
+    #expect(model.namedLeaves.allSatisfy { $0.layer.isTraining })
+  }
+
+  /// Dropout is the identity in inference and drops about half in training.
+  @Test func dropoutFollowsTheMode() {
+    let dropout = Dropout(rate: 0.5, seed: 1)
+    let x = Variable(Tensor(shape: [1, 10_000], repeating: 1))
+    dropout.eval()
+    #expect(dropout(x).value == x.value)
+    dropout.train()
+    let y = dropout(x).value
+    let kept = y.scalars.filter { $0 != 0 }.count
+    #expect(kept > 4_700 && kept < 5_300 && Set(y.scalars) == [0, 2])
+  }
+
+  /// Batch norm updates its running statistics in training only.
+  @Test func batchNormUpdatesStatisticsInTrainingOnly() {
+    let layer = BatchNorm(channels: 2)
+    var rng = SeededGenerator(seed: 1)
+    let x = Variable(rng.tensor([4, 2, 3, 3]) + 5)
+    layer.eval()
+    _ = layer(x)
+    #expect(layer.runningMean.value.scalars == [0, 0])
+    layer.train()
+    _ = layer(x)
+    #expect(layer.runningMean.value.scalars.allSatisfy { $0 > 0.4 && $0 < 0.6 })
+  }
+
+  @Test func loadingReportsEveryMismatchByName() {
+    let model = ModelCatalog.make(.small, classes: 3)
+    var state = model.stateDict
+    state.removeFirst()  // features.0.weight missing
+    state[0].tensor = Tensor(zeros: [7])  // features.0.bias wrong shape
+    state.append(("extra.weight", Tensor(zeros: [1])))
+    #expect {
+      try model.loadState(state)
+    } throws: { error in
+      let text = "\(error)"
+      return text.contains("missing features.0.weight") && text.contains("features.0.bias: shape [7]")
+        && text.contains("unexpected extra.weight")
+    }
+    // Nothing changed, and a correct state dict loads.
+    let other = ModelCatalog.make(.small, classes: 3, seed: 9)
+    #expect(throws: Never.self) { try model.loadState(other.stateDict) }
+    #expect(model.stateDict.map(\.tensor) == other.stateDict.map(\.tensor))
+  }
+
+  @Test func shapeErrorsNameTheLayer() {
+    let model = ModelCatalog.make(.alexnetBN, classes: 16)
+    #expect {
+      try model.outputShape(for: [1, 3, 32, 32])
+    } throws: { error in
+      "\(error)".contains("layer features") && "\(error)".contains("layer 7 (MaxPool2D)")
+        && "\(error)".contains("[1, 256, 2, 2]")
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import AlexNetKit
+import TestSupport
+import Testing
+
+@Suite(.serialized) struct ModelCatalogTests {
+  /// The paper's network: 60,965,224 parameters with 1000 classes.
+  @Test func alexNetParameterCount() {
+    #expect(ModelCatalog.make(.alexnet, classes: 1000).parameterCount == 60_965_224)
+  }
+
+  /// torchvision's alexnet: 61,100,840 parameters, with its state-dict names.
+  @Test func torchvisionParameterCountAndNames() {
+    let model = ModelCatalog.make(.alexnetTV, classes: 1000)
+    #expect(model.parameterCount == 61_100_840)
+    #expect(model.stateDict.map(\.name) == [
+      "features.0.weight", "features.0.bias", "features.3.weight", "features.3.bias", "features.6.weight",
+      "features.6.bias", "features.8.weight", "features.8.bias", "features.10.weight", "features.10.bias",
+      "classifier.1.weight", "classifier.1.bias", "classifier.4.weight", "classifier.4.bias",
+      "classifier.6.weight", "classifier.6.bias",
+    ])
+  }
+
+  /// The tutorial's Keras summary: 46,818,064 total, 46,815,312 trainable, 2,752 non-trainable
+  /// with 16 classes, and its output shapes 54x54x96 ... 5x5x256 → 6400.
+  @Test func tutorialKerasModelSummary() throws {
+    let model = ModelCatalog.make(.alexnetBN, classes: 16)
+    let summary = try ModelSummary(model, inputShape: [3, 224, 224])
+    #expect(summary.totalParameters == 46_818_064)
+    #expect(summary.trainableParameters == 46_815_312)
+    #expect(summary.nonTrainableParameters == 2_752)
+    let shapes = summary.rows.map(\.outputShape)
+    #expect(shapes.first == [96, 54, 54])
+    #expect(shapes.contains([256, 5, 5]) && shapes.contains([6400]))
+    #expect(summary.rows.first { $0.kind == "Conv2D" }?.parameters == 34_944)
+    #expect(summary.text.contains("Total params: 46,818,064 (178.60 MB)"))
+    #expect(summary.text.contains("Non-trainable params: 2,752 (10.75 KB)"))
+  }
+
+  /// Every model maps its default input to one row of class scores.
+  @Test(arguments: ModelName.allCases)
+  func defaultInputGivesClassScores(_ name: ModelName) throws {
+    let model = ModelCatalog.make(name, classes: 10)
+    let side = name.defaultImageSize
+    #expect(try model.outputShape(for: [2, 3, side, side]) == [2, 10])
+  }
+
+  /// The small model runs end to end and accepts 64 to 128 pixel inputs.
+  @Test func smallModelRunsAtSeveralSizes() throws {
+    let model = ModelCatalog.make(.small, classes: 4)
+    model.eval()
+    for side in [64, 96, 128] {
+      var rng = SeededGenerator(seed: UInt64(side))
+      let y = withGradientsDisabled { model(Variable(rng.tensor([2, 3, side, side]))) }
+      #expect(y.shape == [2, 4] && y.value.isFinite)
+    }
+  }
+
+  /// The same seed gives the same weights; another seed does not.
+  @Test func seedsAreReproducible() {
+    let a = ModelCatalog.make(.small, classes: 3, seed: 5), b = ModelCatalog.make(.small, classes: 3, seed: 5)
+    #expect(a.stateDict.map(\.tensor) == b.stateDict.map(\.tensor))
+    #expect(a.stateDict.map(\.tensor) != ModelCatalog.make(.small, classes: 3, seed: 6).stateDict.map(\.tensor))
+  }
+}
