@@ -36,6 +36,7 @@ let package = Package(
     .testTarget(
       name: "AlexNetKitTests", dependencies: ["AlexNetKit", "TestSupport"],
       resources: [.copy("Fixtures")]),
+    .testTarget(name: "alexnetTests", dependencies: ["alexnet"]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,35 @@
+import AlexNetKit
+import ArgumentParser
+
+/// `alexnet summary`: the layer table of a model, as Keras's `model.summary()` prints it.
+struct Summary: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Print a model's layers, output shapes, parameter counts and forward FLOPs.")
+
+  @Option(help: "Network: \(ModelName.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")).")
+  var model: ModelName = .alexnet
+
+  @Option(help: "Number of classes of the last layer.")
+  var classes = 1000
+
+  @Option(help: "Input side in pixels (default: the model's own, 227 for alexnet, 224 for the others, 96 for small).")
+  var imageSize: Int?
+
+  func validate() throws {
+    guard classes > 0 else { throw ValidationError("--classes must be positive, got \(classes)") }
+    if let imageSize, imageSize <= 0 { throw ValidationError("--image-size must be positive, got \(imageSize)") }
+  }
+
+  func run() throws {
+    let network = ModelCatalog.make(model, classes: classes)
+    let side = imageSize ?? model.defaultImageSize
+    let summary: ModelSummary
+    do {
+      summary = try ModelSummary(network, inputShape: [3, side, side])
+    } catch {
+      throw ValidationError("\(model.rawValue) does not accept \(side)x\(side) images: \(error.message)")
+    }
+    print("Model: \"\(model.rawValue)\" (\(classes) classes, \(side)x\(side) RGB input)")
+    print(summary.text)
+  }
+}

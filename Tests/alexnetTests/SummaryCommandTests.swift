@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Testing
+
+@testable import alexnet
+
+@Suite struct SummaryCommandTests {
+  @Test func parsesModelClassesAndSize() throws {
+    let command = try Summary.parse(["--model", "alexnet-bn", "--classes", "16", "--image-size", "224"])
+    #expect(command.model == .alexnetBN && command.classes == 16 && command.imageSize == 224)
+    #expect(try Summary.parse([]).model == .alexnet)
+  }
+
+  @Test func rejectsBadValuesWithOneLine() {
+    #expect(throws: (any Error).self) { try Summary.parse(["--classes", "0"]) }
+    #expect(throws: (any Error).self) { try Summary.parse(["--model", "vgg16"]) }
+    #expect {
+      try Summary.parse(["--classes", "0"])
+    } throws: { error in
+      Summary.message(for: error).contains("--classes must be positive, got 0")
+    }
+  }
+
+  /// The built binary: the table on standard output, exit code 0; a size the model cannot take
+  /// gives one line naming the layer and a non-zero exit code.
+  @Test func binaryPrintsTheTableAndFailsCleanly() throws {
+    let ok = try runAlexnet(["summary", "--model", "small", "--classes", "3"])
+    #expect(ok.status == 0)
+    #expect(ok.output.contains("Total params:") && ok.output.contains("features.0 (Conv2D)"))
+    let bad = try runAlexnet(["summary", "--model", "small", "--image-size", "8"])
+    #expect(bad.status != 0)
+    #expect(bad.error.contains("does not accept 8x8 images") && !bad.error.contains("Fatal error"))
+  }
+}
+
+/// Runs the `alexnet` executable built beside the test bundle.
+func runAlexnet(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+  // The test runner is itself a binary in the products folder.
+  let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+  let process = Process()
+  process.executableURL = products.appendingPathComponent("alexnet")
+  process.arguments = arguments
+  let output = Pipe(), error = Pipe()
+  process.standardOutput = output
+  process.standardError = error
+  try process.run()
+  let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+}
