@@ -48,16 +48,17 @@ func runConvolutionBenchmarks(batches: [Int], naiveBatch: Int, repetitions: Int,
       let dy = Tensor.randomUniform(g.outputShape, lower: -1, upper: 1, using: &rng)
       let workspace = Workspace()
 
+      let bare = BareSGEMM(g)
       var fast = Tensor(zeros: [1])
-      let forwardMs = medianMilliseconds(repetitions: repetitions) {
+      let (forwardMs, bareForwardMs) = interleavedMedianMilliseconds(repetitions: repetitions, {
         fast = conv2dForward(g, input: x, weight: w, bias: b, workspace: workspace)
         sink += fast[flat: 0]
-      }
+      }, bare.forward)
       var backward: (input: Tensor?, weight: Tensor, bias: Tensor)!
-      let backwardMs = medianMilliseconds(repetitions: repetitions) {
+      let (backwardMs, bareBackwardMs) = interleavedMedianMilliseconds(repetitions: repetitions, {
         backward = conv2dBackward(g, input: x, weight: w, outputGradient: dy, workspace: workspace)
         sink += backward.weight[flat: 0]
-      }
+      }, bare.backward)
 
       var forwardError: Float?, backwardError: Float?
       if batch == naiveBatch {
@@ -76,10 +77,9 @@ func runConvolutionBenchmarks(batches: [Int], naiveBatch: Int, repetitions: Int,
         naiveTimes["\(name) backward"] = naiveBackwardMs / Double(batch)
       }
 
-      let bare = bareSGEMMMilliseconds(g, repetitions: repetitions)
       for (pass, ms, bareMs, error, flops) in [
-        ("forward", forwardMs, bare.forward, forwardError, g.forwardFLOPs),
-        ("backward", backwardMs, bare.backward, backwardError, 2 * g.forwardFLOPs),
+        ("forward", forwardMs, bareForwardMs, forwardError, g.forwardFLOPs),
+        ("backward", backwardMs, bareBackwardMs, backwardError, 2 * g.forwardFLOPs),
       ] {
         let naivePerImage = naiveTimes["\(name) \(pass)"]
         let rate = gflops(flops, milliseconds: ms), bareRate = gflops(flops, milliseconds: bareMs)
@@ -100,37 +100,49 @@ func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
 }
 
 /// The SGEMM calls of the GEMM path with nothing around them: per chunk of images and per
-/// group, W·cols forward; dY·colsᵀ and Wᵀ·dY backward.
-func bareSGEMMMilliseconds(_ g: ConvGeometry, repetitions: Int) -> (forward: Double, backward: Double) {
-  let chunk = g.imagesPerChunkForBenchmark
-  let outPerGroup = g.outChannels / g.groups, K = g.columnRows
-  let maxRow = chunk * g.outputPlane
-  let a = [Float](repeating: 0.01, count: g.outChannels * K)
-  let columns = [Float](repeating: 0.5, count: g.inChannels * g.kernel * g.kernel * maxRow)
-  var product = [Float](repeating: 0, count: max(g.outChannels * maxRow, g.inChannels * g.kernel * g.kernel * maxRow))
-  var weightGradient = [Float](repeating: 0, count: g.outChannels * K)
-  let chunks = stride(from: 0, to: g.batch, by: chunk).map { min(chunk, g.batch - $0) }
-  let forward = medianMilliseconds(repetitions: repetitions) {
+/// group, W·cols forward; dY·colsᵀ and Wᵀ·dY backward, on buffers of the same sizes.
+final class BareSGEMM {
+  let g: ConvGeometry
+  let chunks: [Int]
+  var weight: [Float], columns: [Float], product: [Float], weightGradient: [Float]
+
+  init(_ g: ConvGeometry) {
+    self.g = g
+    let chunk = g.imagesPerChunkForBenchmark, rows = g.inChannels * g.kernel * g.kernel * chunk * g.outputPlane
+    chunks = stride(from: 0, to: g.batch, by: chunk).map { min(chunk, g.batch - $0) }
+    weight = [Float](repeating: 0.01, count: g.outChannels * g.columnRows)
+    columns = [Float](repeating: 0.5, count: rows)
+    product = [Float](repeating: 0, count: max(g.outChannels * chunk * g.outputPlane, rows))
+    weightGradient = [Float](repeating: 0, count: g.outChannels * g.columnRows)
+  }
+
+  func forward() {
+    let outPerGroup = g.outChannels / g.groups, K = g.columnRows
     for images in chunks {
       let n = images * g.outputPlane
       for group in 0..<g.groups {
-        BLAS.sgemm(a, columns, into: &product, m: outPerGroup, n: n, k: K)
-        _ = group
+        columns.withUnsafeBufferPointer { cols in
+          product.withUnsafeMutableBufferPointer { out in
+            BLAS.sgemm(weight, cols.baseAddress! + group * K * n, into: out.baseAddress! + group * outPerGroup * n,
+                       m: outPerGroup, n: n, k: K)
+          }
+        }
       }
     }
     sink += product[0]
   }
-  let backward = medianMilliseconds(repetitions: repetitions) {
+
+  func backward() {
+    let outPerGroup = g.outChannels / g.groups, K = g.columnRows
     for images in chunks {
       let n = images * g.outputPlane
       for _ in 0..<g.groups {
         BLAS.sgemm(product, columns, transposeB: true, into: &weightGradient, m: outPerGroup, n: K, k: n, beta: 1)
-        BLAS.sgemm(a, transposeA: true, columns, into: &product, m: K, n: n, k: outPerGroup)
+        BLAS.sgemm(weight, transposeA: true, product, into: &columns, m: K, n: n, k: outPerGroup)
       }
     }
-    sink += product[0] + weightGradient[0]
+    sink += columns[0] + weightGradient[0]
   }
-  return (forward, backward)
 }
 
 /// SGEMM of square matrices, the usual headline figure for a BLAS.

@@ -14,6 +14,23 @@ func medianMilliseconds(repetitions: Int, warmUp: Bool = true, _ body: () -> Voi
   return samples[samples.count / 2]
 }
 
+/// Medians of two bodies timed alternately (a, b, a, b...), so both see the same machine state:
+/// on a shared machine their ratio is far steadier than that of two separate runs.
+func interleavedMedianMilliseconds(repetitions: Int, _ a: () -> Void, _ b: () -> Void) -> (Double, Double) {
+  a()
+  b()
+  let clock = ContinuousClock()
+  var first: [Double] = [], second: [Double] = []
+  func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) * 1e-15 }
+  for _ in 0..<max(1, repetitions) {
+    first.append(ms(clock.measure(a)))
+    second.append(ms(clock.measure(b)))
+  }
+  first.sort()
+  second.sort()
+  return (first[first.count / 2], second[second.count / 2])
+}
+
 /// Keeps results observable so the optimiser cannot drop the work that produced them.
 nonisolated(unsafe) var sink: Float = 0
 

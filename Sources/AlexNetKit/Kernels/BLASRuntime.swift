@@ -19,6 +19,12 @@ import Foundation
 ///
 /// Whenever the library overrides `OPENBLAS_CORETYPE` it says so in `notice` (the command-line
 /// tools print it), and the variable itself is left as it was for child processes.
+///
+/// Threads: after each call OpenBLAS's idle workers spin (sched_yield) for about 2^28 cycles
+/// before sleeping, so they hold the cores while our own loops (im2col, pooling, LRN) run between
+/// GEMMs, and those loops slow down by up to half. Unless `OPENBLAS_THREAD_TIMEOUT` is set, the
+/// library restarts OpenBLAS's pool with a spin of 2^4 cycles; GEMM speed is unchanged (the
+/// workers wake on a condition variable within microseconds).
 public enum BLASRuntime {
   public struct Configuration: Sendable {
     /// The kernel set in use, as OpenBLAS names it ("Haswell", "Zen", "SkylakeX", "Cooperlake").
@@ -73,7 +79,15 @@ public enum BLASRuntime {
       notice = "OPENBLAS_CORETYPE=\(atLoad) needs AVX-512, which this CPU lacks; "
         + "using OpenBLAS's detection (\(currentCoreName()))"
     }
+    if environment["OPENBLAS_THREAD_TIMEOUT"] == nil { shortenThreadSpin() }
     return Configuration(coreName: currentCoreName(), coreNameAtLoad: atLoad, notice: notice)
+  }
+
+  static func shortenThreadSpin() {
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
+    openblas_read_env()
+    unsetenv("OPENBLAS_THREAD_TIMEOUT")
+    _ = blas_thread_shutdown_()
   }
 
   static func currentCoreName() -> String {

@@ -147,9 +147,10 @@ extension ConvGeometry {
   public var imagesPerChunkForBenchmark: Int { imagesPerChunk() }
 
   /// Images per GEMM: as many as keep the column matrix and the GEMM output within `budget`
-  /// floats, so one product covers several images (a wider GEMM runs faster) without letting
-  /// the scratch memory grow with the batch.
-  func imagesPerChunk(budget: Int = 1 << 23) -> Int {
+  /// floats (8 MB), so one product covers a few images while the columns im2col writes are
+  /// still in cache when the GEMM reads them; larger chunks spill to memory and im2col then costs
+  /// as much as the GEMM (measured on conv3-5 at 13x13).
+  func imagesPerChunk(budget: Int = 1 << 21) -> Int {
     // A plane this wide already makes a GEMM wide enough; batching would only add the scatter
     // into NCHW and push the columns out of cache (conv1: 3025 positions per image).
     if outputPlane >= 1024 { return 1 }

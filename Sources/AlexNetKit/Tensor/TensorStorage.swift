@@ -1,5 +1,5 @@
 /// Contiguous Float32 storage, 64-byte aligned so vector loads and OpenBLAS's packing see whole
-/// cache lines. Shared between tensor values; `Tensor` copies it before writing when it is shared.
+/// cache lines. Large buffers come from and return to `StoragePool`. Shared between tensor values; `Tensor` copies it before writing when it is shared.
 @usableFromInline
 final class TensorStorage {
   @usableFromInline let count: Int
@@ -10,9 +10,7 @@ final class TensorStorage {
   init(uninitializedCount count: Int) {
     precondition(count >= 0, "a tensor cannot hold \(count) elements")
     self.count = count
-    let raw = UnsafeMutableRawPointer.allocate(
-      byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
-    base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    base = StoragePool.shared.allocate(count: count)
   }
 
   @usableFromInline
@@ -28,5 +26,5 @@ final class TensorStorage {
     return result
   }
 
-  deinit { base.deallocate() }
+  deinit { StoragePool.shared.release(base, count: count) }
 }
