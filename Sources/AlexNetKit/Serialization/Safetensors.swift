@@ -1,0 +1,254 @@
+import Foundation
+
+/// The safetensors format of the PyTorch and Hugging Face ecosystems: an 8-byte little-endian
+/// header length N, N bytes of JSON (`{"__metadata__": {...}, "name": {"dtype": "F32",
+/// "shape": [...], "data_offsets": [begin, end]}, ...}`, offsets relative to the data that
+/// follows), then the raw little-endian data.
+///
+/// Files are untrusted: the header length, every offset, every shape product and every byte
+/// count are checked before anything is read, and a truncated or lying file is a
+/// `SafetensorsError` naming the file and the entry, never a crash or a read out of bounds.
+public struct SafetensorsFile {
+  public enum DType: String, Sendable, CaseIterable {
+    case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64", i64 = "I64", i32 = "I32", u8 = "U8"
+    public var size: Int {
+      switch self {
+      case .f64, .i64: return 8
+      case .f32, .i32: return 4
+      case .f16, .bf16: return 2
+      case .u8: return 1
+      }
+    }
+  }
+
+  public struct Entry: Sendable {
+    public var name: String
+    public var dtype: DType
+    public var shape: [Int]
+    /// Byte range within the data section.
+    public var range: Range<Int>
+  }
+
+  /// Where the bytes came from, for messages.
+  public let source: String
+  /// Entries in data order.
+  public let entries: [Entry]
+  public let metadata: [String: String]
+  let bytes: [UInt8]
+  let dataStart: Int
+
+  /// The largest header accepted (the reference implementation's limit).
+  public static let maximumHeaderBytes = 100_000_000
+
+  public init(contentsOf url: URL) throws {
+    let data: Data
+    do { data = try Data(contentsOf: url) } catch { throw SafetensorsError(url.path, "cannot be read: \(error.localizedDescription)") }
+    try self.init(bytes: [UInt8](data), source: url.path)
+  }
+
+  public init(bytes: [UInt8], source: String) throws {
+    self.source = source
+    self.bytes = bytes
+    func fail(_ reason: String) -> SafetensorsError { SafetensorsError(source, reason) }
+    guard bytes.count >= 8 else { throw fail("is \(bytes.count) bytes long; a safetensors file has at least an 8-byte header length") }
+    let declared = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    guard declared <= UInt64(Self.maximumHeaderBytes) else { throw fail("declares a \(declared)-byte header, more than the \(Self.maximumHeaderBytes) accepted") }
+    guard declared <= UInt64(bytes.count - 8) else { throw fail("declares a \(declared)-byte header but has only \(bytes.count - 8) bytes after the length") }
+    let headerLength = Int(declared)
+    dataStart = 8 + headerLength
+    let object: Any
+    do { object = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart])) } catch { throw fail("header is not valid JSON") }
+    guard let header = object as? [String: Any] else { throw fail("header is not a JSON object") }
+    let dataSize = bytes.count - dataStart
+
+    var metadata: [String: String] = [:]
+    if let raw = header["__metadata__"] {
+      guard let dictionary = raw as? [String: Any] else { throw fail("__metadata__ is not an object of strings") }
+      for (key, value) in dictionary {
+        guard let text = value as? String else { throw fail("__metadata__ entry \(key) is not a string") }
+        metadata[key] = text
+      }
+    }
+    var entries: [Entry] = []
+    for (name, raw) in header where name != "__metadata__" {
+      guard let info = raw as? [String: Any] else { throw fail("entry \(name) is not an object") }
+      guard let dtypeName = info["dtype"] as? String else { throw fail("entry \(name) has no dtype string") }
+      guard let dtype = DType(rawValue: dtypeName) else {
+        throw fail("entry \(name) has dtype \(dtypeName); supported: \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
+      }
+      guard let shapeValues = info["shape"] as? [Any], let shape = Self.integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
+        throw fail("entry \(name) has no shape of non-negative integers")
+      }
+      guard let offsetValues = info["data_offsets"] as? [Any], let offsets = Self.integers(offsetValues), offsets.count == 2 else {
+        throw fail("entry \(name) has no data_offsets [begin, end]")
+      }
+      var elements = 1
+      for extent in shape {
+        let (product, overflow) = elements.multipliedReportingOverflow(by: extent)
+        guard !overflow, product <= dataSize else { throw fail("entry \(name) has shape \(shape), larger than the file") }
+        elements = product
+      }
+      let (begin, end) = (offsets[0], offsets[1])
+      guard 0 <= begin, begin <= end, end <= dataSize else {
+        throw fail("entry \(name) has data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section")
+      }
+      guard end - begin == elements * dtype.size else {
+        throw fail("entry \(name): shape \(shape) of \(dtypeName) needs \(elements * dtype.size) bytes, data_offsets give \(end - begin)")
+      }
+      entries.append(Entry(name: name, dtype: dtype, shape: shape, range: begin..<end))
+    }
+    entries.sort { ($0.range.lowerBound, $0.range.upperBound) < ($1.range.lowerBound, $1.range.upperBound) }
+    for (previous, next) in zip(entries, entries.dropFirst()) where next.range.lowerBound < previous.range.upperBound {
+      throw fail("entries \(previous.name) and \(next.name) overlap")
+    }
+    self.entries = entries
+    self.metadata = metadata
+  }
+
+  static func integers(_ values: [Any]) -> [Int]? {
+    var result: [Int] = []
+    for value in values {
+      // JSON numbers arrive as NSNumber; only whole values that fit an Int are accepted.
+      guard let number = value as? NSNumber, let exact = Int(exactly: number.doubleValue) else { return nil }
+      result.append(exact)
+    }
+    return result
+  }
+
+  public var names: [String] { entries.map(\.name) }
+
+  public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+  /// The tensor converted to Float32 (F16, BF16, F64 and integers convert; F32 is copied as is).
+  public func tensor(named name: String) throws -> Tensor {
+    guard let entry = entry(named: name) else { throw SafetensorsError(source, "has no tensor named \(name)") }
+    return tensor(entry)
+  }
+
+  func tensor(_ entry: Entry) -> Tensor {
+    var result = Tensor(uninitializedShape: entry.shape)
+    let start = dataStart + entry.range.lowerBound
+    bytes.withUnsafeBytes { raw in
+      result.withUnsafeMutableBufferPointer { out in
+        for i in 0..<out.count {
+          let at = start + i * entry.dtype.size
+          switch entry.dtype {
+          case .f32: out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+          case .f16: out[i] = Self.halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
+          case .bf16:
+            out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self))) << 16)
+          case .f64: out[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))))
+          case .i64: out[i] = Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int64.self)))
+          case .i32: out[i] = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+          case .u8: out[i] = Float(raw[at])
+          }
+        }
+      }
+    }
+    return result
+  }
+
+  /// Every tensor, converted to Float32, in data order.
+  public func tensors() -> [(name: String, tensor: Tensor)] { entries.map { ($0.name, tensor($0)) } }
+
+  /// IEEE 754 binary16 to Float, subnormals, infinities and NaN included.
+  static func halfToFloat(_ h: UInt16) -> Float {
+    let sign = UInt32(h >> 15) << 31, exponent = Int((h >> 10) & 0x1F), fraction = UInt32(h & 0x3FF)
+    if exponent == 0 {
+      let magnitude = Float(fraction) * 0x1p-24  // subnormal (or zero)
+      return sign == 0 ? magnitude : -magnitude
+    }
+    if exponent == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (fraction << 13)) }
+    return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | fraction << 13)
+  }
+}
+
+/// Writing safetensors files, and loading them into layers.
+public enum Safetensors {
+  /// The file's bytes: F32 tensors in the given order, header keys in that order, the header
+  /// padded with spaces to a multiple of 8 bytes (as the reference writer does).
+  public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) -> [UInt8] {
+    var parts: [String] = []
+    if !metadata.isEmpty {
+      parts.append("\"__metadata__\":{" + metadata.keys.sorted().map { "\(quoted($0)):\(quoted(metadata[$0]!))" }.joined(separator: ",") + "}")
+    }
+    var offset = 0
+    for (name, tensor) in tensors {
+      let size = tensor.count * 4
+      parts.append("\(quoted(name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],"
+                   + "\"data_offsets\":[\(offset),\(offset + size)]}")
+      offset += size
+    }
+    var header = Array(("{" + parts.joined(separator: ",") + "}").utf8)
+    while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
+    var bytes = [UInt8]()
+    bytes.reserveCapacity(8 + header.count + offset)
+    let length = UInt64(header.count)
+    for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: length >> (8 * UInt64(i)))) }
+    bytes += header
+    for (_, tensor) in tensors {
+      tensor.withUnsafeBufferPointer { values in
+        for value in values {
+          let bits = value.bitPattern
+          bytes.append(UInt8(truncatingIfNeeded: bits))
+          bytes.append(UInt8(truncatingIfNeeded: bits >> 8))
+          bytes.append(UInt8(truncatingIfNeeded: bits >> 16))
+          bytes.append(UInt8(truncatingIfNeeded: bits >> 24))
+        }
+      }
+    }
+    return bytes
+  }
+
+  /// Writes a file atomically (see `AtomicFile`).
+  public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to url: URL) throws {
+    try AtomicFile.write(encode(tensors, metadata: metadata), to: url)
+  }
+
+  static func quoted(_ text: String) -> String {
+    var result = "\""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\"": result += "\\\""
+      case "\\": result += "\\\\"
+      case "\n": result += "\\n"
+      case "\r": result += "\\r"
+      case "\t": result += "\\t"
+      case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
+      default: result.unicodeScalars.append(scalar)
+      }
+    }
+    return result + "\""
+  }
+}
+
+extension Layer {
+  /// Loads weights from a safetensors file, checking every name, shape and dtype first and
+  /// reporting every mismatch by name; nothing changes unless everything fits. Entries whose
+  /// names start with one of `ignoringPrefixes` (say, optimizer state kept in the same file) are
+  /// passed over.
+  public func loadWeights(from file: SafetensorsFile, ignoringPrefixes: [String] = []) throws {
+    let relevant = file.entries.filter { entry in
+      !ignoringPrefixes.contains { entry.name.hasPrefix($0) } && !entry.name.hasSuffix("num_batches_tracked")
+    }
+    let unusable = relevant.filter { $0.dtype == .u8 || $0.dtype == .i32 || $0.dtype == .i64 }
+    guard unusable.isEmpty else {
+      throw SafetensorsError(file.source, unusable.map { "\($0.name) has dtype \($0.dtype.rawValue), expected F32, F16 or BF16" }
+        .joined(separator: "; "))
+    }
+    do {
+      try loadState(relevant.map { ($0.name, file.tensor($0)) })
+    } catch {
+      throw SafetensorsError(file.source, error.description)
+    }
+  }
+}
+
+/// A safetensors file that is malformed or does not fit: names the file and what is wrong.
+public struct SafetensorsError: Error, CustomStringConvertible, LocalizedError, Sendable {
+  public var source: String
+  public var reason: String
+  public init(_ source: String, _ reason: String) { (self.source, self.reason) = (source, reason) }
+  public var description: String { "\(source): \(reason)" }
+  public var errorDescription: String? { description }
+}
