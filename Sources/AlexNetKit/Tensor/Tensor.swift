@@ -162,3 +162,7 @@ extension Tensor: Equatable {
     }
   }
 }
+
+/// Tensors cross threads (the batch loader's workers hand batches to the training loop): a value
+/// is never written while shared, because every write first copies shared storage.
+extension Tensor: @unchecked Sendable {}

@@ -1,0 +1,210 @@
+import Foundation
+
+/// How a sample becomes a network input: transforms on the decoded image, then normalisation
+/// (and the paper's PCA colour noise, when given) into a [3, side, side] tensor.
+public struct ImagePipeline: Sendable {
+  public var transforms: [ImageTransform]
+  public var side: Int
+  public var normalization: Normalization
+  public var colorPCA: ColorPCA?
+
+  public init(transforms: [ImageTransform], side: Int, normalization: Normalization, colorPCA: ColorPCA? = nil) {
+    (self.transforms, self.side, self.normalization, self.colorPCA) = (transforms, side, normalization, colorPCA)
+  }
+
+  /// Applies the transforms, and makes sure the result is side x side.
+  public func image(_ decoded: RGBImage, using generator: inout SeededGenerator) -> RGBImage {
+    var image = transforms.reduce(decoded) { $1.apply($0, using: &generator) }
+    if image.width != side || image.height != side { image = image.resized(width: side, height: side) }
+    return image
+  }
+
+  /// Writes one sample into a batch slot.
+  func write(_ decoded: RGBImage, into destination: UnsafeMutablePointer<Float>, using generator: inout SeededGenerator) {
+    let image = self.image(decoded, using: &generator)
+    let shift = colorPCA?.sampleShift(using: &generator) ?? [0, 0, 0]
+    normalization.write(image, into: destination, colorShift: shift)
+  }
+}
+
+/// A batch of images [N, 3, side, side] with their labels and file paths.
+public struct Batch: Sendable {
+  public var images: Tensor
+  public var labels: [Int]
+  public var paths: [String]
+}
+
+/// Batches of a sample list, decoded and augmented by worker threads ahead of the consumer.
+///
+/// - Every epoch reshuffles (when `shuffle`), from `seed` and the epoch number, and each sample's
+///   augmentation draws from a generator seeded by (seed, epoch, position), so the batches are the
+///   same whatever the number of workers.
+/// - At most `prefetch` batches are decoded ahead, which bounds memory.
+/// - A file that cannot be decoded is skipped (its batch is one image shorter) and reported once
+///   in `badFiles`; with `stopOnBadFile` the iteration throws instead.
+/// - Threads: the default is one worker. While a model trains, OpenBLAS and our kernels already use
+///   every core, so more decoding threads would only compete with them; raise `workers` when
+///   decoding is the bottleneck (evaluation, feature extraction).
+public final class BatchLoader: @unchecked Sendable {
+  public let samples: [ImageFolder.Sample]
+  public let pipeline: ImagePipeline
+  public let batchSize: Int
+  public var shuffle: Bool
+  public let seed: UInt64
+  public var workers: Int
+  public var prefetch: Int
+  public var dropLast: Bool
+  public var stopOnBadFile: Bool
+
+  private let lock = NSLock()
+  private var bad: [String: String] = [:]
+  private var badOrder: [String] = []
+  /// Called once per newly found bad file (path, reason), on a worker thread.
+  public var onBadFile: (@Sendable (String, String) -> Void)?
+
+  public init(samples: [ImageFolder.Sample], pipeline: ImagePipeline, batchSize: Int, shuffle: Bool = true,
+              seed: UInt64 = 0, workers: Int = 1, prefetch: Int = 2, dropLast: Bool = false, stopOnBadFile: Bool = false) {
+    precondition(batchSize > 0 && workers > 0 && prefetch > 0, "batch size, workers and prefetch must be positive")
+    (self.samples, self.pipeline, self.batchSize, self.shuffle, self.seed) = (samples, pipeline, batchSize, shuffle, seed)
+    (self.workers, self.prefetch, self.dropLast, self.stopOnBadFile) = (workers, prefetch, dropLast, stopOnBadFile)
+  }
+
+  /// Files skipped so far, with the reason, in the order found.
+  public var badFiles: [(path: String, reason: String)] { lock.withLock { badOrder.map { ($0, bad[$0]!) } } }
+
+  /// Batches per epoch.
+  public var batchCount: Int {
+    dropLast ? samples.count / batchSize : (samples.count + batchSize - 1) / batchSize
+  }
+
+  /// The sample order of an epoch.
+  public func order(epoch: Int) -> [Int] {
+    var indices = Array(samples.indices)
+    if shuffle {
+      var generator = SeededGenerator(seed: seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(epoch + 1))
+      indices.shuffle(using: &generator)
+    }
+    return indices
+  }
+
+  /// The batches of one epoch (from 0), produced ahead by the workers.
+  public func epoch(_ epoch: Int) -> EpochBatches { EpochBatches(loader: self, epoch: epoch) }
+
+  /// Decodes and transforms batch `index` of an epoch's order.
+  func makeBatch(epoch: Int, index: Int, order: [Int]) throws -> Batch {
+    let positions = (index * batchSize)..<Swift.min(order.count, (index + 1) * batchSize)
+    let side = pipeline.side, imageSize = 3 * side * side
+    var images = Tensor(uninitializedShape: [positions.count, 3, side, side])
+    var labels: [Int] = [], paths: [String] = []
+    try images.withUnsafeMutableBufferPointer { buffer in
+      for position in positions {
+        let sample = samples[order[position]]
+        var generator = SeededGenerator(seed: seed ^ (UInt64(epoch) << 40) ^ UInt64(position) &* 0xD1B5_4A32_D192_ED03)
+        do {
+          let decoded = try ImageDecoder.decode(contentsOf: sample.url)
+          pipeline.write(decoded, into: buffer.baseAddress! + labels.count * imageSize, using: &generator)
+          labels.append(sample.label)
+          paths.append(sample.url.path)
+        } catch let error as DataError {
+          if stopOnBadFile { throw error }
+          record(error)
+        }
+      }
+    }
+    if labels.count < positions.count {
+      images = Tensor(shape: [labels.count, 3, side, side],
+                      scalars: Array(images.scalars.prefix(labels.count * imageSize)))
+    }
+    return Batch(images: images, labels: labels, paths: paths)
+  }
+
+  private func record(_ error: DataError) {
+    let isNew: Bool = lock.withLock {
+      guard bad[error.path] == nil else { return false }
+      bad[error.path] = error.reason
+      badOrder.append(error.path)
+      return true
+    }
+    if isNew { onBadFile?(error.path, error.reason) }
+  }
+}
+
+/// One epoch's batches in order; worker threads fill them ahead of `next()`.
+public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable {
+  let loader: BatchLoader
+  let epoch: Int
+  let order: [Int]
+  let count: Int
+  private let condition = NSCondition()
+  private var ready: [Int: Result<Batch, Error>] = [:]
+  private var nextToClaim = 0
+  private var nextToReturn = 0
+  private var cancelled = false
+  private var running = 0
+
+  init(loader: BatchLoader, epoch: Int) {
+    self.loader = loader
+    self.epoch = epoch
+    order = loader.order(epoch: epoch)
+    count = loader.batchCount
+    running = Swift.min(loader.workers, Swift.max(count, 1))
+    for _ in 0..<running {
+      let thread = Thread { [self] in work() }
+      thread.stackSize = 1 << 20
+      thread.start()
+    }
+  }
+
+  private func work() {
+    while true {
+      condition.lock()
+      while !cancelled && nextToClaim < count && nextToClaim >= nextToReturn + loader.prefetch { condition.wait() }
+      guard !cancelled, nextToClaim < count else {
+        running -= 1
+        condition.broadcast()
+        condition.unlock()
+        return
+      }
+      let index = nextToClaim
+      nextToClaim += 1
+      condition.unlock()
+      let result = Result { try loader.makeBatch(epoch: epoch, index: index, order: order) }
+      condition.lock()
+      ready[index] = result
+      condition.broadcast()
+      condition.unlock()
+    }
+  }
+
+  /// The next batch, or nil at the end of the epoch. A bad file under `stopOnBadFile` ends the
+  /// epoch; `error` then holds it.
+  public func next() -> Batch? {
+    condition.lock()
+    defer { condition.unlock() }
+    guard nextToReturn < count, !cancelled else { return nil }
+    while ready[nextToReturn] == nil { condition.wait() }
+    let result = ready.removeValue(forKey: nextToReturn)!
+    nextToReturn += 1
+    condition.broadcast()
+    switch result {
+    case .success(let batch): return batch
+    case .failure(let failure):
+      error = failure
+      cancelled = true
+      return nil
+    }
+  }
+
+  /// The error that ended the epoch early, if any.
+  public private(set) var error: Error?
+
+  /// Stops the workers (an epoch abandoned early).
+  public func cancel() {
+    condition.lock()
+    cancelled = true
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  deinit { cancel() }
+}
