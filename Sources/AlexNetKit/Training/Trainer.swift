@@ -1,0 +1,198 @@
+import Foundation
+
+/// How the loss treats classes.
+public enum ClassWeighting: Sendable, Codable, Equatable {
+  case none
+  /// n / (classes · count_c), scikit-learn's and Keras's "balanced".
+  case balanced
+  case given([Float])
+
+  func weights(counts: [Int]) -> [Float]? {
+    switch self {
+    case .none: return nil
+    case .given(let weights): return weights
+    case .balanced:
+      let total = Float(counts.reduce(0, +)), classes = Float(counts.count)
+      return counts.map { $0 == 0 ? 0 : total / (classes * Float($0)) }
+    }
+  }
+}
+
+/// The training loop: epochs of shuffled batches in training mode, a validation pass in eval mode,
+/// the schedule, early stopping, a checkpoint every epoch (and the best by validation loss), the
+/// history as CSV and SVG, all in `outputDirectory`.
+///
+/// A step has three visible phases, `computeGradients`, `reduceGradients` and `applyUpdate`, so
+/// that data-parallel training can average gradients across processes between the first and last.
+public final class Trainer {
+  public let model: Sequential
+  public let modelName: ModelName
+  public let classNames: [String]
+  public let optimizer: any Optimizer
+  public var schedule: ReduceOnPlateau
+  public var earlyStopping: EarlyStopping?
+  /// "loss" or "val_loss", the quantity early stopping watches.
+  public var earlyStoppingMonitor: String
+  public var labelSmoothing: Float
+  public var classWeights: [Float]?
+  public let outputDirectory: URL?
+  /// JSON records stored in every checkpoint (configuration, normalisation...).
+  public var checkpointRecords: [String: String] = [:]
+  public private(set) var history = History()
+  public private(set) var completedEpochs = 0
+  /// Between-processes reduction of gradients (phase 2); identity for a single process.
+  public var gradientReducer: (([(name: String, variable: Variable)]) -> Void)?
+
+  /// Progress within an epoch: (batch index, batch count, running loss, running accuracy, images/s).
+  public var onBatch: ((Int, Int, Float, Float, Double) -> Void)?
+  /// The record of each finished epoch.
+  public var onEpoch: ((EpochRecord) -> Void)?
+
+  public init(model: Sequential, modelName: ModelName, classNames: [String], optimizer: any Optimizer,
+              schedule: ReduceOnPlateau = ReduceOnPlateau(), earlyStopping: EarlyStopping? = nil,
+              earlyStoppingMonitor: String = "loss", labelSmoothing: Float = 0, classWeights: [Float]? = nil,
+              outputDirectory: URL?) {
+    (self.model, self.modelName, self.classNames, self.optimizer) = (model, modelName, classNames, optimizer)
+    (self.schedule, self.earlyStopping, self.earlyStoppingMonitor) = (schedule, earlyStopping, earlyStoppingMonitor)
+    (self.labelSmoothing, self.classWeights, self.outputDirectory) = (labelSmoothing, classWeights, outputDirectory)
+  }
+
+  // MARK: - The step
+
+  /// Phase 1: forward and backward on a batch; returns the loss and the logits.
+  public func computeGradients(images: Tensor, labels: [Int]) -> (loss: Float, logits: Tensor) {
+    model.zeroGradients()
+    let targets = oneHotTargets(labels: labels, classes: classNames.count, labelSmoothing: labelSmoothing)
+    let logits = model(Variable(images))
+    let (loss, _) = logits.softmaxCrossEntropy(targets: targets, weights: classWeights.map { w in labels.map { w[$0] } })
+    let value = loss.value.scalar
+    let scores = logits.value
+    loss.backward()
+    return (value, scores)
+  }
+
+  /// Phase 2: averages gradients across processes (nothing to do in one process).
+  public func reduceGradients() { gradientReducer?(model.namedParameters) }
+
+  /// Phase 3: the optimizer's update.
+  public func applyUpdate() { optimizer.step(model.namedParameters) }
+
+  // MARK: - Epochs
+
+  /// Trains until `epochs` (counting epochs already completed, so a resumed run continues to the
+  /// same end), or until early stopping. Returns the history.
+  @discardableResult
+  public func fit(training: BatchLoader, validation: BatchLoader?, epochs: Int) throws -> History {
+    while completedEpochs < epochs {
+      let epoch = completedEpochs + 1
+      let clock = ContinuousClock(), started = clock.now
+      model.train()
+      var metrics = ClassificationMetrics(classCount: classNames.count)
+      let batches = training.epoch(epoch - 1)
+      var seen = 0
+      for (index, batch) in batches.enumerated() where !batch.labels.isEmpty {
+        let (loss, logits) = computeGradients(images: batch.images, labels: batch.labels)
+        reduceGradients()
+        applyUpdate()
+        metrics.add(scores: logits, labels: batch.labels, meanLoss: loss)
+        seen += batch.labels.count
+        let elapsed = (clock.now - started).seconds
+        onBatch?(index + 1, training.batchCount, metrics.loss, metrics.top1Accuracy, Double(seen) / max(elapsed, 1e-9))
+      }
+      if let error = batches.error { throw error }
+      let validationMetrics = try validation.map { try evaluate(model, loader: $0, classCount: classNames.count, epoch: 0) }
+      let record = EpochRecord(
+        epoch: epoch, loss: metrics.loss, accuracy: metrics.top1Accuracy, top5: metrics.top5Accuracy,
+        validationLoss: validationMetrics?.loss, validationAccuracy: validationMetrics?.top1Accuracy,
+        validationTop5: validationMetrics?.top5Accuracy, learningRate: optimizer.learningRate,
+        seconds: (clock.now - started).seconds)
+      history.records.append(record)
+      completedEpochs = epoch
+      optimizer.learningRate = schedule.rate(afterEpoch: epoch, metric: record.validationLoss ?? record.loss,
+                                             current: optimizer.learningRate)
+      let monitored = earlyStoppingMonitor == "val_loss" ? (record.validationLoss ?? record.loss) : record.loss
+      let stop = earlyStopping?.shouldStop(afterEpoch: epoch, value: monitored) ?? false
+      try saveEpoch(record)
+      onEpoch?(record)
+      if stop { break }
+    }
+    return history
+  }
+
+  func saveEpoch(_ record: EpochRecord) throws {
+    guard let directory = outputDirectory else { return }
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let checkpoint = makeCheckpoint()
+    try checkpoint.write(to: directory.appendingPathComponent(Checkpoint.fileName(epoch: record.epoch)))
+    let best = history.records.min { ($0.validationLoss ?? $0.loss) < ($1.validationLoss ?? $1.loss) }
+    if best?.epoch == record.epoch { try checkpoint.write(to: directory.appendingPathComponent("best.safetensors")) }
+    try AtomicFile.write(history.csv, to: directory.appendingPathComponent("history.csv"))
+    try AtomicFile.write(history.svg, to: directory.appendingPathComponent("curves.svg"))
+  }
+
+  /// The complete state after the epochs completed so far.
+  public func makeCheckpoint() -> Checkpoint {
+    let encoder = JSONEncoder()
+    func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) }
+    var records = checkpointRecords
+    records["schedule"] = json(schedule)
+    if let earlyStopping { records["early_stopping"] = json(earlyStopping) }
+    records["dropout"] = json(dropoutStates().mapValues { $0.map(String.init) })
+    records["history"] = json(history)
+    return Checkpoint(model: modelName, classNames: classNames, epoch: completedEpochs, learningRate: optimizer.learningRate,
+                      weights: model.stateDict, optimizerState: optimizer.state, records: records)
+  }
+
+  /// Restores everything a checkpoint holds, so training continues as if it had never stopped.
+  public func resume(from checkpoint: Checkpoint, source: String) throws {
+    try checkpoint.checkCompatible(model: modelName, classes: classNames.count, source: source)
+    do { try model.loadState(checkpoint.weights) } catch { throw SafetensorsError(source, error.description) }
+    do { try optimizer.loadState(checkpoint.optimizerState) } catch { throw SafetensorsError(source, error.description) }
+    optimizer.learningRate = checkpoint.learningRate
+    completedEpochs = checkpoint.epoch
+    let decoder = JSONDecoder()
+    func decode<T: Decodable>(_ type: T.Type, _ key: String) throws -> T? {
+      guard let text = checkpoint.records[key] else { return nil }
+      do { return try decoder.decode(type, from: Data(text.utf8)) } catch {
+        throw SafetensorsError(source, "has an unreadable \(key) record")
+      }
+    }
+    if let restored = try decode(ReduceOnPlateau.self, "schedule") { schedule = restored }
+    if let restored = try decode(EarlyStopping.self, "early_stopping") { earlyStopping = restored }
+    if let restored = try decode(History.self, "history") { history = restored }
+    if let states = try decode([String: [String]].self, "dropout") {
+      for (name, layer) in model.namedLeaves {
+        guard let dropout = layer as? Dropout, let words = states[name]?.compactMap(UInt64.init),
+              let generator = SeededGenerator(state: words) else { continue }
+        dropout.generator = generator
+      }
+    }
+  }
+
+  func dropoutStates() -> [String: [UInt64]] {
+    var states: [String: [UInt64]] = [:]
+    for (name, layer) in model.namedLeaves { if let dropout = layer as? Dropout { states[name] = dropout.generator.state } }
+    return states
+  }
+}
+
+/// Loss, top-1/top-5, per-class accuracy and confusion matrix of a model over a loader, in eval
+/// mode and without recording a graph.
+public func evaluate(_ model: Sequential, loader: BatchLoader, classCount: Int, epoch: Int = 0) throws -> ClassificationMetrics {
+  let wasTraining = model.isTraining
+  model.eval()
+  defer { model.train(wasTraining) }
+  var metrics = ClassificationMetrics(classCount: classCount)
+  let batches = loader.epoch(epoch)
+  for batch in batches where !batch.labels.isEmpty {
+    let logits = withGradientsDisabled { model(Variable(batch.images)) }.value
+    let loss = softmaxCrossEntropy(logits: logits, targets: oneHotTargets(labels: batch.labels, classes: classCount)).loss
+    metrics.add(scores: logits, labels: batch.labels, meanLoss: loss)
+  }
+  if let error = batches.error { throw error }
+  return metrics
+}
+
+extension Duration {
+  var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
