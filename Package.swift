@@ -28,7 +28,7 @@ let package = Package(
 
     // MARK: - Library and executables
     .target(name: "AlexNetKit", dependencies: ["COpenBLAS", "CTurboJPEG", "CPNG", realModule]),
-    .executableTarget(name: "alexnet", dependencies: ["AlexNetKit", argumentParser]),
+    .executableTarget(name: "alexnet", dependencies: ["AlexNetKit", argumentParser, realModule]),
     .executableTarget(name: "benchmarks", dependencies: ["AlexNetKit"], path: "Benchmarks/benchmarks"),
 
     // MARK: - Tests

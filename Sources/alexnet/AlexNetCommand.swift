@@ -1,12 +1,19 @@
 import AlexNetKit
 import ArgumentParser
+import Foundation
 
 @main
 struct AlexNetCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "alexnet",
     abstract: "Train, evaluate and run AlexNet-style convolutional networks on the CPU.",
-    subcommands: [Summary.self])
+    subcommands: [Train.self, Evaluate.self, Predict.self, Summary.self])
+
+  /// Line-buffered output, so that a log file or a pipe sees each epoch as it ends.
+  static func main() {
+    setvbuf(stdout, nil, _IOLBF, 0)
+    main(nil)
+  }
 }
 
 extension ModelName: ExpressibleByArgument {}

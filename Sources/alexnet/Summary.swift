@@ -27,7 +27,7 @@ struct Summary: ParsableCommand {
     do {
       summary = try ModelSummary(network, inputShape: [3, side, side])
     } catch {
-      throw ValidationError("\(model.rawValue) does not accept \(side)x\(side) images: \(error.message)")
+      throw CommandError("\(model.rawValue) does not accept \(side)x\(side) images: \(error.message)")
     }
     print("Model: \"\(model.rawValue)\" (\(classes) classes, \(side)x\(side) RGB input)")
     print(summary.text)

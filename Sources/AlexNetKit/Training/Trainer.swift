@@ -7,7 +7,8 @@ public enum ClassWeighting: Sendable, Codable, Equatable {
   case balanced
   case given([Float])
 
-  func weights(counts: [Int]) -> [Float]? {
+  /// Per-class weights for the given class counts (nil: unweighted).
+  public func weights(counts: [Int]) -> [Float]? {
     switch self {
     case .none: return nil
     case .given(let weights): return weights

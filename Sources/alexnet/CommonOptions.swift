@@ -1,0 +1,44 @@
+import AlexNetKit
+import ArgumentParser
+import Foundation
+
+/// Options shared by the commands that compute.
+struct ComputeOptions: ParsableArguments {
+  @Option(help: "Threads for OpenBLAS and for our own loops (default: all cores).")
+  var threads: Int?
+
+  @Option(help: "Image decoding threads (default 1: while a model trains, the cores are busy with it).")
+  var workers = 1
+
+  func validate() throws {
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    guard workers >= 1 else { throw ValidationError("--workers must be at least 1, got \(workers)") }
+  }
+
+  func apply() {
+    if let notice = BLASRuntime.configuration.notice { printError("note: \(notice)") }
+    if let threads { Parallel.setThreadCount(threads) }
+  }
+}
+
+/// One line to standard error.
+func printError(_ text: String) {
+  FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// A user error found while running (a file, a folder, weights): printed by the argument parser
+/// as one `Error:` line, exit code 1, no usage text and no stack trace.
+struct CommandError: Error, CustomStringConvertible, LocalizedError {
+  var description: String
+  init(_ description: String) { self.description = description }
+  var errorDescription: String? { description }
+
+  /// Runs `body`, turning any error other than a flag problem into a one-line CommandError.
+  static func reporting(_ body: () throws -> Void) throws {
+    do { try body() } catch let error as ValidationError { throw error } catch let error as CommandError { throw error } catch {
+      throw CommandError((error as? LocalizedError)?.errorDescription ?? "\(error)")
+    }
+  }
+}
+
+extension ImageFolder.Subset: ExpressibleByArgument {}

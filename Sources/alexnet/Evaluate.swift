@@ -1,0 +1,95 @@
+import AlexNetKit
+import ArgumentParser
+import Foundation
+
+/// `alexnet evaluate`: loss, top-1, top-5, per-class accuracy and the confusion matrix.
+struct Evaluate: ParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Evaluate trained weights on a folder of images.")
+
+  @Option(help: "A checkpoint of this tool (cp-NNNN.safetensors or best.safetensors).")
+  var weights: String
+
+  @Option(help: "Image folder with the checkpoint's class folders (default: the bundled sample).")
+  var data: String?
+
+  @Option(help: "Evaluate only the validation part of a --validation-split of --data (same seed as training).")
+  var validationSplit: Double?
+
+  @Option(help: "Seed of that split.")
+  var seed: UInt64 = 123
+
+  @Option(help: "Images per batch.")
+  var batchSize = 32
+
+  @Flag(help: "Average predictions over the paper's ten crops (four corners, centre, and mirrors).")
+  var tenCrop = false
+
+  @Flag(help: "Print the results as one JSON object.")
+  var json = false
+
+  @OptionGroup var compute: ComputeOptions
+
+  func validate() throws {
+    guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+    if let validationSplit, !(validationSplit > 0 && validationSplit < 1) {
+      throw ValidationError("--validation-split must be in (0, 1), got \(validationSplit)")
+    }
+  }
+
+  func run() throws {
+    compute.apply()
+    try CommandError.reporting {
+      let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
+      let root = try data.map { URL(fileURLWithPath: $0) } ?? {
+        guard let sample = SampleData.location else { throw CommandError("no --data given and no bundled sample found") }
+        return sample
+      }()
+      let folder = try ImageFolder(root: root, classNames: loaded.classNames, validationSplit: validationSplit,
+                                   subset: validationSplit == nil ? .all : .validation, seed: seed)
+      var metrics = ClassificationMetrics(classCount: loaded.classNames.count)
+      if tenCrop {
+        for sample in folder.samples {
+          let image = try ImageDecoder.decode(contentsOf: sample.url)
+          let p = classProbabilities(loaded.network, image: image, preprocessing: loaded.preprocessing, tenCrop: true)
+          let loss = -Float.log(max(p[sample.label], 1e-12))
+          metrics.add(scores: Tensor(shape: [1, p.count], scalars: p), labels: [sample.label], meanLoss: loss)
+        }
+      } else {
+        let pipeline = ImagePipeline(transforms: [.resizeShorterSide(loaded.preprocessing.resizeSide),
+                                                  .centerCrop(loaded.preprocessing.side)],
+                                     side: loaded.preprocessing.side, normalization: loaded.preprocessing.normalization)
+        let loader = BatchLoader(samples: folder.samples, pipeline: pipeline, batchSize: batchSize, shuffle: false,
+                                 workers: compute.workers, stopOnBadFile: true)
+        metrics = try evaluate(loaded.network, loader: loader, classCount: loaded.classNames.count)
+      }
+      if json {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let report = EvaluationOutput(classNames: loaded.classNames, tenCrop: tenCrop, metrics: EvaluationReport(metrics))
+        print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        return
+      }
+      print(String(format: "%d images of %d classes%@: loss %.4f - top-1 %.2f%% - top-5 %.2f%%", metrics.samples,
+                   loaded.classNames.count, tenCrop ? " (ten crops)" : "", metrics.loss,
+                   metrics.top1Accuracy * 100, metrics.top5Accuracy * 100))
+      print("\nPer-class accuracy:")
+      let width = loaded.classNames.map(\.count).max() ?? 5
+      for (name, accuracy) in zip(loaded.classNames, metrics.perClassAccuracy) {
+        print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0)
+              + (accuracy.isNaN ? "   -" : String(format: " %6.2f%%", accuracy * 100)))
+      }
+      print("\nConfusion matrix (rows: true class, columns: predicted):")
+      for (name, row) in zip(loaded.classNames, metrics.confusion) {
+        print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0) + row.map { String(format: "%5d", $0) }.joined())
+      }
+    }
+  }
+}
+
+struct EvaluationOutput: Encodable {
+  var classNames: [String]
+  var tenCrop: Bool
+  var metrics: EvaluationReport
+}
+
+import RealModule

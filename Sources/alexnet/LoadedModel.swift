@@ -1,0 +1,71 @@
+import AlexNetKit
+import Foundation
+
+/// A model ready for inference, from a checkpoint of this tool or from bare weights (such as
+/// torchvision's state dict saved as safetensors, with `--model alexnet-tv`).
+struct LoadedModel {
+  var name: ModelName
+  var network: Sequential
+  var classNames: [String]
+  var preprocessing: Preprocessing
+
+  init(weights path: String, model requested: ModelName?, classesFile: String?) throws {
+    let url = URL(fileURLWithPath: path)
+    guard FileManager.default.fileExists(atPath: url.path) else {
+      throw CommandError("\(path): no such weights file (expected a .safetensors checkpoint)")
+    }
+    let file = try SafetensorsFile(contentsOf: url)
+    if file.metadata["model"] != nil {
+      let checkpoint = try Checkpoint(contentsOf: url)
+      if let requested, requested != checkpoint.model {
+        throw CommandError("\(path) holds a \(checkpoint.model.rawValue) model, not \(requested.rawValue)")
+      }
+      name = checkpoint.model
+      classNames = checkpoint.classNames
+      network = ModelCatalog.make(name, classes: classNames.count)
+      do { try network.loadState(checkpoint.weights) } catch { throw CommandError("\(path): \(error.description)") }
+      let configuration = checkpoint.records["configuration"].flatMap {
+        try? JSONDecoder().decode(RecordedPreprocessing.self, from: Data($0.utf8))
+      }
+      guard let configuration else { throw CommandError("\(path): the checkpoint has no preprocessing record") }
+      preprocessing = Preprocessing(resizeSide: configuration.resizeSide, side: configuration.imageSize,
+                                    normalization: configuration.normalization)
+    } else {
+      guard let requested else {
+        throw CommandError("\(path) has bare weights without a model record: say which with --model")
+      }
+      name = requested
+      let last = file.entries.last { $0.name.hasSuffix(".weight") && $0.shape.count == 2 }
+      guard let classes = last?.shape.first else { throw CommandError("\(path): no dense layer weights found") }
+      network = ModelCatalog.make(requested, classes: classes)
+      try network.loadWeights(from: file)
+      classNames = (0..<classes).map(String.init)
+      preprocessing = requested == .alexnetTV ? .torchvision
+        : Preprocessing(resizeSide: requested.defaultImageSize * 256 / 224, side: requested.defaultImageSize,
+                        normalization: .imageNet)
+    }
+    if let classesFile { classNames = try Self.readClassNames(classesFile, count: classNames.count) }
+  }
+
+  /// Class names from a file: one per line, or a TSV whose last column is the name (such as
+  /// imagenet-classes.tsv: index, wnid, name, with a header line).
+  static func readClassNames(_ path: String, count: Int) throws -> [String] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+      throw CommandError("\(path): cannot read the class names file")
+    }
+    var lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    if let first = lines.first, first.lowercased().hasPrefix("index") { lines.removeFirst() }
+    let names = lines.map { String($0.split(separator: "\t").last ?? Substring($0)) }
+    guard names.count == count else {
+      throw CommandError("\(path) lists \(names.count) classes; the model has \(count)")
+    }
+    return names
+  }
+}
+
+/// The parts of a run's configuration that inference needs.
+struct RecordedPreprocessing: Decodable {
+  var imageSize: Int
+  var resizeSide: Int
+  var normalization: Normalization
+}

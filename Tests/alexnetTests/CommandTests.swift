@@ -1,0 +1,117 @@
+import AlexNetKit
+import ArgumentParser
+import Foundation
+import Testing
+
+@testable import alexnet
+
+/// The commands through the built binary, on small real and generated data: outputs, files,
+/// exit codes, and each user error once.
+@Suite(.serialized) struct CommandTests {
+  static func scratch() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("alexnet-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+  }
+
+  /// Two classes of generated photographs-to-be: red-ish and green-ish 40x40 PNGs.
+  static func dataFolder(perClass: Int = 5, emptyClass: Bool = false) throws -> URL {
+    let root = try scratch()
+    for (name, colour) in [("red", (220, 30, 30)), ("green", (30, 200, 40))] {
+      let folder = root.appendingPathComponent(name)
+      try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      for i in 0..<perClass {
+        let image = RGBImage(width: 40, height: 40, red: UInt8(colour.0 - i), green: UInt8(colour.1), blue: UInt8(colour.2))
+        try Data(try ImageEncoder.png(image)).write(to: folder.appendingPathComponent("\(i).png"))
+      }
+    }
+    if emptyClass { try FileManager.default.createDirectory(at: root.appendingPathComponent("blue"), withIntermediateDirectories: true) }
+    return root
+  }
+
+  @Test func trainParsesDefaultsAndRejectsBadValues() throws {
+    let train = try Train.parse([])
+    #expect(train.model == .small && train.batchSize == 32 && train.lr == 0.01 && train.seed == 123 && train.data == nil)
+    for bad in [["--batch-size", "0"], ["--validation-split", "1.5"], ["--lr=-1"], ["--epochs", "0"],
+                ["--augment", "crop,rotate"], ["--momentum", "1"], ["--threads", "0"]] {
+      #expect(throws: (any Error).self, "\(bad)") { try Train.parse(bad) }
+    }
+    #expect(Train.message(for: { () -> Error in
+      do { _ = try Train.parse(["--augment", "crop,rotate"]) } catch { return error }
+      return CommandError("parsed")
+    }()).contains("unknown rotate"))
+  }
+
+  @Test func trainEvaluatePredictEndToEnd() throws {
+    let data = try Self.dataFolder()
+    let run = try Self.scratch().appendingPathComponent("run")
+    let train = try runAlexnet(["train", "--data", data.path, "--validation-split", "0.2", "--epochs", "2", "--batch-size", "4",
+                                "--image-size", "32", "--output", run.path])
+    #expect(train.status == 0, "\(train.error)")
+    #expect(train.output.contains("Found 10 files belonging to 2 classes.") && train.output.contains("Epoch 2/2 - "))
+    #expect(train.output.contains("val_accuracy:") && train.output.contains("learning_rate:"))
+    let files = Set(try FileManager.default.contentsOfDirectory(atPath: run.path))
+    #expect(files.isSuperset(of: ["config.json", "cp-0001.safetensors", "cp-0002.safetensors", "best.safetensors",
+                                  "history.csv", "curves.svg", "metrics.json"]))
+
+    let resumed = try runAlexnet(["train", "--data", data.path, "--validation-split", "0.2", "--epochs", "3", "--batch-size", "4",
+                                  "--image-size", "32", "--output", run.path, "--resume", "--json-log"])
+    #expect(resumed.status == 0 && resumed.output.split(separator: "\n").filter { $0.hasPrefix("{") }.count == 1)
+
+    let evaluation = try runAlexnet(["evaluate", "--weights", run.appendingPathComponent("best.safetensors").path,
+                                     "--data", data.path, "--json"])
+    #expect(evaluation.status == 0, "\(evaluation.error)")
+    #expect(evaluation.output.contains("\"confusionMatrix\"") && evaluation.output.contains("\"top5\""))
+    let tenCrop = try runAlexnet(["evaluate", "--weights", run.appendingPathComponent("best.safetensors").path,
+                                  "--data", data.path, "--ten-crop"])
+    #expect(tenCrop.status == 0 && tenCrop.output.contains("(ten crops)") && tenCrop.output.contains("Confusion matrix"))
+
+    let image = data.appendingPathComponent("red/0.png").path
+    let prediction = try runAlexnet(["predict", "--weights", run.appendingPathComponent("cp-0003.safetensors").path,
+                                     "--json", "--top", "2", image])
+    #expect(prediction.status == 0, "\(prediction.error)")
+    let object = try JSONSerialization.jsonObject(with: Data(prediction.output.utf8)) as? [String: Any]
+    #expect(object?["image"] as? String == image)
+    #expect((object?["top"] as? [[String: Any]])?.count == 2 && (object?["probabilities"] as? [Double])?.count == 2)
+
+    // A checkpoint for another class count, and an unreadable image.
+    let other = try Self.dataFolder(perClass: 2)
+    try FileManager.default.createDirectory(at: other.appendingPathComponent("blue"), withIntermediateDirectories: true)
+    try FileManager.default.removeItem(at: other.appendingPathComponent("green"))
+    let mismatch = try runAlexnet(["evaluate", "--weights", run.appendingPathComponent("best.safetensors").path, "--data", other.path])
+    #expect(mismatch.status != 0 && mismatch.error.contains("green") && !mismatch.error.contains("Fatal"))
+    let unreadable = try runAlexnet(["predict", "--weights", run.appendingPathComponent("best.safetensors").path,
+                                     run.appendingPathComponent("history.csv").path])
+    #expect(unreadable.status != 0 && unreadable.error.contains("history.csv: is not a JPEG or PNG image"))
+  }
+
+  @Test func userErrorsAreOneLineWithNonZeroExit() throws {
+    let empty = try Self.scratch()
+    let cases: [([String], String)] = [
+      (["train", "--data", "/no/such/folder"], "/no/such/folder: does not exist"),
+      (["train", "--data", empty.path], "has no class subfolders"),
+      (["train", "--data", try Self.dataFolder(perClass: 2).path, "--batch-size", "8"], "fewer than one batch of 8"),
+      (["train", "--model", "vgg16"], "'vgg16' is invalid for '--model"),
+      (["train", "--data", try Self.dataFolder().path, "--model", "alexnet", "--image-size", "64"],
+       "alexnet does not accept 64x64 images"),
+      (["predict", "--weights", "/no/weights.safetensors", "x.jpg"], "/no/weights.safetensors: no such weights file"),
+    ]
+    for (arguments, message) in cases {
+      let result = try runAlexnet(arguments)
+      #expect(result.status != 0, "\(arguments)")
+      #expect(result.error.contains(message), "\(arguments): \(result.error)")
+      #expect(!result.error.contains("Fatal error") && !result.error.contains("Stack"), "\(arguments)")
+    }
+    let warned = try runAlexnet(["train", "--data", try Self.dataFolder(emptyClass: true).path, "--epochs", "1",
+                                 "--batch-size", "4", "--image-size", "32", "--output", try Self.scratch().path])
+    #expect(warned.status == 0 && warned.output.contains("skipped blue/"))
+  }
+
+  @Test func everyCommandHasHelp() throws {
+    for command in ["train", "evaluate", "predict", "summary"] {
+      let help = try runAlexnet([command, "--help"])
+      #expect(help.status == 0 && help.output.contains("USAGE"), "\(command)")
+    }
+    #expect(try runAlexnet(["train", "--help"]).output.contains("(default: 0.01)"))
+  }
+}
