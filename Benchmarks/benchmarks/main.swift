@@ -1,13 +1,17 @@
 import AlexNetKit
 import Foundation
 
-// `swift run -c release benchmarks [--json FILE] [--quick] [--layers conv1,conv3] [--cores Haswell,Zen]`
-// Naive against im2col + GEMM for every AlexNet convolution, with bare SGEMMs of the same shapes.
+// `swift run -c release benchmarks [--json FILE] [--quick] [--only kernels|data] [--layers conv1,conv3]
+//                                  [--batch 32] [--cores Haswell,Zen] [--data-root ../shared/data]`
+// Naive against im2col + GEMM for every AlexNet convolution, with bare SGEMMs of the same shapes;
+// then the image loader's throughput against the rate a training step consumes images.
 
 struct Report: Codable {
   var machine: Machine
   var squareSGEMM: [SquareSGEMMRow]
   var convolutions: [ConvolutionRow]
+  var loader: [DataRow]
+  var trainingConsumption: [ConsumptionRow]
 }
 
 struct Machine: Codable {
@@ -49,45 +53,67 @@ let machine = Machine(cpu: cpuName, cores: ProcessInfo.processInfo.activeProcess
 print("CPU: \(machine.cpu), \(machine.cores) cores; OpenBLAS core \(machine.blasCore), \(machine.blasThreads) threads")
 if let notice = machine.blasNotice { print("note: \(notice)") }
 
-// Square SGEMM, for this process's core and for any core types named with --cores (each in a
-// child process, since OpenBLAS selects its kernels per process).
-var squares = [SquareSGEMMRow(blasCore: machine.blasCore, size: 2048,
-                              gflops: squareSGEMMGFLOPs(size: 2048, repetitions: repetitions))]
-for core in (option("--cores")?.split(separator: ",").map(String.init) ?? []) {
-  let child = Process()
-  child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-  child.arguments = ["--square-sgemm-only"] + (quick ? ["--quick"] : [])
-  child.environment = ProcessInfo.processInfo.environment.merging(["ALEXNET_BLAS_CORE": core]) { $1 }
-  let pipe = Pipe()
-  child.standardOutput = pipe
-  try child.run()
-  child.waitUntilExit()
-  let output = pipe.fileHandleForReading.readDataToEndOfFile()
-  if let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
-     let row = try? JSONDecoder().decode(SquareSGEMMRow.self, from: Data(line.utf8)) {
-    squares.append(SquareSGEMMRow(blasCore: "\(row.blasCore) (asked \(core))", size: row.size, gflops: row.gflops))
+let only = option("--only")
+var squares: [SquareSGEMMRow] = [], convolutions: [ConvolutionRow] = []
+var loaderRows: [DataRow] = [], consumption: [ConsumptionRow] = []
+
+if only == nil || only == "kernels" {
+  // Square SGEMM, for this process's core and for any core types named with --cores (each in a
+  // child process, since OpenBLAS selects its kernels per process).
+  squares = [SquareSGEMMRow(blasCore: machine.blasCore, size: 2048,
+                            gflops: squareSGEMMGFLOPs(size: 2048, repetitions: repetitions))]
+  for core in (option("--cores")?.split(separator: ",").map(String.init) ?? []) {
+    let child = Process()
+    child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    child.arguments = ["--square-sgemm-only"] + (quick ? ["--quick"] : [])
+    child.environment = ProcessInfo.processInfo.environment.merging(["ALEXNET_BLAS_CORE": core]) { $1 }
+    let pipe = Pipe()
+    child.standardOutput = pipe
+    try child.run()
+    child.waitUntilExit()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    if let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
+       let row = try? JSONDecoder().decode(SquareSGEMMRow.self, from: Data(line.utf8)) {
+      squares.append(SquareSGEMMRow(blasCore: "\(row.blasCore) (asked \(core))", size: row.size, gflops: row.gflops))
+    }
+  }
+  print("\nSGEMM 2048x2048x2048, median of \(repetitions)")
+  printTable(["OpenBLAS core", "GFLOP/s"], squares.map { [$0.blasCore, format($0.gflops)] })
+
+  let layers = option("--layers").map { Set($0.split(separator: ",").map(String.init)) }
+  let batches = option("--batch").map { [1, Int($0)!] } ?? [1, 32]
+  convolutions = runConvolutionBenchmarks(batches: batches, naiveBatch: 1, repetitions: repetitions, only: layers)
+  print("\nAlexNet convolutions (227x227 input, paper's groups): naive vs im2col + SGEMM, median of \(repetitions) ms")
+  printTable(
+    ["layer", "batch", "pass", "naive ms", "GEMM ms", "GFLOP/s", "speedup", "bare SGEMM GFLOP/s", "of bare", "max rel err"],
+    convolutions.map { r in
+      [r.layer, "\(r.batch)", r.pass, format(r.naiveMilliseconds), format(r.gemmMilliseconds, 2), format(r.gemmGFLOPs),
+       r.speedup.map { format($0) + "x" } ?? "-", format(r.bareSGEMMGFLOPs), String(format: "%.0f%%", r.efficiency * 100),
+       r.maxRelativeError.map { String(format: "%.1e", $0) } ?? "-"]
+    })
+  print("speedup: naive ms per image / GEMM ms per image; the naive path runs at batch 1 only.")
+}
+
+if only == nil || only == "data" {
+  if let root = findDataRoot(option("--data-root")) {
+    loaderRows = try runDataBenchmarks(dataRoot: root, repetitions: quick ? 2 : 3)
+    print("\nImage loader: decode + resize 256 + random crop 224 + flip + normalise, batches of 16 (median of \(quick ? 2 : 3) epochs)")
+    printTable(["dataset", "images", "workers", "images/s"], loaderRows.map { [$0.dataset, "\($0.images)", "\($0.workers)", format($0.imagesPerSecond)] })
+    consumption = runConsumptionBenchmarks(repetitions: quick ? 2 : 3)
+    print("\nTraining step (forward, backward, SGD update) consumption, for comparison")
+    printTable(["model", "image", "batch", "training images/s"], consumption.map {
+      [$0.model, "\($0.imageSize)", "\($0.batch)", format($0.trainingImagesPerSecond)]
+    })
+  } else {
+    print("\nImage loader: ../shared/data not found (pass --data-root DIR); skipped")
   }
 }
-print("\nSGEMM 2048x2048x2048, median of \(repetitions)")
-printTable(["OpenBLAS core", "GFLOP/s"], squares.map { [$0.blasCore, format($0.gflops)] })
-
-let layers = option("--layers").map { Set($0.split(separator: ",").map(String.init)) }
-let batches = option("--batch").map { [1, Int($0)!] } ?? [1, 32]
-let convolutions = runConvolutionBenchmarks(batches: batches, naiveBatch: 1, repetitions: repetitions, only: layers)
-print("\nAlexNet convolutions (227x227 input, paper's groups): naive vs im2col + SGEMM, median of \(repetitions) ms")
-printTable(
-  ["layer", "batch", "pass", "naive ms", "GEMM ms", "GFLOP/s", "speedup", "bare SGEMM GFLOP/s", "of bare", "max rel err"],
-  convolutions.map { r in
-    [r.layer, "\(r.batch)", r.pass, format(r.naiveMilliseconds), format(r.gemmMilliseconds, 2), format(r.gemmGFLOPs),
-     r.speedup.map { format($0) + "x" } ?? "-", format(r.bareSGEMMGFLOPs), String(format: "%.0f%%", r.efficiency * 100),
-     r.maxRelativeError.map { String(format: "%.1e", $0) } ?? "-"]
-  })
-print("speedup: naive ms per image / GEMM ms per image; the naive path runs at batch 1 only.")
 
 if let path = option("--json") {
   let encoder = JSONEncoder()
   encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-  try encoder.encode(Report(machine: machine, squareSGEMM: squares, convolutions: convolutions))
+  try encoder.encode(Report(machine: machine, squareSGEMM: squares, convolutions: convolutions, loader: loaderRows,
+                            trainingConsumption: consumption))
     .write(to: URL(fileURLWithPath: path))
   print("wrote \(path)")
 }

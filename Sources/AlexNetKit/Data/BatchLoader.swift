@@ -1,15 +1,31 @@
 import Foundation
 
 /// How a sample becomes a network input: transforms on the decoded image, then normalisation
-/// (and the paper's PCA colour noise, when given) into a [3, side, side] tensor.
+/// (and the paper's PCA colour noise, when given) into a [3, side, side] tensor, minus the mean
+/// image when one is given (the paper's per-pixel mean subtraction, §2).
 public struct ImagePipeline: Sendable {
   public var transforms: [ImageTransform]
   public var side: Int
   public var normalization: Normalization
   public var colorPCA: ColorPCA?
+  /// [3, side, side], in normalised units (see `meanImage(of:)`), subtracted from every input.
+  public var meanImage: Tensor?
 
-  public init(transforms: [ImageTransform], side: Int, normalization: Normalization, colorPCA: ColorPCA? = nil) {
+  public init(transforms: [ImageTransform], side: Int, normalization: Normalization, colorPCA: ColorPCA? = nil,
+              meanImage: Tensor? = nil) {
+    precondition(meanImage == nil || meanImage!.shape == [3, side, side],
+                 "the mean image must be [3, \(side), \(side)], got \(meanImage!.shape)")
     (self.transforms, self.side, self.normalization, self.colorPCA) = (transforms, side, normalization, colorPCA)
+    self.meanImage = meanImage
+  }
+
+  /// The mean over `images` (already side x side) of their normalised tensors: "subtracting the
+  /// mean activity over the training set from each pixel" (Krizhevsky et al. 2012, §2).
+  public static func meanImage(of images: [RGBImage], normalization: Normalization) -> Tensor {
+    precondition(!images.isEmpty, "a mean image needs at least one image")
+    var sum = Tensor(zeros: normalization.tensor(images[0]).shape)
+    for image in images { sum += normalization.tensor(image) }
+    return sum / Float(images.count)
   }
 
   /// Applies the transforms, and makes sure the result is side x side.
@@ -19,11 +35,14 @@ public struct ImagePipeline: Sendable {
     return image
   }
 
-  /// Writes one sample into a batch slot.
-  func write(_ decoded: RGBImage, into destination: UnsafeMutablePointer<Float>, using generator: inout SeededGenerator) {
+  /// Writes one sample into a batch slot ([3, side, side] floats), as the loader does.
+  public func write(_ decoded: RGBImage, into destination: UnsafeMutablePointer<Float>, using generator: inout SeededGenerator) {
     let image = self.image(decoded, using: &generator)
     let shift = colorPCA?.sampleShift(using: &generator) ?? [0, 0, 0]
     normalization.write(image, into: destination, colorShift: shift)
+    meanImage?.withUnsafeBufferPointer { mean in
+      for i in 0..<mean.count { destination[i] -= mean[i] }
+    }
   }
 }
 
@@ -208,3 +227,4 @@ public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable
 
   deinit { cancel() }
 }
+

@@ -160,15 +160,24 @@ public enum ImageEncoder {
     return Array(bytes.prefix(size))
   }
 
-  /// JPEG bytes of an RGB image at `quality` (1-100), 4:4:4, through TurboJPEG.
-  public static func jpeg(_ picture: RGBImage, quality: Int = 95) throws -> [UInt8] {
+  /// JPEG bytes of an RGB image at `quality` (1-100), 4:4:4, through TurboJPEG; `progressive`
+  /// writes a progressive JPEG, `cmyk` an Adobe-style YCCK one (C, M, Y from R, G, B, K = 255), as
+  /// print workflows produce.
+  public static func jpeg(_ picture: RGBImage, quality: Int = 95, progressive: Bool = false, cmyk: Bool = false) throws -> [UInt8] {
     guard let handle = tjInitCompress() else { throw DataError("JPEG encoder", "cannot start") }
     defer { tjDestroy(handle) }
     var buffer: UnsafeMutablePointer<UInt8>?
     var size: UInt = 0
-    let status = picture.pixels.withUnsafeBufferPointer {
-      tjCompress2(handle, $0.baseAddress, Int32(picture.width), 0, Int32(picture.height), Int32(TJPF_RGB.rawValue),
-                  &buffer, &size, Int32(TJSAMP_444.rawValue), Int32(quality), Int32(TJFLAG_ACCURATEDCT))
+    var source = picture.pixels
+    if cmyk {
+      source = []
+      for i in 0..<(picture.width * picture.height) { source += picture.pixels[(3 * i)..<(3 * i + 3)] + [255] }
+    }
+    let flags = Int32(TJFLAG_ACCURATEDCT) | (progressive ? Int32(TJFLAG_PROGRESSIVE) : 0)
+    let format = cmyk ? Int32(TJPF_CMYK.rawValue) : Int32(TJPF_RGB.rawValue)
+    let status = source.withUnsafeBufferPointer {
+      tjCompress2(handle, $0.baseAddress, Int32(picture.width), 0, Int32(picture.height), format,
+                  &buffer, &size, Int32(TJSAMP_444.rawValue), Int32(quality), flags)
     }
     defer { tjFree(buffer) }
     guard status == 0, let buffer else { throw DataError("JPEG encoder", String(cString: tjGetErrorStr2(handle))) }

@@ -9,6 +9,7 @@ public struct ImageFolder: Sendable {
   public struct Sample: Sendable, Equatable {
     public var url: URL
     public var label: Int
+    public init(url: URL, label: Int) { (self.url, self.label) = (url, label) }
   }
 
   public enum Subset: String, Sendable, CaseIterable { case training, validation, all }

@@ -17,6 +17,17 @@ import Testing
     #expect(differences.max()! <= 24)  // only next to the sharp edge
   }
 
+  /// Progressive and CMYK (YCCK) JPEGs decode to the same RGB as a baseline one.
+  @Test(arguments: [(true, false), (false, true)])
+  func progressiveAndCMYKJPEGsBecomeRGB(_ variant: (progressive: Bool, cmyk: Bool)) throws {
+    let image = DataFixtures.gradient(width: 48, height: 32)
+    let bytes = try ImageEncoder.jpeg(image, quality: 95, progressive: variant.progressive, cmyk: variant.cmyk)
+    if variant.progressive { #expect(bytes.contains(0xC2)) }  // SOF2, the progressive frame marker
+    let decoded = try ImageDecoder.decode(bytes: bytes, name: "variant.jpg")
+    let differences = zip(decoded.pixels, image.pixels).map { abs(Int($0) - Int($1)) }
+    #expect(Double(differences.reduce(0, +)) / Double(differences.count) < 3)
+  }
+
   /// Real Imagenette files; reference pixels from Pillow (libjpeg-turbo's accurate DCT too).
   @Test func realJPEGsDecodeToPillowsPixels() throws {
     let golf = try ImageDecoder.decode(contentsOf: DataFixtures.url("golf_ball.JPEG"))

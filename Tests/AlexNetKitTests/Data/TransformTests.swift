@@ -63,6 +63,22 @@ import Testing
     #expect(abs(imageNet[0] - (1 - 0.485) / 0.229) < 1e-5 && abs(imageNet[1] - (-0.456 / 0.224)) < 1e-5)
   }
 
+  /// After subtracting the mean image, every pixel position averages zero over the set.
+  @Test func meanImageSubtraction() {
+    let images = (0..<4).map { i in RGBImage(width: 6, height: 6, pixels: (0..<108).map { UInt8(($0 * (i + 3)) % 256) }) }
+    let mean = ImagePipeline.meanImage(of: images, normalization: .imageNet)
+    let pipeline = ImagePipeline(transforms: [], side: 6, normalization: .imageNet, meanImage: mean)
+    var total = Tensor(zeros: [3, 6, 6])
+    for image in images {
+      var g = SeededGenerator(seed: 1)
+      var t = Tensor(uninitializedShape: [3, 6, 6])
+      t.withUnsafeMutableBufferPointer { pipeline.write(image, into: $0.baseAddress!, using: &g) }
+      total += t
+    }
+    #expect(total.scalars.allSatisfy { abs($0) < 1e-4 })
+    #expect(mean.scalars.contains { abs($0) > 0.1 })
+  }
+
   /// PCA on pixels spread along one colour direction finds it, and the noise has the magnitude
   /// α·λ with α ~ N(0, 0.1²).
   @Test func colorPCAFindsTheDirectionAndScalesTheNoise() throws {
