@@ -5,7 +5,7 @@ PKGS := libopenblas-dev liblapacke-dev libturbojpeg0-dev libpng-dev pkg-config
 PCS := openblas lapacke libturbojpeg libpng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test bench demo clean
+.PHONY: all deps build release test bench demo example clean
 
 all: build
 
@@ -28,12 +28,16 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(SWIFT) build --package-path Examples/TrainSmall
 
 bench: deps
 	$(SWIFT) run -c release benchmarks
 
 # Trains the small model on the bundled sample of Imagenette photographs (a minute or two on two
 # cores) and says where the results went.
+example: deps
+	$(SWIFT) run --package-path Examples/TrainSmall
+
 demo: deps
 	$(SWIFT) build -c release --product alexnet
 	.build/release/alexnet train --output runs/demo

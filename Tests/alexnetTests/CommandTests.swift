@@ -74,6 +74,24 @@ import Testing
     #expect(object?["image"] as? String == image)
     #expect((object?["top"] as? [[String: Any]])?.count == 2 && (object?["probabilities"] as? [Double])?.count == 2)
 
+    // Feature vectors, nearest neighbours with an HTML page, and a contact sheet.
+    let index = run.appendingPathComponent("features.safetensors")
+    let features = try runAlexnet(["features", "--weights", run.appendingPathComponent("best.safetensors").path,
+                                   "--data", data.path, "--output", index.path])
+    #expect(features.status == 0 && features.output.contains("Wrote 10 feature vectors of 512 values"), "\(features.error)")
+    let stored = try SafetensorsFile(contentsOf: index)
+    #expect(try stored.tensor(named: "features").shape == [10, 512] && stored.metadata["paths"]?.contains("red/0.png") == true)
+    let page = run.appendingPathComponent("similar.html")
+    let similar = try runAlexnet(["similar", "--features", index.path, "--weights", run.appendingPathComponent("best.safetensors").path,
+                                  "--top", "3", "--html", page.path, image])
+    #expect(similar.status == 0 && similar.output.contains("1. \(image) (distance 0.000)"), "\(similar.output)\(similar.error)")
+    #expect(try String(contentsOf: page, encoding: .utf8).contains("<img src="))
+    let sheet = run.appendingPathComponent("preview.png")
+    let preview = try runAlexnet(["preview", "--data", data.path, "--count", "3", "--size", "32", "--output", sheet.path])
+    #expect(preview.status == 0, "\(preview.error)")
+    let picture = try ImageDecoder.decode(contentsOf: sheet)
+    #expect(picture.width == 3 * (2 * 32 + 8) + 4 * 8)
+
     // A checkpoint for another class count, and an unreadable image.
     let other = try Self.dataFolder(perClass: 2)
     try FileManager.default.createDirectory(at: other.appendingPathComponent("blue"), withIntermediateDirectories: true)
@@ -108,7 +126,7 @@ import Testing
   }
 
   @Test func everyCommandHasHelp() throws {
-    for command in ["train", "evaluate", "predict", "summary"] {
+    for command in ["train", "evaluate", "predict", "summary", "features", "similar", "preview"] {
       let help = try runAlexnet([command, "--help"])
       #expect(help.status == 0 && help.output.contains("USAGE"), "\(command)")
     }

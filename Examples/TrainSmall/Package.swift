@@ -1,0 +1,11 @@
+// swift-tools-version: 6.1
+// A package that embeds AlexNetKit by path, as another project would by URL and version.
+import PackageDescription
+
+let package = Package(
+  name: "TrainSmall",
+  dependencies: [.package(name: "alexnet-swift", path: "../..")],
+  targets: [
+    .executableTarget(name: "TrainSmall", dependencies: [.product(name: "AlexNetKit", package: "alexnet-swift")])
+  ]
+)
