@@ -40,10 +40,7 @@ struct Evaluate: ParsableCommand {
     compute.apply()
     try CommandError.reporting {
       let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
-      let root = try data.map { URL(fileURLWithPath: $0) } ?? {
-        guard let sample = SampleData.location else { throw CommandError("no --data given and no bundled sample found") }
-        return sample
-      }()
+      let root = try SampleData.folder(data)
       let folder = try ImageFolder(root: root, classNames: loaded.classNames, validationSplit: validationSplit,
                                    subset: validationSplit == nil ? .all : .validation, seed: seed)
       var metrics = ClassificationMetrics(classCount: loaded.classNames.count)
@@ -55,10 +52,7 @@ struct Evaluate: ParsableCommand {
           metrics.add(scores: Tensor(shape: [1, p.count], scalars: p), labels: [sample.label], meanLoss: loss)
         }
       } else {
-        let pipeline = ImagePipeline(transforms: [.resizeShorterSide(loaded.preprocessing.resizeSide),
-                                                  .centerCrop(loaded.preprocessing.side)],
-                                     side: loaded.preprocessing.side, normalization: loaded.preprocessing.normalization)
-        let loader = BatchLoader(samples: folder.samples, pipeline: pipeline, batchSize: batchSize, shuffle: false,
+        let loader = BatchLoader(samples: folder.samples, pipeline: loaded.preprocessing.pipeline, batchSize: batchSize, shuffle: false,
                                  workers: compute.workers, stopOnBadFile: true)
         metrics = try evaluate(loaded.network, loader: loader, classCount: loaded.classNames.count)
       }

@@ -35,9 +35,7 @@ struct Features: ParsableCommand {
     try CommandError.reporting {
       let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
       let folder = try ImageFolder(root: URL(fileURLWithPath: data))
-      let pipeline = ImagePipeline(transforms: [.resizeShorterSide(loaded.preprocessing.resizeSide), .centerCrop(loaded.preprocessing.side)],
-                                   side: loaded.preprocessing.side, normalization: loaded.preprocessing.normalization)
-      let loader = BatchLoader(samples: folder.samples, pipeline: pipeline, batchSize: batchSize, shuffle: false,
+      let loader = BatchLoader(samples: folder.samples, pipeline: loaded.preprocessing.pipeline, batchSize: batchSize, shuffle: false,
                                workers: compute.workers)
       loader.onBadFile = { path, reason in printError("warning: skipped \(path): \(reason)") }
       var rows: [Float] = [], labels: [Float] = [], paths: [String] = []

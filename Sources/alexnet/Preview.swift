@@ -35,10 +35,7 @@ struct Preview: ParsableCommand {
 
   func run() throws {
     try CommandError.reporting {
-      let root = try data.map { URL(fileURLWithPath: $0) } ?? {
-        guard let sample = SampleData.location else { throw CommandError("no --data given and no bundled sample found") }
-        return sample
-      }()
+      let root = try SampleData.folder(data)
       let folder = try ImageFolder(root: root)
       var generator = SeededGenerator(seed: seed)
       let chosen = Array(folder.samples.shuffled(using: &generator).prefix(count))

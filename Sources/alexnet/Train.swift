@@ -156,8 +156,7 @@ struct Train: ParsableCommand {
     var trainTransforms: [ImageTransform] = [.resizeShorterSide(resizeSide), chosen.contains("crop") ? .randomCrop(side) : .centerCrop(side)]
     if chosen.contains("flip") { trainTransforms.append(.randomHorizontalFlip) }
     if chosen.contains("brightness") { trainTransforms.append(.randomBrightness(delta: 0.2)) }
-    let evalPipeline = ImagePipeline(transforms: [.resizeShorterSide(resizeSide), .centerCrop(side)], side: side,
-                                     normalization: statistics.normalization)
+    let evalPipeline = Preprocessing(resizeSide: resizeSide, side: side, normalization: statistics.normalization).pipeline
     let trainPipeline = ImagePipeline(transforms: trainTransforms, side: side, normalization: statistics.normalization,
                                       colorPCA: chosen.contains("pca") ? statistics.pca : nil)
     let trainLoader = BatchLoader(samples: training.samples, pipeline: trainPipeline, batchSize: batchSize, seed: seed,
@@ -238,12 +237,7 @@ struct Train: ParsableCommand {
         + "history.csv, curves.svg, metrics.json")
   }
 
-  func dataRoot() throws -> URL {
-    if let data { return URL(fileURLWithPath: data) }
-    if let bundled = SampleData.location { return bundled }
-    throw CommandError("no --data given and the bundled sample (Samples/imagenette-mini) was not found; "
-                       + "run from the repository or pass --data DIR")
-  }
+  func dataRoot() throws -> URL { try SampleData.folder(data) }
 
   /// Per-channel mean and standard deviation (the tutorial's calculate_mean_std) and the PCA of
   /// the colours, from up to 500 training images at the input scale.
@@ -331,6 +325,14 @@ final class ProgressLine {
 
 /// The sample dataset in the repository, found from the working directory or beside the binary.
 enum SampleData {
+  /// The folder given, or else the bundled sample.
+  static func folder(_ given: String?) throws -> URL {
+    if let given { return URL(fileURLWithPath: given) }
+    if let location { return location }
+    throw CommandError("no --data given and the bundled sample (Samples/imagenette-mini) was not found; "
+                       + "run from the repository or pass --data DIR")
+  }
+
   static var location: URL? {
     var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
     var binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()

@@ -14,15 +14,21 @@ import Testing
     return url
   }
 
-  /// Two classes of generated photographs-to-be: red-ish and green-ish 40x40 PNGs.
+  /// The repository's bundled Imagenette sample.
+  static let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Samples/imagenette-mini")
+
+  /// Two classes of real photographs from the bundled sample (golf balls and parachutes), copied
+  /// under the names red and green, `perClass` each; optionally an empty third class folder.
   static func dataFolder(perClass: Int = 5, emptyClass: Bool = false) throws -> URL {
     let root = try scratch()
-    for (name, colour) in [("red", (220, 30, 30)), ("green", (30, 200, 40))] {
+    for (name, source) in [("red", "golf_ball"), ("green", "parachute")] {
       let folder = root.appendingPathComponent(name)
       try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-      for i in 0..<perClass {
-        let image = RGBImage(width: 40, height: 40, red: UInt8(colour.0 - i), green: UInt8(colour.1), blue: UInt8(colour.2))
-        try Data(try ImageEncoder.png(image)).write(to: folder.appendingPathComponent("\(i).png"))
+      let files = try FileManager.default.contentsOfDirectory(atPath: sample.appendingPathComponent(source).path).sorted()
+      for (i, file) in files.prefix(perClass).enumerated() {
+        try FileManager.default.copyItem(at: sample.appendingPathComponent(source).appendingPathComponent(file),
+                                         to: folder.appendingPathComponent("\(i).\(i % 2 == 0 ? "JPEG" : "png")"))
       }
     }
     if emptyClass { try FileManager.default.createDirectory(at: root.appendingPathComponent("blue"), withIntermediateDirectories: true) }
@@ -66,7 +72,7 @@ import Testing
                                   "--data", data.path, "--ten-crop"])
     #expect(tenCrop.status == 0 && tenCrop.output.contains("(ten crops)") && tenCrop.output.contains("Confusion matrix"))
 
-    let image = data.appendingPathComponent("red/0.png").path
+    let image = data.appendingPathComponent("red/1.png").path
     let prediction = try runAlexnet(["predict", "--weights", run.appendingPathComponent("cp-0003.safetensors").path,
                                      "--json", "--top", "2", image])
     #expect(prediction.status == 0, "\(prediction.error)")
@@ -80,7 +86,7 @@ import Testing
                                    "--data", data.path, "--output", index.path])
     #expect(features.status == 0 && features.output.contains("Wrote 10 feature vectors of 512 values"), "\(features.error)")
     let stored = try SafetensorsFile(contentsOf: index)
-    #expect(try stored.tensor(named: "features").shape == [10, 512] && stored.metadata["paths"]?.contains("red/0.png") == true)
+    #expect(try stored.tensor(named: "features").shape == [10, 512] && stored.metadata["paths"]?.contains("red/1.png") == true)
     let page = run.appendingPathComponent("similar.html")
     let similar = try runAlexnet(["similar", "--features", index.path, "--weights", run.appendingPathComponent("best.safetensors").path,
                                   "--top", "3", "--html", page.path, image])
@@ -98,6 +104,9 @@ import Testing
     try FileManager.default.removeItem(at: other.appendingPathComponent("green"))
     let mismatch = try runAlexnet(["evaluate", "--weights", run.appendingPathComponent("best.safetensors").path, "--data", other.path])
     #expect(mismatch.status != 0 && mismatch.error.contains("green") && !mismatch.error.contains("Fatal"))
+    let otherModel = try runAlexnet(["predict", "--weights", run.appendingPathComponent("best.safetensors").path,
+                                     "--model", "alexnet", image])
+    #expect(otherModel.status != 0 && otherModel.error.contains("holds a small model, not alexnet"))
     let unreadable = try runAlexnet(["predict", "--weights", run.appendingPathComponent("best.safetensors").path,
                                      run.appendingPathComponent("history.csv").path])
     #expect(unreadable.status != 0 && unreadable.error.contains("history.csv: is not a JPEG or PNG image"))

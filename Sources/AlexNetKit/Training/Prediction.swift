@@ -13,6 +13,11 @@ public struct Preprocessing: Codable, Sendable, Equatable {
   /// torchvision's evaluation transform: resize 256, centre crop 224, ImageNet mean and std on [0, 1].
   public static let torchvision = Preprocessing(resizeSide: 256, side: 224, normalization: .imageNet)
 
+  /// A loader pipeline producing the centre view, for evaluation and feature extraction.
+  public var pipeline: ImagePipeline {
+    ImagePipeline(transforms: [.resizeShorterSide(resizeSide), .centerCrop(side)], side: side, normalization: normalization)
+  }
+
   /// The centre view as a [1, 3, side, side] tensor.
   public func tensor(_ image: RGBImage) -> Tensor {
     normalization.tensor(image.resized(shorterSide: resizeSide).centerCropped(side: side)).reshaped([1, 3, side, side])

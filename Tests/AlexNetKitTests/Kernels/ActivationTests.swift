@@ -21,6 +21,23 @@ import Testing
     #expect(gradientError(reluBackward(output: y, outputGradient: y), numeric) <= 1e-3)
   }
 
+  /// Training-mode dropout against finite differences, the mask re-drawn from the same seed at
+  /// every evaluation so the function is fixed.
+  @Test func dropoutBackwardMatchesFiniteDifferences() {
+    var rng = SeededGenerator(seed: 5)
+    let x = rng.tensor([3, 7])
+    func forward(_ input: Variable) -> Variable {
+      var generator = SeededGenerator(seed: 11)
+      return input.dropout(rate: 0.4, training: true, generator: &generator)
+    }
+    let input = Variable(x, requiresGradient: true)
+    let y = forward(input)
+    y.backward(gradient: y.value)
+    let numeric = numericalGradient(of: { halfSumOfSquares(forward(Variable($0[0])).value) }, at: [x], input: 0)
+    #expect(gradientError(input.grad!, numeric) <= 1e-3)
+    #expect(input.grad!.scalars.contains(0))  // some units were dropped
+  }
+
   @Test func dropoutIsInvertedAndSeeded() {
     var a = SeededGenerator(seed: 9), b = SeededGenerator(seed: 9)
     let mask = dropoutMask(shape: [100_000], rate: 0.5, using: &a)
