@@ -1,10 +1,11 @@
 import AlexNetKit
 import Foundation
 
-// `swift run -c release benchmarks [--json FILE] [--quick] [--only kernels|data] [--layers conv1,conv3]
+// `swift run -c release benchmarks [--json FILE] [--quick] [--only kernels|data|models] [--layers conv1,conv3]
 //                                  [--batch 32] [--cores Haswell,Zen] [--data-root ../shared/data]`
 // Naive against im2col + GEMM for every AlexNet convolution, with bare SGEMMs of the same shapes;
-// then the image loader's throughput against the rate a training step consumes images.
+// then the image loader's throughput against the rate a training step consumes images; then whole
+// models (training step, inference, peak memory) and a per-layer table.
 
 struct Report: Codable {
   var machine: Machine
@@ -12,6 +13,8 @@ struct Report: Codable {
   var convolutions: [ConvolutionRow]
   var loader: [DataRow]
   var trainingConsumption: [ConsumptionRow]
+  var models: [ModelRow]
+  var layers: [LayerTable]
 }
 
 struct Machine: Codable {
@@ -47,6 +50,13 @@ if arguments.contains("--square-sgemm-only") {
 let cpuName = ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
   .split(separator: "\n").first { $0.hasPrefix("model name") }
   .map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces) } ?? "unknown"
+// A child run for one model and batch: prints a single JSON row and exits (its peak memory is its own).
+if let spec = option("--model-row"), let name = ModelName(rawValue: spec), let batch = Int(option("--batch") ?? "") {
+  let row = measureModel(name, batch: batch, repetitions: quick ? 2 : 3)
+  print(String(decoding: try JSONEncoder().encode(row), as: UTF8.self))
+  exit(0)
+}
+
 let machine = Machine(cpu: cpuName, cores: ProcessInfo.processInfo.activeProcessorCount,
                       blasCore: BLASRuntime.configuration.coreName, blasThreads: BLASRuntime.threadCount,
                       blasNotice: BLASRuntime.configuration.notice)
@@ -56,6 +66,7 @@ if let notice = machine.blasNotice { print("note: \(notice)") }
 let only = option("--only")
 var squares: [SquareSGEMMRow] = [], convolutions: [ConvolutionRow] = []
 var loaderRows: [DataRow] = [], consumption: [ConsumptionRow] = []
+var modelRows: [ModelRow] = [], layerTables: [LayerTable] = []
 
 if only == nil || only == "kernels" {
   // Square SGEMM, for this process's core and for any core types named with --cores (each in a
@@ -109,11 +120,41 @@ if only == nil || only == "data" {
   }
 }
 
+if only == nil || only == "models" {
+  let configurations: [(ModelName, Int)] = quick
+    ? [(.alexnet, 32), (.alexnetTV, 32), (.alexnetBN, 32), (.alexnetBN, 2)]
+    : [(.alexnet, 32), (.alexnet, 128), (.alexnetTV, 32), (.alexnetTV, 128), (.alexnetBN, 2), (.alexnetBN, 32), (.alexnetBN, 128),
+       (.alexnet, 1), (.alexnetTV, 1), (.alexnetBN, 1)]
+  for (name, batch) in configurations {
+    let child = Process()
+    child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    child.arguments = ["--model-row", name.rawValue, "--batch", String(batch)] + (quick ? ["--quick"] : [])
+    let pipe = Pipe()
+    child.standardOutput = pipe
+    try child.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    child.waitUntilExit()
+    if let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
+       let row = try? JSONDecoder().decode(ModelRow.self, from: Data(line.utf8)) {
+      modelRows.append(row)
+    }
+  }
+  print("\nWhole models (random data, SGD with momentum and weight decay; each row in its own process)")
+  printTable(["model", "input", "batch", "train img/s", "step ms", "inference ms", "inference img/s", "peak RSS MB"],
+             modelRows.map { [$0.model, "\($0.imageSize)", "\($0.batch)", format($0.trainingImagesPerSecond), format($0.trainingStepMilliseconds),
+                              format($0.inferenceMilliseconds), format($0.inferenceImagesPerSecond), format($0.peakResidentMegabytes, 0)] })
+  for name in [ModelName.alexnet, .alexnetTV] {
+    let table = layerTable(name, batch: quick ? 8 : 32, repetitions: quick ? 2 : 3)
+    layerTables.append(table)
+    printLayerTable(table)
+  }
+}
+
 if let path = option("--json") {
   let encoder = JSONEncoder()
   encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
   try encoder.encode(Report(machine: machine, squareSGEMM: squares, convolutions: convolutions, loader: loaderRows,
-                            trainingConsumption: consumption))
+                            trainingConsumption: consumption, models: modelRows, layers: layerTables))
     .write(to: URL(fileURLWithPath: path))
   print("wrote \(path)")
 }

@@ -4,6 +4,11 @@ import COpenBLAS
 /// dimensions are worked out in one place (as Caffe's `caffe_cpu_gemm`) and the kernel set is
 /// chosen (see `BLASRuntime`) before the first call.
 public enum BLAS {
+  /// When on, `profiledTime` accumulates the wall time spent in `sgemm` (the benchmark's
+  /// GEMM share). Off by default; a single-threaded caller's tool, not synchronised.
+  nonisolated(unsafe) public static var profiling = false
+  nonisolated(unsafe) public static var profiledTime: Duration = .zero
+
   /// C ← alpha·op(A)·op(B) + beta·C for row-major Float32 matrices, where op(A) is m×k and op(B)
   /// is k×n. Leading dimensions default to the packed row lengths; pass them to work on a block
   /// of a larger matrix.
@@ -16,6 +21,8 @@ public enum BLAS {
   ) {
     BLASRuntime.ensureConfigured()
     guard m > 0, n > 0 else { return }
+    let started = profiling ? ContinuousClock.now : nil
+    defer { if let started { profiledTime += ContinuousClock.now - started } }
     cblas_sgemm(
       CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
       Int32(m), Int32(n), Int32(k), alpha,

@@ -1,0 +1,108 @@
+import AlexNetKit
+import Foundation
+
+struct ModelRow: Codable {
+  var model: String
+  var imageSize: Int
+  var batch: Int
+  var trainingImagesPerSecond: Double
+  var trainingStepMilliseconds: Double
+  var inferenceMilliseconds: Double
+  var inferenceImagesPerSecond: Double
+  /// VmHWM of the child process that ran this row: the peak resident memory.
+  var peakResidentMegabytes: Double
+}
+
+struct LayerRow: Codable {
+  var layer: String
+  var kind: String
+  var forwardMilliseconds: Double
+  var backwardMilliseconds: Double
+}
+
+struct LayerTable: Codable {
+  var model: String
+  var batch: Int
+  var rows: [LayerRow]
+  var totalMilliseconds: Double
+  /// Share of the step's time spent inside SGEMM.
+  var gemmShare: Double
+}
+
+/// One model at one batch size: a training step (forward, backward, SGD update) and an inference
+/// forward pass, medians after a warm-up; then the process's peak resident memory.
+func measureModel(_ name: ModelName, batch: Int, repetitions: Int) -> ModelRow {
+  let side = name.defaultImageSize, classes = name == .alexnetBN ? 16 : 1000
+  let model = ModelCatalog.make(name, classes: classes, seed: 1)
+  let trainer = Trainer(model: model, modelName: name, classNames: (0..<classes).map(String.init),
+                        optimizer: SGD(learningRate: 0.01), outputDirectory: nil)
+  var generator = SeededGenerator(seed: 2)
+  let images = Tensor.randomUniform([batch, 3, side, side], lower: -1, upper: 1, using: &generator)
+  let labels = (0..<batch).map { $0 % classes }
+  let step = medianMilliseconds(repetitions: repetitions) {
+    _ = trainer.computeGradients(images: images, labels: labels)
+    trainer.reduceGradients()
+    trainer.applyUpdate()
+  }
+  model.eval()
+  let inference = medianMilliseconds(repetitions: repetitions) {
+    sink += withGradientsDisabled { model(Variable(images)) }.value[flat: 0]
+  }
+  return ModelRow(model: name.rawValue, imageSize: side, batch: batch, trainingImagesPerSecond: Double(batch) / (step / 1e3),
+                  trainingStepMilliseconds: step, inferenceMilliseconds: inference,
+                  inferenceImagesPerSecond: Double(batch) / (inference / 1e3), peakResidentMegabytes: peakResidentMegabytes())
+}
+
+func peakResidentMegabytes() -> Double {
+  let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+  let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+  return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+}
+
+/// `caffe time`: forward and backward milliseconds of every layer for one training step, each
+/// layer run on its own input (saved from a full forward pass) so that its backward can be timed
+/// alone, and the share of all that time spent inside SGEMM.
+func layerTable(_ name: ModelName, batch: Int, repetitions: Int) -> LayerTable {
+  let side = name.defaultImageSize, classes = name == .alexnetBN ? 16 : 1000
+  let model = ModelCatalog.make(name, classes: classes, seed: 1)
+  var generator = SeededGenerator(seed: 3)
+  var x = Tensor.randomUniform([batch, 3, side, side], lower: -1, upper: 1, using: &generator)
+  var rows: [LayerRow] = []
+  BLAS.profiling = true
+  BLAS.profiledTime = .zero
+  var total = 0.0
+  for (layerName, layer) in model.namedLeaves {
+    let input = x
+    var output = Tensor(zeros: [1])
+    let forward = medianMilliseconds(repetitions: repetitions) {
+      output = withGradientsDisabled { layer(Variable(input)) }.value
+    }
+    let gradient = Tensor.randomUniform(output.shape, lower: -1, upper: 1, using: &generator)
+    let both = medianMilliseconds(repetitions: repetitions) {
+      let variable = Variable(input, requiresGradient: true)
+      let y = layer(variable)
+      if y.requiresGradient { y.backward(gradient: gradient) }
+    }
+    rows.append(LayerRow(layer: layerName, kind: layer.kind, forwardMilliseconds: forward,
+                         backwardMilliseconds: max(0, both - forward)))
+    total += both
+    x = output
+  }
+  // The profiled time covers 1 + repetitions forward runs and as many forward-and-backward runs.
+  let gemm = Double(BLAS.profiledTime.components.seconds) * 1e3 + Double(BLAS.profiledTime.components.attoseconds) * 1e-15
+  BLAS.profiling = false
+  let measuredRuns = Double(repetitions + 1)
+  let gemmPerStep = gemm / measuredRuns
+  let allPerStep = rows.reduce(0) { $0 + $1.forwardMilliseconds * 2 + $1.backwardMilliseconds }
+  return LayerTable(model: name.rawValue, batch: batch, rows: rows, totalMilliseconds: total,
+                    gemmShare: min(1, gemmPerStep / max(allPerStep, 1e-9)))
+}
+
+func printLayerTable(_ table: LayerTable) {
+  print("\nPer-layer times, \(table.model) at batch \(table.batch) (medians; backward = forward-and-backward − forward)")
+  var rows = table.rows.map { r in [r.layer, r.kind, format(r.forwardMilliseconds, 2), format(r.backwardMilliseconds, 2)] }
+  rows.append(["total", "", format(table.rows.reduce(0) { $0 + $1.forwardMilliseconds }, 1),
+               format(table.rows.reduce(0) { $0 + $1.backwardMilliseconds }, 1)])
+  printTable(["layer", "type", "forward ms", "backward ms"], rows)
+  print(String(format: "time inside SGEMM: %.0f%% (the rest: im2col, col2im, LRN, pooling, elementwise, allocation)", table.gemmShare * 100))
+}
