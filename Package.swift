@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
 // AlexNet-style convolutional networks on the CPU: tensors, kernels over OpenBLAS, autograd,
-// layers, data pipeline and training. No unsafeFlags anywhere, so the library can be a dependency.
+// layers, data pipeline and training. No unsafe compiler flags, so the library can be a dependency.
 import PackageDescription
 
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
