@@ -43,6 +43,11 @@ func checkBatchNormParameters(_ input: Tensor, _ tensors: [(String, Tensor)]) {
 
 // MARK: - Naive reference
 
+/// Flat indices of one channel's elements across the batch, in order.
+func batchNormIndices(channel: Int, batch: Int, channels: Int, plane: Int) -> [Int] {
+  (0..<batch).flatMap { image in ((image * channels + channel) * plane)..<((image * channels + channel + 1) * plane) }
+}
+
 /// Reference training forward, in Double, two passes per channel. Updates the running averages.
 public func batchNormForwardTrainingNaive(
   _ p: BatchNormParameters, input: Tensor, gamma: Tensor, beta: Tensor,
@@ -54,8 +59,7 @@ public func batchNormForwardTrainingNaive(
   let x = input.scalars, count = Double(n * plane)
   var y = x
   for channel in 0..<c {
-    var indices: [Int] = []
-    for image in 0..<n { for i in 0..<plane { indices.append((image * c + channel) * plane + i) } }
+    let indices = batchNormIndices(channel: channel, batch: n, channels: c, plane: plane)
     let mean = indices.reduce(0.0) { $0 + Double(x[$1]) } / count
     let variance = indices.reduce(0.0) { $0 + (Double(x[$1]) - mean) * (Double(x[$1]) - mean) } / count
     let inverse = 1 / (variance + Double(p.epsilon)).squareRoot()
@@ -80,8 +84,7 @@ public func batchNormBackwardTrainingNaive(
   var dx = [Float](repeating: 0, count: x.count), dgamma = [Float](repeating: 0, count: c)
   var dbeta = [Float](repeating: 0, count: c)
   for channel in 0..<c {
-    var indices: [Int] = []
-    for image in 0..<n { for i in 0..<plane { indices.append((image * c + channel) * plane + i) } }
+    let indices = batchNormIndices(channel: channel, batch: n, channels: c, plane: plane)
     let mean = indices.reduce(0.0) { $0 + Double(x[$1]) } / count
     let variance = indices.reduce(0.0) { $0 + (Double(x[$1]) - mean) * (Double(x[$1]) - mean) } / count
     let inverse = 1 / (variance + Double(p.epsilon)).squareRoot()
