@@ -45,7 +45,12 @@ func checkBatchNormParameters(_ input: Tensor, _ tensors: [(String, Tensor)]) {
 
 /// Flat indices of one channel's elements across the batch, in order.
 func batchNormIndices(channel: Int, batch: Int, channels: Int, plane: Int) -> [Int] {
-  (0..<batch).flatMap { image in ((image * channels + channel) * plane)..<((image * channels + channel + 1) * plane) }
+  var indices: [Int] = []
+  for image in 0..<batch {
+    let start = (image * channels + channel) * plane
+    indices += start..<(start + plane)
+  }
+  return indices
 }
 
 /// Reference training forward, in Double, two passes per channel. Updates the running averages.
