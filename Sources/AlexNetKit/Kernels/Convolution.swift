@@ -206,15 +206,16 @@ public func conv2dForward(
   }
 }
 
-/// Fast backward. Accumulates into `weightGradient` (dW += dY·colsᵀ per group) and
-/// `biasGradient` (db += sums of dY); overwrites `inputGradient` when given
+/// Fast backward. Adds into `weightGradient` (dW += dY·colsᵀ per group) and `biasGradient`
+/// (db += sums of dY), or with `accumulate: false` writes them over whatever they held (no zero
+/// fill needed); overwrites `inputGradient` when given
 /// (dCols = Wᵀ·dY per group, then col2im sums overlapping windows). Columns are recomputed
 /// from the input rather than kept from the forward pass, which would cost B·K·P floats per layer.
 public func conv2dBackward(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
   outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
   weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
-  workspace: Workspace
+  accumulate: Bool = true, workspace: Workspace
 ) {
   let chunk = g.imagesPerChunk(), P = g.outputPlane, K = g.columnRows
   let outPerGroup = g.outChannels / g.groups
@@ -237,12 +238,14 @@ public func conv2dBackward(
       }
       gradient = UnsafePointer(gathered)
     }
+    // The first chunk overwrites the gradients unless accumulating; later chunks add.
+    let overwrite = !accumulate && first == 0
     if let biasGradient {
       for o in 0..<g.outChannels {
         var sum: Float = 0
         let row = gradient + o * rowLength
         for i in 0..<rowLength { sum += row[i] }
-        biasGradient[o] += sum
+        biasGradient[o] = overwrite ? sum : biasGradient[o] + sum
       }
     }
     let columns = workspace.floats(g.inChannels * g.kernel * g.kernel * rowLength, slot: 0)
@@ -251,7 +254,7 @@ public func conv2dBackward(
       let groupColumns = columns + group * K * rowLength
       let groupGradient = gradient + group * outPerGroup * rowLength
       BLAS.sgemm(groupGradient, groupColumns, transposeB: true, into: weightGradient + group * outPerGroup * K,
-                 m: outPerGroup, n: K, k: rowLength, beta: 1)
+                 m: outPerGroup, n: K, k: rowLength, beta: overwrite ? 0 : 1)
       if inputGradient != nil {
         // The group's columns are spent: its rows now receive dCols.
         BLAS.sgemm(weight + group * outPerGroup * K, transposeA: true, groupGradient,
@@ -327,7 +330,7 @@ public func conv2dBackward(
   precondition(outputGradient.shape == g.outputShape,
                "convolution \(g): output gradient \(outputGradient.shape), expected \(g.outputShape)")
   var dx = needsInputGradient ? Tensor(uninitializedShape: g.inputShape) : nil
-  var dw = Tensor(zeros: g.weightShape), db = Tensor(zeros: [g.outChannels])
+  var dw = Tensor(uninitializedShape: g.weightShape), db = Tensor(uninitializedShape: [g.outChannels])
   input.withUnsafeBufferPointer { x in
     weight.withUnsafeBufferPointer { w in
       outputGradient.withUnsafeBufferPointer { dy in
@@ -336,7 +339,7 @@ public func conv2dBackward(
             func run(_ dx: UnsafeMutablePointer<Float>?) {
               conv2dBackward(g, input: x.baseAddress!, weight: w.baseAddress!, outputGradient: dy.baseAddress!,
                              inputGradient: dx, weightGradient: dw.baseAddress!, biasGradient: db.baseAddress!,
-                             workspace: workspace)
+                             accumulate: false, workspace: workspace)
             }
             if dx != nil { dx!.withUnsafeMutableBufferPointer { run($0.baseAddress!) } } else { run(nil) }
           }
