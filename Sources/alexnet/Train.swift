@@ -207,8 +207,10 @@ struct Train: ParsableCommand {
 
     let progress = ProgressLine(enabled: !quiet && !jsonLog && isatty(STDERR_FILENO) != 0)
     trainer.onBatch = { index, count, loss, accuracy, rate in
+      let remaining = Double(max(0, trainLoader.samples.count - index * batchSize)) / max(rate, 1e-9)
       progress.update("\(index)/\(count) " + ProgressLine.bar(Double(index) / Double(max(count, 1)))
-        + String(format: " - %.0f img/s - loss: %.4f - accuracy: %.4f", rate, loss, accuracy))
+        + String(format: " - ETA %@ - %.0f img/s - loss: %.4f - accuracy: %.4f", ProgressLine.duration(remaining), rate,
+                 loss, accuracy))
     }
     trainer.onEpoch = { record in
       progress.clear()
@@ -317,6 +319,12 @@ final class ProgressLine {
   init(enabled: Bool) { self.enabled = enabled }
   func update(_ text: String) { if enabled { FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8)) } }
   func clear() { if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
+  /// "1:05" or "12s".
+  static func duration(_ seconds: Double) -> String {
+    let whole = Int(seconds.rounded())
+    return whole >= 60 ? String(format: "%d:%02d", whole / 60, whole % 60) : "\(whole)s"
+  }
+
   static func bar(_ fraction: Double, width: Int = 30) -> String {
     let filled = Int((fraction * Double(width)).rounded())
     return "[" + String(repeating: "=", count: filled) + String(repeating: ".", count: width - filled) + "]"
