@@ -66,14 +66,21 @@ public enum ImageDecoder {
     let cmyk = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
     let channels = cmyk ? 4 : 3
     var decoded = [UInt8](repeating: 0, count: w * h * channels)
-    let flags = Int32(TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING)
+    let flags = Int32(TJFLAG_ACCURATEDCT)
     let status = bytes.withUnsafeBufferPointer { source in
       decoded.withUnsafeMutableBufferPointer { out in
         tjDecompress2(handle, source.baseAddress, UInt(bytes.count), out.baseAddress, width, 0, height,
                       Int32(cmyk ? TJPF_CMYK.rawValue : TJPF_RGB.rawValue), flags)
       }
     }
-    guard status == 0 else { throw failure("data") }
+    if status != 0 {
+      // Real ImageNet files carry harmless warnings ("extraneous bytes before marker") that
+      // other decoders accept; a fatal error or missing data ("Premature end") is a bad file.
+      let message = String(cString: tjGetErrorStr2(handle))
+      guard tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue), !message.contains("Premature end") else {
+        throw failure("data")
+      }
+    }
     guard cmyk else { return RGBImage(width: w, height: h, pixels: decoded) }
     // Adobe's CMYK JPEGs store inverted values (what TurboJPEG returns): R = C·K/255, etc.
     var rgb = [UInt8](repeating: 0, count: w * h * 3)

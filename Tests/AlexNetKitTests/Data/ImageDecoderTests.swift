@@ -68,6 +68,16 @@ import Testing
     #expect(rgb16.pixels == [255, 0, 128, 1, 2, 3, 0, 255, 0, 4, 8, 12, 255, 255, 255, 50, 100, 150])
   }
 
+  /// Stray bytes before the end marker make libjpeg warn ("extraneous bytes before marker 0xd9"),
+  /// as some real ImageNet files do; the image is whole and decodes.
+  @Test func jpegWarningsDoNotRejectWholeImages() throws {
+    var bytes = try DataFixtures.bytes("golf_ball.JPEG")
+    #expect(Array(bytes.suffix(2)) == [0xFF, 0xD9])
+    bytes.insert(contentsOf: [0x12, 0x34, 0x56, 0x78], at: bytes.count - 2)
+    let image = try ImageDecoder.decode(bytes: bytes, name: "extraneous.jpg")
+    #expect(image == (try ImageDecoder.decode(contentsOf: DataFixtures.url("golf_ball.JPEG"))))
+  }
+
   @Test func badFilesAreNamedWithTheReason() throws {
     let golf = try DataFixtures.bytes("golf_ball.JPEG")
     let cases: [(String, [UInt8], String)] = [
