@@ -48,13 +48,14 @@ struct LoadedModel {
   }
 
   /// Class names from a file: one per line, or a TSV whose last column is the name (such as
-  /// imagenet-classes.tsv: index, wnid, name, with a header line).
+  /// imagenet-classes.tsv: index, wnid, name; or Imagenette's classes.tsv: wnid, name; a header
+  /// line is skipped).
   static func readClassNames(_ path: String, count: Int) throws -> [String] {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
       throw CommandError("\(path): cannot read the class names file")
     }
     var lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    if let first = lines.first, first.lowercased().hasPrefix("index") { lines.removeFirst() }
+    if let first = lines.first, ["index", "wnid"].contains(where: first.lowercased().hasPrefix) { lines.removeFirst() }
     let names = lines.map { String($0.split(separator: "\t").last ?? Substring($0)) }
     guard names.count == count else {
       throw CommandError("\(path) lists \(names.count) classes; the model has \(count)")
