@@ -62,6 +62,14 @@ extension Layer {
   /// Inference mode: dropout off, batch norm on running statistics.
   public func eval() { train(false) }
 
+  /// Runs `body` in inference mode, then puts the layer back in the mode it was in.
+  public func inInferenceMode<R>(_ body: () throws -> R) rethrows -> R {
+    let wasTraining = isTraining
+    eval()
+    defer { train(wasTraining) }
+    return try body()
+  }
+
   /// Leaf layers in order with their hierarchical names ("features.0").
   public var namedLeaves: [(name: String, layer: any Layer)] {
     children.flatMap { child -> [(name: String, layer: any Layer)] in

@@ -130,6 +130,12 @@ public struct SafetensorsFile {
     let start = dataStart + entry.range.lowerBound
     bytes.withUnsafeBytes { raw in
       result.withUnsafeMutableBufferPointer { out in
+        #if _endian(little)
+          if entry.dtype == .f32 {  // already Float32 in memory order: one copy
+            UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[start..<(start + entry.range.count)]))
+            return
+          }
+        #endif
         for i in 0..<out.count {
           let at = start + i * entry.dtype.size
           switch entry.dtype {
@@ -188,13 +194,14 @@ public enum Safetensors {
     bytes += header
     for (_, tensor) in tensors {
       tensor.withUnsafeBufferPointer { values in
-        for value in values {
-          let bits = value.bitPattern
-          bytes.append(UInt8(truncatingIfNeeded: bits))
-          bytes.append(UInt8(truncatingIfNeeded: bits >> 8))
-          bytes.append(UInt8(truncatingIfNeeded: bits >> 16))
-          bytes.append(UInt8(truncatingIfNeeded: bits >> 24))
-        }
+        #if _endian(little)
+          bytes.append(contentsOf: UnsafeRawBufferPointer(values))  // memory order is the file's order
+        #else
+          for value in values {
+            let bits = value.bitPattern.littleEndian
+            withUnsafeBytes(of: bits) { bytes.append(contentsOf: $0) }
+          }
+        #endif
       }
     }
     return bytes

@@ -2,8 +2,8 @@ import Foundation
 
 /// Everything needed to resume training exactly: the weights and batch-norm statistics, the
 /// optimizer's state (prefix `optimizer.`), and in the safetensors metadata the epoch, learning
-/// rate, schedule and early-stopping state, dropout generators, class names, normalisation and the
-/// configuration. One file (`cp-0001.safetensors`...), written atomically: a run killed at any
+/// rate, schedule and early-stopping state, dropout generators, class names and the caller's
+/// records (the configuration, with the normalisation statistics). One file (`cp-0001.safetensors`...), written atomically: a run killed at any
 /// moment leaves the previous checkpoint whole.
 public struct Checkpoint {
   public var model: ModelName
@@ -12,7 +12,8 @@ public struct Checkpoint {
   public var learningRate: Float
   public var weights: [(name: String, tensor: Tensor)]
   public var optimizerState: [(name: String, tensor: Tensor)]
-  /// JSON texts by key: "schedule", "early_stopping", "dropout", "normalization", "configuration", "history".
+  /// JSON texts by key: "schedule", "early_stopping", "dropout", "history", and the caller's own
+  /// (the command line stores "configuration", which holds the normalisation statistics).
   public var records: [String: String]
 
   public static func fileName(epoch: Int) -> String { String(format: "cp-%04d.safetensors", epoch) }
@@ -24,14 +25,22 @@ public struct Checkpoint {
     (self.weights, self.optimizerState, self.records) = (weights, optimizerState, records)
   }
 
-  public func write(to url: URL) throws {
+  /// Writes the checkpoint atomically to each of `urls` (the epoch's file and, when it is the best
+  /// so far, best.safetensors), encoding it once.
+  public func write(to urls: [URL]) throws {
+    let bytes = try encoded()
+    for url in urls { try AtomicFile.write(bytes, to: url) }
+  }
+
+  /// The checkpoint as safetensors bytes.
+  public func encoded() throws -> [UInt8] {
     var metadata = records
     metadata["model"] = model.rawValue
     metadata["classes"] = String(classNames.count)
     metadata["class_names"] = String(decoding: try JSONEncoder().encode(classNames), as: UTF8.self)
     metadata["epoch"] = String(epoch)
     metadata["learning_rate"] = String(learningRate.bitPattern)  // bit-exact
-    try Safetensors.write(weights + optimizerState.map { ("optimizer.\($0.name)", $0.tensor) }, metadata: metadata, to: url)
+    return Safetensors.encode(weights + optimizerState.map { ("optimizer.\($0.name)", $0.tensor) }, metadata: metadata)
   }
 
   /// Reads a checkpoint (or bare weights: a file without the metadata gives epoch 0 and no names).

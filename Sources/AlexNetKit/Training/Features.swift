@@ -2,10 +2,7 @@
 /// mode. For the AlexNets these are the 4096-dimensional vectors the paper compares by Euclidean
 /// distance to retrieve similar images (Krizhevsky et al. 2012, §6.1, Figure 4).
 public func penultimateFeatures(_ model: Sequential, images: Tensor) -> Tensor {
-  let wasTraining = model.isTraining
-  model.eval()
-  defer { model.train(wasTraining) }
-  return withGradientsDisabled {
+  model.inInferenceMode { withGradientsDisabled {
     var x = Variable(images)
     for (index, (_, layer)) in model.layers.enumerated() {
       if index == model.layers.count - 1, let last = layer as? Sequential {
@@ -17,7 +14,7 @@ public func penultimateFeatures(_ model: Sequential, images: Tensor) -> Tensor {
       }
     }
     return x.value
-  }
+  } }
 }
 
 /// Indices and Euclidean distances of the `count` rows of `index` [N, D] nearest to `query` [D].

@@ -37,11 +37,8 @@ public struct Preprocessing: Codable, Sendable, Equatable {
 /// Class probabilities of one image, in inference mode: the centre view, or the average of the
 /// softmax over the ten crops (Krizhevsky et al. 2012, §4.1).
 public func classProbabilities(_ model: Sequential, image: RGBImage, preprocessing: Preprocessing, tenCrop: Bool = false) -> [Float] {
-  let wasTraining = model.isTraining
-  model.eval()
-  defer { model.train(wasTraining) }
   let input = tenCrop ? preprocessing.tenCropTensor(image) : preprocessing.tensor(image)
-  let logits = withGradientsDisabled { model(Variable(input)) }.value
+  let logits = model.inInferenceMode { withGradientsDisabled { model(Variable(input)) }.value }
   let classes = logits.shape[1]
   let probabilities = softmaxCrossEntropy(logits: logits, targets: Tensor(zeros: logits.shape)).probabilities
   return (0..<classes).map { c in

@@ -123,10 +123,10 @@ public final class Trainer {
   func saveEpoch(_ record: EpochRecord) throws {
     guard let directory = outputDirectory else { return }
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let checkpoint = makeCheckpoint()
-    try checkpoint.write(to: directory.appendingPathComponent(Checkpoint.fileName(epoch: record.epoch)))
+    var targets = [directory.appendingPathComponent(Checkpoint.fileName(epoch: record.epoch))]
     let best = history.records.min { ($0.validationLoss ?? $0.loss) < ($1.validationLoss ?? $1.loss) }
-    if best?.epoch == record.epoch { try checkpoint.write(to: directory.appendingPathComponent("best.safetensors")) }
+    if best?.epoch == record.epoch { targets.append(directory.appendingPathComponent("best.safetensors")) }
+    try makeCheckpoint().write(to: targets)
     try AtomicFile.write(history.csv, to: directory.appendingPathComponent("history.csv"))
     try AtomicFile.write(history.svg, to: directory.appendingPathComponent("curves.svg"))
   }
@@ -180,18 +180,17 @@ public final class Trainer {
 /// Loss, top-1/top-5, per-class accuracy and confusion matrix of a model over a loader, in eval
 /// mode and without recording a graph.
 public func evaluate(_ model: Sequential, loader: BatchLoader, classCount: Int, epoch: Int = 0) throws -> ClassificationMetrics {
-  let wasTraining = model.isTraining
-  model.eval()
-  defer { model.train(wasTraining) }
-  var metrics = ClassificationMetrics(classCount: classCount)
-  let batches = loader.epoch(epoch)
-  for batch in batches where !batch.labels.isEmpty {
-    let logits = withGradientsDisabled { model(Variable(batch.images)) }.value
-    let loss = softmaxCrossEntropy(logits: logits, targets: oneHotTargets(labels: batch.labels, classes: classCount)).loss
-    metrics.add(scores: logits, labels: batch.labels, meanLoss: loss)
+  try model.inInferenceMode {
+    var metrics = ClassificationMetrics(classCount: classCount)
+    let batches = loader.epoch(epoch)
+    for batch in batches where !batch.labels.isEmpty {
+      let logits = withGradientsDisabled { model(Variable(batch.images)) }.value
+      let loss = softmaxCrossEntropy(logits: logits, targets: oneHotTargets(labels: batch.labels, classes: classCount)).loss
+      metrics.add(scores: logits, labels: batch.labels, meanLoss: loss)
+    }
+    if let error = batches.error { throw error }
+    return metrics
   }
-  if let error = batches.error { throw error }
-  return metrics
 }
 
 extension Duration {
