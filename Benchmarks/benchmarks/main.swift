@@ -56,6 +56,11 @@ if let spec = option("--model-row"), let name = ModelName(rawValue: spec), let b
   print(String(decoding: try JSONEncoder().encode(row), as: UTF8.self))
   exit(0)
 }
+// The per-layer table alone, for one model at one batch size.
+if let spec = option("--layer-table"), let name = ModelName(rawValue: spec) {
+  printLayerTable(layerTable(name, batch: Int(option("--batch") ?? "") ?? 32, repetitions: quick ? 2 : 3))
+  exit(0)
+}
 
 let machine = Machine(cpu: cpuName, cores: ProcessInfo.processInfo.activeProcessorCount,
                       blasCore: BLASRuntime.configuration.coreName, blasThreads: BLASRuntime.threadCount,

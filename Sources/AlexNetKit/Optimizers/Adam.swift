@@ -31,7 +31,7 @@ public final class Adam: Optimizer {
       let (rateMultiplier, decayMultiplier) = groups.multipliers(name)
       let eta = learningRate * rateMultiplier, lambda = weightDecay * decayMultiplier
       let coupled = weightDecayMode == .coupled ? lambda : 0, decoupled = weightDecayMode == .decoupled ? lambda : 0
-      var m = moments.slot("m.\(name)", like: parameter.value), v = moments.slot("v.\(name)", like: parameter.value)
+      var m = moments.take("m.\(name)", like: parameter.value), v = moments.take("v.\(name)", like: parameter.value)
       let (b1, b2, eps) = (beta1, beta2, epsilon)
       m.withUnsafeMutableBufferPointer { m in
         v.withUnsafeMutableBufferPointer { v in

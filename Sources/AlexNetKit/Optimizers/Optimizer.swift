@@ -43,8 +43,11 @@ public enum WeightDecayMode: String, Sendable, Codable, CaseIterable {
 struct SlotStore {
   var slots: [String: Tensor] = [:]
 
-  mutating func slot(_ name: String, like value: Tensor) -> Tensor {
-    if let existing = slots[name], existing.shape == value.shape { return existing }
+  /// Takes the slot out of the store (zeros the first time): the caller holds the only reference,
+  /// so writing to it does not copy (a copy would be 244 MB of momentum per AlexNet step). Put it
+  /// back with `slots[name] = tensor`.
+  mutating func take(_ name: String, like value: Tensor) -> Tensor {
+    if let existing = slots.removeValue(forKey: name), existing.shape == value.shape { return existing }
     return Tensor(zeros: value.shape)
   }
 

@@ -34,7 +34,7 @@ public final class SGD: Optimizer {
       let eta = learningRate * rateMultiplier, lambda = weightDecay * decayMultiplier, mu = momentum
       let coupled = weightDecayMode == .coupled ? lambda : 0, decoupled = weightDecayMode == .decoupled ? lambda : 0
       let key = "momentum.\(name)"
-      var velocity = velocities.slot(key, like: parameter.value)
+      var velocity = velocities.take(key, like: parameter.value)
       velocity.withUnsafeMutableBufferPointer { v in
         gradient.withUnsafeBufferPointer { g in
           parameter.value.withUnsafeMutableBufferPointer { w in
