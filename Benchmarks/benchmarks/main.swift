@@ -11,6 +11,7 @@ struct Report: Codable {
   var machine: Machine
   var squareSGEMM: [SquareSGEMMRow]
   var convolutions: [ConvolutionRow]
+  var sharding: [ShardingRow]
   var loader: [DataRow]
   var trainingConsumption: [ConsumptionRow]
   var models: [ModelRow]
@@ -69,7 +70,7 @@ print("CPU: \(machine.cpu), \(machine.cores) cores; OpenBLAS core \(machine.blas
 if let notice = machine.blasNotice { print("note: \(notice)") }
 
 let only = option("--only")
-var squares: [SquareSGEMMRow] = [], convolutions: [ConvolutionRow] = []
+var squares: [SquareSGEMMRow] = [], convolutions: [ConvolutionRow] = [], sharding: [ShardingRow] = []
 var loaderRows: [DataRow] = [], consumption: [ConsumptionRow] = []
 var modelRows: [ModelRow] = [], layerTables: [LayerTable] = []
 
@@ -108,6 +109,16 @@ if only == nil || only == "kernels" {
        r.maxRelativeError.map { String(format: "%.1e", $0) } ?? "-"]
     })
   print("speedup: naive ms per image / GEMM ms per image; the naive path runs at batch 1 only.")
+  if Parallel.threadCount > 1 {
+    let shardBatch = batches.last!
+    sharding = runShardingBenchmarks(batch: shardBatch, repetitions: repetitions, only: layers)
+    print("\nBatch shards (one per thread, single-threaded GEMMs) vs each GEMM over the whole batch on OpenBLAS's threads;")
+    print("forward + backward at batch \(shardBatch), timed alternately, median of \(repetitions) ms")
+    printTable(["layer", "sharded ms", "whole-batch ms", "whole / sharded"], sharding.map { r in
+      [r.layer, format(r.shardedMilliseconds, 2), format(r.wholeBatchMilliseconds, 2),
+       String(format: "%.2fx", r.wholeBatchMilliseconds / r.shardedMilliseconds)]
+    })
+  }
 }
 
 if only == nil || only == "data" {
@@ -158,7 +169,7 @@ if only == nil || only == "models" {
 if let path = option("--json") {
   let encoder = JSONEncoder()
   encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-  try encoder.encode(Report(machine: machine, squareSGEMM: squares, convolutions: convolutions, loader: loaderRows,
+  try encoder.encode(Report(machine: machine, squareSGEMM: squares, convolutions: convolutions, sharding: sharding, loader: loaderRows,
                             trainingConsumption: consumption, models: modelRows, layers: layerTables))
     .write(to: URL(fileURLWithPath: path))
   print("wrote \(path)")

@@ -150,7 +150,9 @@ extension ConvGeometry {
   /// floats (8 MB), so one product covers a few images while the columns im2col writes are
   /// still in cache when the GEMM reads them; larger chunks spill to memory and im2col then costs
   /// as much as the GEMM (measured on conv3-5 at 13x13).
+  /// Inside a batch shard the threads share the cache, so each gets its part of the budget.
   func imagesPerChunk(budget: Int = 1 << 21) -> Int {
+    let budget = Parallel.isInsideShard ? budget / Parallel.threadCount : budget
     // A plane this wide already makes a GEMM wide enough; batching would only add the scatter
     // into NCHW and push the columns out of cache (conv1: 3025 positions per image).
     if outputPlane >= 1024 { return 1 }
@@ -161,11 +163,30 @@ extension ConvGeometry {
 
 // MARK: - im2col + GEMM
 
-/// Fast forward. Per chunk of B images: im2col of all channels into the columns
-/// (inChannels·k² rows × B·P), then per group one SGEMM, W_g (outC/g × K) · cols_g (K × B·P),
-/// K = inChannels/groups·k²; the product is scattered into NCHW with the bias added.
-/// Overwrites `output`. Scratch comes from `workspace` (slots 0 and 1).
+/// Fast forward. The batch is split into one shard of images per thread (`Parallel.forEachShard`),
+/// each convolved by `conv2dForwardImages` with single-threaded GEMMs; a single image gets
+/// OpenBLAS's threads instead. Overwrites `output`. Scratch comes from `workspace` (slots 0 and 1)
+/// on the calling thread and from each shard thread's own workspace.
 public func conv2dForward(
+  _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+  bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, workspace: Workspace
+) {
+  let shards = Parallel.shardCount(for: g.batch)
+  guard shards > 1 else {
+    return conv2dForwardImages(g, input: input, weight: weight, bias: bias, output: output, workspace: workspace)
+  }
+  let inputImage = g.inChannels * g.height * g.width, outputImage = g.outChannels * g.outputPlane
+  Parallel.forEachShard(g.batch, shards: shards) { _, images in
+    conv2dForwardImages(g.withBatch(images.count), input: input + images.lowerBound * inputImage, weight: weight,
+                        bias: bias, output: output + images.lowerBound * outputImage, workspace: .current)
+  }
+}
+
+/// Forward of consecutive images on the calling thread's BLAS setting. Per chunk of B images:
+/// im2col of all channels into the columns (inChannels·k² rows × B·P), then per group one SGEMM,
+/// W_g (outC/g × K) · cols_g (K × B·P), K = inChannels/groups·k²; the product is scattered into
+/// NCHW with the bias added.
+func conv2dForwardImages(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
   bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, workspace: Workspace
 ) {
@@ -211,7 +232,46 @@ public func conv2dForward(
 /// fill needed); overwrites `inputGradient` when given
 /// (dCols = Wᵀ·dY per group, then col2im sums overlapping windows). Columns are recomputed
 /// from the input rather than kept from the forward pass, which would cost B·K·P floats per layer.
+/// Sharded over the batch like the forward: the first shard writes the gradients, the others
+/// their own partial sums (in their workspace, slots 2 and 3), added in at the end.
 public func conv2dBackward(
+  _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+  weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
+  accumulate: Bool = true, workspace: Workspace
+) {
+  let shards = Parallel.shardCount(for: g.batch)
+  guard shards > 1 else {
+    return conv2dBackwardImages(g, input: input, weight: weight, outputGradient: outputGradient,
+                                inputGradient: inputGradient, weightGradient: weightGradient,
+                                biasGradient: biasGradient, accumulate: accumulate, workspace: workspace)
+  }
+  let inputImage = g.inChannels * g.height * g.width, outputImage = g.outChannels * g.outputPlane
+  let weightCount = g.outChannels * g.columnRows
+  var partials = [(weight: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>)?](repeating: nil, count: shards)
+  partials.withUnsafeMutableBufferPointer { partials in
+    Parallel.forEachShard(g.batch, shards: shards) { shard, images in
+      let own = Workspace.current
+      let dw = shard == 0 ? weightGradient : own.floats(weightCount, slot: 2)
+      let db = shard == 0 ? biasGradient : biasGradient.map { _ in own.floats(g.outChannels, slot: 3) }
+      conv2dBackwardImages(g.withBatch(images.count), input: input + images.lowerBound * inputImage, weight: weight,
+                           outputGradient: outputGradient + images.lowerBound * outputImage,
+                           inputGradient: inputGradient.map { $0 + images.lowerBound * inputImage },
+                           weightGradient: dw, biasGradient: db, accumulate: shard == 0 && accumulate, workspace: own)
+      if shard > 0 { partials[shard] = (dw, db ?? dw) }
+    }
+    for shard in 1..<shards {
+      let (dw, db) = partials[shard]!
+      Parallel.forEachChunk(weightCount, minimumChunk: 1 << 14) { range in
+        for i in range { weightGradient[i] += dw[i] }
+      }
+      if let biasGradient { for o in 0..<g.outChannels { biasGradient[o] += db[o] } }
+    }
+  }
+}
+
+/// Backward of consecutive images on the calling thread's BLAS setting.
+func conv2dBackwardImages(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
   outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
   weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,

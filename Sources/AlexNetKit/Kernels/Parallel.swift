@@ -2,8 +2,9 @@ import Dispatch
 import Foundation
 
 /// The project's own parallel loops (im2col, pooling, LRN, decoding): contiguous chunks over at
-/// most `threadCount` threads. They never wrap a BLAS call, whose pool is OpenBLAS's own, so the
-/// two never compete for the same cores at once.
+/// most `threadCount` threads. Either our loops or OpenBLAS's pool has the cores at any moment:
+/// a loop never wraps a multithreaded BLAS call, and `forEachShard` runs its shards' BLAS calls
+/// single-threaded.
 public enum Parallel {
   nonisolated(unsafe) static var configuredThreadCount = ProcessInfo.processInfo.activeProcessorCount
 
@@ -19,18 +20,64 @@ public enum Parallel {
     BLASRuntime.threadCount = count
   }
 
+  nonisolated(unsafe) static var shardingEnabled = true
+
+  /// Whether batched kernels split the batch into per-thread shards (the default) or hand each
+  /// GEMM of the whole batch to OpenBLAS's threads; the benchmark compares the two.
+  public static var shardsBatches: Bool {
+    get { shardingEnabled }
+    set { shardingEnabled = newValue }
+  }
+
+  /// Marks the threads running a shard: loops started there run serially instead of asking for
+  /// more threads than there are cores.
+  static let insideShardKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+
+  /// True on a thread that is running one of `forEachShard`'s shards.
+  public static var isInsideShard: Bool { pthread_getspecific(insideShardKey) != nil }
+
   /// Calls `body` on contiguous, disjoint ranges that cover 0..<count, in parallel when there is
-  /// enough work (at least `minimumChunk` items per thread). Returns when all are done.
-  @inlinable
+  /// enough work (at least `minimumChunk` items per thread). Returns when all are done. Inside a
+  /// shard it runs serially, on the shard's thread.
   public static func forEachChunk(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
     guard count > 0 else { return }
-    let chunks = Swift.min(threadCount, Swift.max(1, count / Swift.max(1, minimumChunk)))
+    let chunks = isInsideShard ? 1 : Swift.min(threadCount, Swift.max(1, count / Swift.max(1, minimumChunk)))
     if chunks == 1 {
       body(0..<count)
       return
     }
     DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
       body((chunk * count / chunks)..<((chunk + 1) * count / chunks))
+    }
+  }
+
+  /// Shards worth making of `count` independent items (images of a batch): one per thread when
+  /// every thread gets at least one item, else 1.
+  public static func shardCount(for count: Int) -> Int {
+    isInsideShard || count < threadCount || !shardingEnabled ? 1 : threadCount
+  }
+
+  /// Runs `body(shard, range)` for `shards` contiguous ranges covering 0..<count, one thread each,
+  /// with OpenBLAS single-threaded meanwhile: each thread then does its own im2col, GEMMs and
+  /// scatter on its own images with its caches warm, and no thread waits on another between
+  /// GEMMs (measured faster than one multithreaded GEMM after another at every batch ≥ 2).
+  public static func forEachShard(_ count: Int, shards: Int, _ body: (_ shard: Int, _ range: Range<Int>) -> Void) {
+    guard shards > 1 else {
+      body(0, 0..<count)
+      return
+    }
+    let blasThreads = BLASRuntime.threadCount
+    BLASRuntime.threadCount = 1
+    defer { BLASRuntime.threadCount = blasThreads }
+    DispatchQueue.concurrentPerform(iterations: shards) { shard in
+      let previous = pthread_getspecific(insideShardKey)
+      pthread_setspecific(insideShardKey, UnsafeRawPointer(bitPattern: 1))
+      defer { pthread_setspecific(insideShardKey, previous) }
+      body(shard, (shard * count / shards)..<((shard + 1) * count / shards))
     }
   }
 }

@@ -46,6 +46,35 @@ import Testing
     #expect(maxRelativeError(fast.input!, naive.input) <= 1e-4)
   }
 
+  /// With two or more threads a batch of 5 splits into shards: the first shard's gradients go
+  /// where the caller asked, the others' are summed in after. Accumulating onto existing gradients
+  /// must add the whole batch's once; OpenBLAS's thread count is restored afterwards.
+  @Test func shardedBackwardAccumulatesOnce() throws {
+    let g = try ConvGeometry(batch: 5, inChannels: 4, height: 11, width: 10, outChannels: 6, kernel: 3,
+                             stride: 2, padding: .explicit(1), groups: 2)
+    var rng = SeededGenerator(seed: 14)
+    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), dy = rng.tensor(g.outputShape)
+    let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy)
+    var dw = Tensor(shape: g.weightShape, repeating: 1), db = Tensor(shape: [6], repeating: 1)
+    let blasThreads = BLASRuntime.threadCount
+    x.withUnsafeBufferPointer { x in
+      w.withUnsafeBufferPointer { w in
+        dy.withUnsafeBufferPointer { dy in
+          dw.withUnsafeMutableBufferPointer { dw in
+            db.withUnsafeMutableBufferPointer { db in
+              conv2dBackward(g, input: x.baseAddress!, weight: w.baseAddress!, outputGradient: dy.baseAddress!,
+                             inputGradient: nil, weightGradient: dw.baseAddress!, biasGradient: db.baseAddress!,
+                             accumulate: true, workspace: .current)
+            }
+          }
+        }
+      }
+    }
+    #expect(BLASRuntime.threadCount == blasThreads)
+    #expect(maxRelativeError(dw, naive.weight + Tensor(shape: g.weightShape, repeating: 1)) <= 1e-4)
+    #expect(maxRelativeError(db, naive.bias + Tensor(shape: [6], repeating: 1)) <= 1e-4)
+  }
+
   @Test(arguments: ConvGeometry.randomCases(count: 6, seed: 9))
   func backwardMatchesFiniteDifferences(_ g: ConvGeometry) {
     var rng = SeededGenerator(seed: 44)
