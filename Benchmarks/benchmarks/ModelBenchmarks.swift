@@ -11,6 +11,9 @@ struct ModelRow: Codable {
   var inferenceImagesPerSecond: Double
   /// VmHWM of the child process that ran this row: the peak resident memory.
   var peakResidentMegabytes: Double
+  /// Minor page faults per training step after the warm-up step: memory the step touched for the
+  /// first time, i.e. buffers that were not reused (0 when every buffer comes from the pools).
+  var pageFaultsPerStep: Double
 }
 
 struct LayerRow: Codable {
@@ -39,18 +42,29 @@ func measureModel(_ name: ModelName, batch: Int, repetitions: Int) -> ModelRow {
   var generator = SeededGenerator(seed: 2)
   let images = Tensor.randomUniform([batch, 3, side, side], lower: -1, upper: 1, using: &generator)
   let labels = (0..<batch).map { $0 % classes }
-  let step = medianMilliseconds(repetitions: repetitions) {
+  func trainingStep() {
     _ = trainer.computeGradients(images: images, labels: labels)
     trainer.reduceGradients()
     trainer.applyUpdate()
   }
+  trainingStep()
+  let faultsBefore = minorPageFaults()
+  let step = medianMilliseconds(repetitions: repetitions, warmUp: false, trainingStep)
+  let faultsPerStep = Double(minorPageFaults() - faultsBefore) / Double(repetitions)
   model.eval()
   let inference = medianMilliseconds(repetitions: repetitions) {
     sink += withGradientsDisabled { model(Variable(images)) }.value[flat: 0]
   }
   return ModelRow(model: name.rawValue, imageSize: side, batch: batch, trainingImagesPerSecond: Double(batch) / (step / 1e3),
                   trainingStepMilliseconds: step, inferenceMilliseconds: inference,
-                  inferenceImagesPerSecond: Double(batch) / (inference / 1e3), peakResidentMegabytes: peakResidentMegabytes())
+                  inferenceImagesPerSecond: Double(batch) / (inference / 1e3), peakResidentMegabytes: peakResidentMegabytes(),
+                  pageFaultsPerStep: faultsPerStep)
+}
+
+func minorPageFaults() -> Int {
+  var usage = rusage()
+  getrusage(RUSAGE_SELF.rawValue, &usage)
+  return usage.ru_minflt
 }
 
 func peakResidentMegabytes() -> Double {

@@ -156,9 +156,9 @@ if only == nil || only == "models" {
     }
   }
   print("\nWhole models (random data, SGD with momentum and weight decay; each row in its own process)")
-  printTable(["model", "input", "batch", "train img/s", "step ms", "inference ms", "inference img/s", "peak RSS MB"],
+  printTable(["model", "input", "batch", "train img/s", "step ms", "inference ms", "inference img/s", "peak RSS MB", "faults/step"],
              modelRows.map { [$0.model, "\($0.imageSize)", "\($0.batch)", format($0.trainingImagesPerSecond), format($0.trainingStepMilliseconds),
-                              format($0.inferenceMilliseconds), format($0.inferenceImagesPerSecond), format($0.peakResidentMegabytes, 0)] })
+                              format($0.inferenceMilliseconds), format($0.inferenceImagesPerSecond), format($0.peakResidentMegabytes, 0), format($0.pageFaultsPerStep, 0)] })
   for name in [ModelName.alexnet, .alexnetTV] {
     let table = layerTable(name, batch: quick ? 8 : 32, repetitions: quick ? 2 : 3)
     layerTables.append(table)

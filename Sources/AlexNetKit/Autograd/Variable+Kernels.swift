@@ -2,14 +2,18 @@
 // pullback that calls the kernel's own backward, capturing only what that backward needs.
 
 extension Variable {
-  /// 2-D convolution (see `ConvGeometry`); `bias` may be nil.
+  /// 2-D convolution (see `ConvGeometry`); `bias` may be nil. With `activation: .relu` the ReLU
+  /// is applied in the same pass and its backward folded into the convolution's: one node, and
+  /// no pre-activation tensor kept or written.
   public func conv2d(_ weight: Variable, _ bias: Variable?, stride: Int = 1, padding: Padding = .valid,
-                     groups: Int = 1) -> Variable {
+                     groups: Int = 1, activation: Activation = .identity) -> Variable {
     let g = Variable.convGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding, groups: groups)
     let x = value, w = weight.value
-    let y = conv2dForward(g, input: x, weight: w, bias: bias?.value)
-    return Variable.record(y, "conv2d", [self, weight] + (bias.map { [$0] } ?? [])) { dy in
-      let gradients = conv2dBackward(g, input: x, weight: w, outputGradient: dy, needsInputGradient: self.requiresGradient)
+    let y = conv2dForward(g, input: x, weight: w, bias: bias?.value, activation: activation)
+    let reluOutput = activation == .relu ? y : nil
+    return Variable.record(y, activation == .relu ? "conv2d+relu" : "conv2d", [self, weight] + (bias.map { [$0] } ?? [])) { dy in
+      let gradients = conv2dBackward(g, input: x, weight: w, reluOutput: reluOutput, outputGradient: dy,
+                                     needsInputGradient: self.requiresGradient)
       if let dx = gradients.input { self.accumulate(dx) }
       if weight.requiresGradient { weight.accumulate(gradients.weight) }
       if let bias, bias.requiresGradient { bias.accumulate(gradients.bias) }
@@ -40,6 +44,7 @@ extension Variable {
     } catch {
       preconditionFailure(error.message)
     }
+    guard GradientMode.isEnabled && requiresGradient else { return Variable(maxPool2dInference(g, input: value)) }
     let (y, argmax) = maxPool2dForward(g, input: value)
     return Variable.record(y, "maxPool2d", [self]) { dy in
       self.accumulate(maxPool2dBackward(g, outputGradient: dy, argmax: argmax))

@@ -1,6 +1,13 @@
 /// ReLU, max(0, x) (Krizhevsky et al. 2012, §3.1). Its backward needs only the output:
 /// dx = dy where y > 0, else 0 (the subgradient at 0 is taken as 0, as in PyTorch).
 
+/// An activation fused into the kernel before it (convolution): applied to the output while it
+/// is still in cache, and its backward folded into the kernel's backward.
+public enum Activation: String, Sendable, Codable {
+  case identity
+  case relu
+}
+
 /// Reference ReLU, elementwise by definition.
 public func reluForwardNaive(input: Tensor) -> Tensor { input.map { $0 > 0 ? $0 : 0 } }
 

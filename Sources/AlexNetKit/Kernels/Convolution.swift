@@ -169,26 +169,29 @@ extension ConvGeometry {
 /// on the calling thread and from each shard thread's own workspace.
 public func conv2dForward(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-  bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, workspace: Workspace
+  bias: UnsafePointer<Float>?, activation: Activation = .identity, output: UnsafeMutablePointer<Float>,
+  workspace: Workspace
 ) {
   let shards = Parallel.shardCount(for: g.batch)
   guard shards > 1 else {
-    return conv2dForwardImages(g, input: input, weight: weight, bias: bias, output: output, workspace: workspace)
+    return conv2dForwardImages(g, input: input, weight: weight, bias: bias, activation: activation, output: output,
+                               workspace: workspace)
   }
   let inputImage = g.inChannels * g.height * g.width, outputImage = g.outChannels * g.outputPlane
   Parallel.forEachShard(g.batch, shards: shards) { _, images in
     conv2dForwardImages(g.withBatch(images.count), input: input + images.lowerBound * inputImage, weight: weight,
-                        bias: bias, output: output + images.lowerBound * outputImage, workspace: .current)
+                        bias: bias, activation: activation, output: output + images.lowerBound * outputImage,
+                        workspace: .current)
   }
 }
 
 /// Forward of consecutive images on the calling thread's BLAS setting. Per chunk of B images:
 /// im2col of all channels into the columns (inChannels·k² rows × B·P), then per group one SGEMM,
 /// W_g (outC/g × K) · cols_g (K × B·P), K = inChannels/groups·k²; the product is scattered into
-/// NCHW with the bias added.
+/// NCHW with the bias added and the activation applied, while the chunk is still in cache.
 func conv2dForwardImages(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-  bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, workspace: Workspace
+  bias: UnsafePointer<Float>?, activation: Activation, output: UnsafeMutablePointer<Float>, workspace: Workspace
 ) {
   let chunk = g.imagesPerChunk(), P = g.outputPlane, K = g.columnRows
   let outPerGroup = g.outChannels / g.groups
@@ -206,6 +209,7 @@ func conv2dForwardImages(
         BLAS.sgemm(weight + group * outPerGroup * K, columns + group * K * rowLength,
                    into: out + group * outPerGroup * P, m: outPerGroup, n: P, k: K, beta: 1)
       }
+      if activation == .relu { reluForward(count: outputImage, input: out, output: out) }
     } else {
       let product = workspace.floats(g.outChannels * rowLength, slot: 1)
       for group in 0..<g.groups {
@@ -219,7 +223,10 @@ func conv2dForwardImages(
           let b = unit / g.outChannels, o = unit % g.outChannels
           let from = product + o * rowLength + b * P, to = out + b * outputImage + o * P
           let shift = bias?[o] ?? 0
-          for p in 0..<P { to[p] = from[p] + shift }
+          switch activation {
+          case .identity: for p in 0..<P { to[p] = from[p] + shift }
+          case .relu: for p in 0..<P { to[p] = Swift.max(from[p] + shift, 0) }
+          }
         }
       }
     }
@@ -232,19 +239,23 @@ func conv2dForwardImages(
 /// fill needed); overwrites `inputGradient` when given
 /// (dCols = Wᵀ·dY per group, then col2im sums overlapping windows). Columns are recomputed
 /// from the input rather than kept from the forward pass, which would cost B·K·P floats per layer.
+/// With `activatedOutput` (the forward's output after a fused ReLU), `outputGradient` is the
+/// gradient of that output and is masked where the ReLU was off.
 /// Sharded over the batch like the forward: the first shard writes the gradients, the others
 /// their own partial sums (in their workspace, slots 2 and 3), added in at the end.
 public func conv2dBackward(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+  activatedOutput: UnsafePointer<Float>? = nil,
   outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
   weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
   accumulate: Bool = true, workspace: Workspace
 ) {
   let shards = Parallel.shardCount(for: g.batch)
   guard shards > 1 else {
-    return conv2dBackwardImages(g, input: input, weight: weight, outputGradient: outputGradient,
-                                inputGradient: inputGradient, weightGradient: weightGradient,
-                                biasGradient: biasGradient, accumulate: accumulate, workspace: workspace)
+    return conv2dBackwardImages(g, input: input, weight: weight, activatedOutput: activatedOutput,
+                                outputGradient: outputGradient, inputGradient: inputGradient,
+                                weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate,
+                                workspace: workspace)
   }
   let inputImage = g.inChannels * g.height * g.width, outputImage = g.outChannels * g.outputPlane
   let weightCount = g.outChannels * g.columnRows
@@ -255,6 +266,7 @@ public func conv2dBackward(
       let dw = shard == 0 ? weightGradient : own.floats(weightCount, slot: 2)
       let db = shard == 0 ? biasGradient : biasGradient.map { _ in own.floats(g.outChannels, slot: 3) }
       conv2dBackwardImages(g.withBatch(images.count), input: input + images.lowerBound * inputImage, weight: weight,
+                           activatedOutput: activatedOutput.map { $0 + images.lowerBound * outputImage },
                            outputGradient: outputGradient + images.lowerBound * outputImage,
                            inputGradient: inputGradient.map { $0 + images.lowerBound * inputImage },
                            weightGradient: dw, biasGradient: db, accumulate: shard == 0 && accumulate, workspace: own)
@@ -273,7 +285,7 @@ public func conv2dBackward(
 /// Backward of consecutive images on the calling thread's BLAS setting.
 func conv2dBackwardImages(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+  activatedOutput: UnsafePointer<Float>?, outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
   weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
   accumulate: Bool = true, workspace: Workspace
 ) {
@@ -284,16 +296,23 @@ func conv2dBackwardImages(
   while first < g.batch {
     let images = Swift.min(chunk, g.batch - first), rowLength = images * P
     let dy = outputGradient + first * outputImage
-    // dY as [outC, B·P]; a single image is that matrix already.
+    // dY as [outC, B·P] (masked by a fused ReLU); a single unmasked image is that matrix already.
     let gradient: UnsafePointer<Float>
-    if images == 1 {
+    if images == 1 && activatedOutput == nil {
       gradient = dy
     } else {
       let gathered = workspace.floats(g.outChannels * rowLength, slot: 1)
+      let y = activatedOutput.map { $0 + first * outputImage }
       Parallel.forEachChunk(images * g.outChannels, minimumChunk: 16) { units in
         for unit in units {
           let b = unit / g.outChannels, o = unit % g.outChannels
-          (gathered + o * rowLength + b * P).update(from: dy + b * outputImage + o * P, count: P)
+          let to = gathered + o * rowLength + b * P, from = dy + b * outputImage + o * P
+          if let y {
+            let on = y + b * outputImage + o * P
+            for p in 0..<P { to[p] = on[p] > 0 ? from[p] : 0 }
+          } else {
+            to.update(from: from, count: P)
+          }
         }
       }
       gradient = UnsafePointer(gathered)
@@ -356,9 +375,10 @@ func fillRows(_ matrix: UnsafeMutablePointer<Float>, rows: Int, length: Int, wit
 
 // MARK: - Tensor-level entry points
 
-/// im2col + GEMM convolution of tensors; `bias` may be nil.
+/// im2col + GEMM convolution of tensors; `bias` may be nil; `activation` is applied to the output.
 public func conv2dForward(
-  _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?, workspace: Workspace = .current
+  _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?, activation: Activation = .identity,
+  workspace: Workspace = .current
 ) -> Tensor {
   g.checkShapes(input: input, weight: weight, bias: bias)
   var output = Tensor(uninitializedShape: g.outputShape)
@@ -368,11 +388,11 @@ public func conv2dForward(
         if let bias {
           bias.withUnsafeBufferPointer { b in
             conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: b.baseAddress!,
-                          output: y.baseAddress!, workspace: workspace)
+                          activation: activation, output: y.baseAddress!, workspace: workspace)
           }
         } else {
           conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: nil,
-                        output: y.baseAddress!, workspace: workspace)
+                        activation: activation, output: y.baseAddress!, workspace: workspace)
         }
       }
     }
@@ -381,14 +401,19 @@ public func conv2dForward(
 }
 
 /// Gradients of an im2col + GEMM convolution: input (nil unless `needsInputGradient`), weight
-/// and bias, each freshly made.
+/// and bias, each freshly made. With `reluOutput` (the output of a forward with `.relu`),
+/// `outputGradient` is that output's gradient.
 public func conv2dBackward(
-  _ g: ConvGeometry, input: Tensor, weight: Tensor, outputGradient: Tensor,
+  _ g: ConvGeometry, input: Tensor, weight: Tensor, reluOutput: Tensor? = nil, outputGradient: Tensor,
   needsInputGradient: Bool = true, workspace: Workspace = .current
 ) -> (input: Tensor?, weight: Tensor, bias: Tensor) {
   g.checkShapes(input: input, weight: weight, bias: nil)
   precondition(outputGradient.shape == g.outputShape,
                "convolution \(g): output gradient \(outputGradient.shape), expected \(g.outputShape)")
+  precondition(reluOutput == nil || reluOutput!.shape == g.outputShape,
+               "convolution \(g): ReLU output \(reluOutput!.shape), expected \(g.outputShape)")
+  // An empty tensor's pointer stands in for "no fused ReLU".
+  let mask = reluOutput ?? Tensor(zeros: [0])
   var dx = needsInputGradient ? Tensor(uninitializedShape: g.inputShape) : nil
   var dw = Tensor(uninitializedShape: g.weightShape), db = Tensor(uninitializedShape: [g.outChannels])
   input.withUnsafeBufferPointer { x in
@@ -396,12 +421,15 @@ public func conv2dBackward(
       outputGradient.withUnsafeBufferPointer { dy in
         dw.withUnsafeMutableBufferPointer { dw in
           db.withUnsafeMutableBufferPointer { db in
-            func run(_ dx: UnsafeMutablePointer<Float>?) {
-              conv2dBackward(g, input: x.baseAddress!, weight: w.baseAddress!, outputGradient: dy.baseAddress!,
-                             inputGradient: dx, weightGradient: dw.baseAddress!, biasGradient: db.baseAddress!,
-                             accumulate: false, workspace: workspace)
+            mask.withUnsafeBufferPointer { mask in
+              func run(_ dx: UnsafeMutablePointer<Float>?) {
+                conv2dBackward(g, input: x.baseAddress!, weight: w.baseAddress!,
+                               activatedOutput: reluOutput == nil ? nil : mask.baseAddress!,
+                               outputGradient: dy.baseAddress!, inputGradient: dx, weightGradient: dw.baseAddress!,
+                               biasGradient: db.baseAddress!, accumulate: false, workspace: workspace)
+              }
+              if dx != nil { dx!.withUnsafeMutableBufferPointer { run($0.baseAddress!) } } else { run(nil) }
             }
-            if dx != nil { dx!.withUnsafeMutableBufferPointer { run($0.baseAddress!) } } else { run(nil) }
           }
         }
       }

@@ -41,6 +41,12 @@ public final class Conv2D: Layer {
     input.conv2d(weight, bias, stride: stride, padding: padding, groups: groups)
   }
 
+  /// The convolution with an activation fused into it (`Sequential` uses this for a Conv2D
+  /// followed by a ReLU).
+  public func callAsFunction(_ input: Variable, activation: Activation) -> Variable {
+    input.conv2d(weight, bias, stride: stride, padding: padding, groups: groups, activation: activation)
+  }
+
   func geometry(_ inputShape: [Int]) throws(ShapeError) -> ConvGeometry {
     guard inputShape.count == 4 else { throw ShapeError("Conv2D needs [N, C, H, W] input, got \(inputShape)") }
     guard inputShape[1] == inChannels else {

@@ -19,8 +19,20 @@ public final class Sequential: Layer {
     didSet { for (_, layer) in layers { layer.isTraining = isTraining } }
   }
 
+  /// Applies the layers in order, running a Conv2D directly followed by a ReLU as one fused
+  /// operation (same result; one pass over the output and one tensor fewer kept for backward).
   public func callAsFunction(_ input: Variable) -> Variable {
-    layers.reduce(input) { x, entry in entry.layer(x) }
+    var x = input, index = 0
+    while index < layers.count {
+      if let convolution = layers[index].layer as? Conv2D, index + 1 < layers.count, layers[index + 1].layer is ReLU {
+        x = convolution(x, activation: .relu)
+        index += 2
+      } else {
+        x = layers[index].layer(x)
+        index += 1
+      }
+    }
+    return x
   }
 
   public func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] {

@@ -22,6 +22,24 @@ import Testing
     #expect(maxRelativeError(fast.bias, naive.bias) <= 1e-4)
   }
 
+  /// A fused ReLU against the reference convolution followed by the reference ReLU, forward and
+  /// backward (the gradient given is that of the ReLU's output).
+  @Test(arguments: ConvGeometry.randomCases(count: 20, seed: 17))
+  func fusedReLUMatchesReference(_ g: ConvGeometry) {
+    var rng = SeededGenerator(seed: 45)
+    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), b = rng.tensor([g.outChannels])
+    let dy = rng.tensor(g.outputShape)
+    let naiveOutput = reluForwardNaive(input: conv2dForwardNaive(g, input: x, weight: w, bias: b))
+    let fused = conv2dForward(g, input: x, weight: w, bias: b, activation: .relu)
+    #expect(maxRelativeError(fused, naiveOutput) <= 1e-4)
+    let naive = conv2dBackwardNaive(g, input: x, weight: w,
+                                    outputGradient: reluBackwardNaive(output: naiveOutput, outputGradient: dy))
+    let fast = conv2dBackward(g, input: x, weight: w, reluOutput: fused, outputGradient: dy)
+    #expect(maxRelativeError(fast.input!, naive.input) <= 1e-4)
+    #expect(maxRelativeError(fast.weight, naive.weight) <= 1e-4)
+    #expect(maxRelativeError(fast.bias, naive.bias) <= 1e-4)
+  }
+
   /// Chunks of several images per GEMM (the batched path) against the reference.
   @Test func batchedChunksMatchReference() throws {
     let g = try ConvGeometry(batch: 5, inChannels: 4, height: 9, width: 8, outChannels: 6, kernel: 3,

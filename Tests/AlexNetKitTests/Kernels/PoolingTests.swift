@@ -26,6 +26,7 @@ extension PoolGeometry {
     let x = rng.tensor(g.inputShape), dy = rng.tensor(g.outputShape)
     let fast = maxPool2dForward(g, input: x)
     #expect(fast.output == maxPool2dForwardNaive(g, input: x))
+    #expect(maxPool2dInference(g, input: x) == fast.output)
     #expect(maxRelativeError(maxPool2dBackward(g, outputGradient: dy, argmax: fast.argmax),
                              maxPool2dBackwardNaive(g, input: x, outputGradient: dy)) <= 1e-6)
   }

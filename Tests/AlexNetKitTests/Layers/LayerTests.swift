@@ -20,6 +20,31 @@ import Testing
     #expect(model.namedLeaves.allSatisfy { $0.layer.isTraining })
   }
 
+  /// Sequential runs each Conv2D + ReLU pair as one fused operation: the same output and the same
+  /// gradients as the layers applied one at a time.
+  @Test func fusedConvolutionAndReLUMatchTheLayersOneByOne() {
+    var g = SeededGenerator(seed: 4)
+    let network = Sequential([
+      Conv2D(inChannels: 3, outChannels: 4, kernel: 3, stride: 2, padding: .explicit(1), initializer: .heNormal,
+             biasValue: 0.1, generator: &g), ReLU(), MaxPool2D(window: 3, stride: 2),
+      Conv2D(inChannels: 4, outChannels: 6, kernel: 3, padding: .same, groups: 2, initializer: .heNormal,
+             biasValue: -0.1, generator: &g), ReLU(),
+    ])
+    let input = g.tensor([3, 3, 15, 13])
+    func run(fused: Bool) -> (output: Tensor, gradients: [Tensor], inputGradient: Tensor) {
+      network.zeroGradients()
+      let x = Variable(input, requiresGradient: true)
+      let y = fused ? network(x) : network.layers.reduce(x) { $1.layer($0) }
+      (y * y).sum().backward()
+      return (y.value, network.namedParameters.map { $0.variable.grad! }, x.grad!)
+    }
+    let fused = run(fused: true), separate = run(fused: false)
+    #expect(fused.output == separate.output)
+    #expect(zip(fused.gradients, separate.gradients).allSatisfy { maxRelativeError($0, $1) <= 1e-5 })
+    #expect(maxRelativeError(fused.inputGradient, separate.inputGradient) <= 1e-5)
+    #expect(fused.output.scalars.contains(0) && fused.output.scalars.contains { $0 > 0 })
+  }
+
   /// Dropout is the identity in inference and drops about half in training.
   @Test func dropoutFollowsTheMode() {
     let dropout = Dropout(rate: 0.5, seed: 1)
