@@ -37,16 +37,6 @@ public struct LRNParameters: Equatable, Hashable, Sendable, CustomStringConverti
   var after: Int { (size - 1) / 2 }
 
   public var description: String { "LRN n=\(size) α=\(alpha) β=\(beta) k=\(k) (\(convention))" }
-
-  /// s^−β, with β = 0.75 as two square roots (far cheaper than pow, and as exact).
-  @inlinable
-  func inversePower(_ s: Float) -> Float {
-    if beta == 0.75 {
-      let r = 1 / s.squareRoot()
-      return r * r.squareRoot()
-    }
-    return Float.pow(s, -beta)
-  }
 }
 
 // MARK: - Naive reference
@@ -108,34 +98,45 @@ func lrnDimensions(_ input: Tensor) -> (batch: Int, channels: Int, plane: Int) {
 
 // MARK: - Fast version
 
-/// Fast LRN over whole channel planes, parallel over images and plane chunks: squares once, then
-/// each channel's window sum adds at most n planes, in a loop the compiler vectorises. Overwrites
+/// Fast LRN over whole channel planes, parallel over blocks of (image, plane chunk): squares once
+/// into a per-thread buffer, then each channel's window sum adds at most n rows, in loops the
+/// compiler vectorises (β = 0.75, the paper's, takes square roots instead of `pow`). Overwrites
 /// `output`, and `scale` with s = k + α'·Σa² (kept for the backward pass).
 public func localResponseNormForward(
   _ p: LRNParameters, batch: Int, channels: Int, plane: Int,
   input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scale: UnsafeMutablePointer<Float>
 ) {
-  forEachLRNBlock(batch: batch, channels: channels, plane: plane) { base, range in
-    let alpha = p.effectiveAlpha
+  let (alpha, k) = (p.effectiveAlpha, p.k)
+  forEachLRNBlock(batch: batch, channels: channels, plane: plane) { base, range, squares in
     let width = range.count
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: channels * width) { squares in
-      let sq = squares.baseAddress!
-      for c in 0..<channels {
-        let x = input + base + c * plane + range.lowerBound
-        for i in 0..<width { sq[c * width + i] = x[i] * x[i] }
+    for c in 0..<channels {
+      let x = input + base + c * plane + range.lowerBound, sq = squares + c * width
+      for i in 0..<width { sq[i] = x[i] * x[i] }
+    }
+    for c in 0..<channels {
+      let offset = base + c * plane + range.lowerBound
+      let s = scale + offset, x = input + offset, y = output + offset
+      let window = Swift.max(0, c - p.before)...Swift.min(channels - 1, c + p.after)
+      s.update(from: squares + window.lowerBound * width, count: width)
+      for j in window.dropFirst() {
+        let row = squares + j * width
+        for i in 0..<width { s[i] += row[i] }
       }
-      for c in 0..<channels {
-        let s = scale + base + c * plane + range.lowerBound
-        s.update(repeating: 0, count: width)
-        for j in Swift.max(0, c - p.before)...Swift.min(channels - 1, c + p.after) {
-          let row = sq + j * width
-          for i in 0..<width { s[i] += row[i] }
-        }
-        let x = input + base + c * plane + range.lowerBound
-        let y = output + base + c * plane + range.lowerBound
+      if p.beta == 0.75 {
+        let k8 = Float8(repeating: k), alpha8 = Float8(repeating: alpha)
+        forEightAndRest(width, vector: { i in
+          let si = k8 + alpha8 * s.load8(i), r = 1 / si.squareRoot()
+          s.store8(si, i)
+          y.store8(x.load8(i) * (r * r.squareRoot()), i)
+        }, scalar: { i in
+          let si = k + alpha * s[i], r = 1 / si.squareRoot()
+          s[i] = si
+          y[i] = x[i] * (r * r.squareRoot())
+        })
+      } else {
         for i in 0..<width {
-          s[i] = p.k + alpha * s[i]
-          y[i] = x[i] * p.inversePower(s[i])
+          s[i] = k + alpha * s[i]
+          y[i] = x[i] * Float.pow(s[i], -p.beta)
         }
       }
     }
@@ -149,43 +150,54 @@ public func localResponseNormBackward(
   input: UnsafePointer<Float>, output: UnsafePointer<Float>, scale: UnsafePointer<Float>,
   outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>
 ) {
-  forEachLRNBlock(batch: batch, channels: channels, plane: plane) { base, range in
+  let factor = 2 * p.effectiveAlpha * p.beta
+  forEachLRNBlock(batch: batch, channels: channels, plane: plane) { base, range, ratios in
     let width = range.count
-    let factor = 2 * p.effectiveAlpha * p.beta
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: channels * width) { ratios in
-      let r = ratios.baseAddress!
-      for c in 0..<channels {
-        let offset = base + c * plane + range.lowerBound
-        for i in 0..<width { r[c * width + i] = outputGradient[offset + i] * output[offset + i] / scale[offset + i] }
+    for c in 0..<channels {
+      let offset = base + c * plane + range.lowerBound
+      let r = ratios + c * width, dy = outputGradient + offset, y = output + offset, s = scale + offset
+      forEightAndRest(width, vector: { i in r.store8(dy.load8(i) * y.load8(i) / s.load8(i), i) },
+                      scalar: { i in r[i] = dy[i] * y[i] / s[i] })
+    }
+    for c in 0..<channels {
+      let offset = base + c * plane + range.lowerBound
+      let dx = inputGradient + offset, dy = outputGradient + offset, x = input + offset, s = scale + offset
+      // Channel c lies in the windows of channels c − after ... c + before.
+      let window = Swift.max(0, c - p.after)...Swift.min(channels - 1, c + p.before)
+      dx.update(from: ratios + window.lowerBound * width, count: width)
+      for i in window.dropFirst() {
+        let row = ratios + i * width
+        for j in 0..<width { dx[j] += row[j] }
       }
-      for c in 0..<channels {
-        let offset = base + c * plane + range.lowerBound
-        let dx = inputGradient + offset
-        dx.update(repeating: 0, count: width)
-        // Channel c lies in the windows of channels c − after ... c + before.
-        for i in Swift.max(0, c - p.after)...Swift.min(channels - 1, c + p.before) {
-          let row = r + i * width
-          for j in 0..<width { dx[j] += row[j] }
-        }
-        for j in 0..<width {
-          let index = offset + j
-          dx[j] = outputGradient[index] * p.inversePower(scale[index]) - factor * input[index] * dx[j]
-        }
+      if p.beta == 0.75 {
+        let factor8 = Float8(repeating: factor)
+        forEightAndRest(width, vector: { j in
+          let r = 1 / s.load8(j).squareRoot()
+          dx.store8(dy.load8(j) * (r * r.squareRoot()) - factor8 * x.load8(j) * dx.load8(j), j)
+        }, scalar: { j in
+          let r = 1 / s[j].squareRoot()
+          dx[j] = dy[j] * (r * r.squareRoot()) - factor * x[j] * dx[j]
+        })
+      } else {
+        for j in 0..<width { dx[j] = dy[j] * Float.pow(s[j], -p.beta) - factor * x[j] * dx[j] }
       }
     }
   }
 }
 
-/// Splits the work into (image, plane-chunk) blocks small enough for a stack buffer and
-/// runs them in parallel; `body` gets the image's base offset and the plane range.
-func forEachLRNBlock(batch: Int, channels: Int, plane: Int, _ body: (Int, Range<Int>) -> Void) {
-  let chunkWidth = Swift.max(16, Swift.min(plane, 4096 / Swift.max(channels, 1)))
+/// Splits the work into (image, plane-chunk) blocks whose rows for all channels fit a 64 KB
+/// per-thread buffer (L2-resident) and runs them in parallel; `body` gets the image's base
+/// offset, the plane range and the buffer (channels × range floats).
+func forEachLRNBlock(batch: Int, channels: Int, plane: Int,
+                     _ body: (Int, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+  let chunkWidth = Swift.max(64, Swift.min(plane, (1 << 14) / Swift.max(channels, 1)))
   let chunksPerImage = (plane + chunkWidth - 1) / chunkWidth
   Parallel.forEachChunk(batch * chunksPerImage, minimumChunk: 2) { blocks in
+    let buffer = Workspace.current.floats(channels * chunkWidth, slot: 0)
     for block in blocks {
       let image = block / chunksPerImage, chunk = block % chunksPerImage
       let range = (chunk * chunkWidth)..<Swift.min(plane, (chunk + 1) * chunkWidth)
-      body(image * channels * plane, range)
+      body(image * channels * plane, range, buffer)
     }
   }
 }

@@ -22,6 +22,18 @@ import Testing
     #expect(maxRelativeError(dx, localResponseNormBackwardNaive(p, input: x, outputGradient: dy)) <= 1e-4)
   }
 
+  /// Planes wider than one block (40 channels × 483 positions: blocks of 409 and 74), with the
+  /// paper's β and another, against the reference.
+  @Test(arguments: [LRNParameters.alexNet, LRNParameters(size: 3, alpha: 0.1, beta: 0.9, k: 1)])
+  func planesSplitIntoBlocksMatchReference(_ p: LRNParameters) {
+    var rng = SeededGenerator(seed: 77)
+    let x = rng.tensor([2, 40, 23, 21]) * 3, dy = rng.tensor([2, 40, 23, 21])
+    let (y, scale) = localResponseNormForward(p, input: x)
+    #expect(maxRelativeError(y, localResponseNormForwardNaive(p, input: x)) <= 1e-5)
+    #expect(maxRelativeError(localResponseNormBackward(p, input: x, output: y, scale: scale, outputGradient: dy),
+                             localResponseNormBackwardNaive(p, input: x, outputGradient: dy)) <= 1e-4)
+  }
+
   @Test(arguments: 0..<cases.count)
   func backwardMatchesFiniteDifferences(_ index: Int) {
     let (p, shape) = Self.cases[index]
