@@ -75,7 +75,8 @@ func peakResidentMegabytes() -> Double {
 
 /// `caffe time`: forward and backward milliseconds of every layer for one training step, each
 /// layer run on its own input (saved from a full forward pass) so that its backward can be timed
-/// alone, and the share of all that time spent inside SGEMM.
+/// alone, and the share of all that time spent inside SGEMM. A Conv2D followed by a ReLU is timed
+/// as the one fused operation `Sequential` runs it as.
 func layerTable(_ name: ModelName, batch: Int, repetitions: Int) -> LayerTable {
   let side = name.defaultImageSize, classes = name == .alexnetBN ? 16 : 1000
   let model = ModelCatalog.make(name, classes: classes, seed: 1)
@@ -85,29 +86,45 @@ func layerTable(_ name: ModelName, batch: Int, repetitions: Int) -> LayerTable {
   BLAS.profiling = true
   BLAS.profiledTime = .zero
   var total = 0.0
-  for (layerName, layer) in model.namedLeaves {
+  let leaves = model.namedLeaves
+  var index = 0
+  while index < leaves.count {
+    var (layerName, layer) = leaves[index]
+    var kind = layer.kind
+    var apply: (Variable) -> Variable = { layer($0) }
+    if let convolution = layer as? Conv2D, index + 1 < leaves.count, leaves[index + 1].layer is ReLU {
+      layerName += "+" + (leaves[index + 1].name.split(separator: ".").last.map(String.init) ?? "")
+      kind = "Conv2D+ReLU"
+      apply = { convolution($0, activation: .relu) }
+      index += 1
+    }
+    index += 1
     let input = x
     var output = Tensor(zeros: [1])
     let forward = medianMilliseconds(repetitions: repetitions) {
-      output = withGradientsDisabled { layer(Variable(input)) }.value
+      output = withGradientsDisabled { apply(Variable(input)) }.value
     }
     let gradient = Tensor.randomUniform(output.shape, lower: -1, upper: 1, using: &generator)
+    // As in a training step: gradients start from nil, and the image needs none.
+    let inputNeedsGradient = !rows.isEmpty
     let both = medianMilliseconds(repetitions: repetitions) {
-      let variable = Variable(input, requiresGradient: true)
-      let y = layer(variable)
+      layer.zeroGradients()
+      let variable = Variable(input, requiresGradient: inputNeedsGradient)
+      let y = apply(variable)
       if y.requiresGradient { y.backward(gradient: gradient) }
     }
-    rows.append(LayerRow(layer: layerName, kind: layer.kind, forwardMilliseconds: forward,
+    rows.append(LayerRow(layer: layerName, kind: kind, forwardMilliseconds: forward,
                          backwardMilliseconds: max(0, both - forward)))
     total += both
     x = output
   }
-  // The profiled time covers 1 + repetitions forward runs and as many forward-and-backward runs.
+  // The profiled time covers 1 + repetitions forward runs and as many forward-and-backward runs,
+  // in core-milliseconds.
   let gemm = Double(BLAS.profiledTime.components.seconds) * 1e3 + Double(BLAS.profiledTime.components.attoseconds) * 1e-15
   BLAS.profiling = false
   let measuredRuns = Double(repetitions + 1)
   let gemmPerStep = gemm / measuredRuns
-  let allPerStep = rows.reduce(0) { $0 + $1.forwardMilliseconds * 2 + $1.backwardMilliseconds }
+  let allPerStep = rows.reduce(0) { $0 + $1.forwardMilliseconds * 2 + $1.backwardMilliseconds } * Double(Parallel.threadCount)
   return LayerTable(model: name.rawValue, batch: batch, rows: rows, totalMilliseconds: total,
                     gemmShare: min(1, gemmPerStep / max(allPerStep, 1e-9)))
 }
@@ -118,5 +135,5 @@ func printLayerTable(_ table: LayerTable) {
   rows.append(["total", "", format(table.rows.reduce(0) { $0 + $1.forwardMilliseconds }, 1),
                format(table.rows.reduce(0) { $0 + $1.backwardMilliseconds }, 1)])
   printTable(["layer", "type", "forward ms", "backward ms"], rows)
-  print(String(format: "time inside SGEMM: %.0f%% (the rest: im2col, col2im, LRN, pooling, elementwise, allocation)", table.gemmShare * 100))
+  print(String(format: "core time inside SGEMM: %.0f%% (the rest: im2col, col2im, LRN, pooling, elementwise, allocation, idle cores)", table.gemmShare * 100))
 }

@@ -1,13 +1,27 @@
 import COpenBLAS
+import Foundation
 
 /// The project's one doorway to OpenBLAS: every matrix product goes through `sgemm`, so leading
 /// dimensions are worked out in one place (as Caffe's `caffe_cpu_gemm`) and the kernel set is
 /// chosen (see `BLASRuntime`) before the first call.
 public enum BLAS {
-  /// When on, `profiledTime` accumulates the wall time spent in `sgemm` (the benchmark's
-  /// GEMM share). Off by default; a single-threaded caller's tool, not synchronised.
+  /// When on, `profiledTime` accumulates the core time spent in `sgemm`: each call's duration
+  /// times the OpenBLAS threads it ran on (1 inside a batch shard), so that divided by wall time
+  /// and cores it is the share of the machine's time spent multiplying (the benchmark's GEMM
+  /// share). Off by default.
   nonisolated(unsafe) public static var profiling = false
-  nonisolated(unsafe) public static var profiledTime: Duration = .zero
+  public static var profiledTime: Duration {
+    get { profileLock.withLock { accumulated } }
+    set { profileLock.withLock { accumulated = newValue } }
+  }
+  nonisolated(unsafe) static var accumulated: Duration = .zero
+  static let profileLock = NSLock()
+
+  @usableFromInline
+  static func addProfiledTime(since started: ContinuousClock.Instant) {
+    let elapsed = (ContinuousClock.now - started) * BLASRuntime.threadCount
+    profileLock.withLock { accumulated += elapsed }
+  }
 
   /// C ← alpha·op(A)·op(B) + beta·C for row-major Float32 matrices, where op(A) is m×k and op(B)
   /// is k×n. Leading dimensions default to the packed row lengths; pass them to work on a block
@@ -22,7 +36,7 @@ public enum BLAS {
     BLASRuntime.ensureConfigured()
     guard m > 0, n > 0 else { return }
     let started = profiling ? ContinuousClock.now : nil
-    defer { if let started { profiledTime += ContinuousClock.now - started } }
+    defer { if let started { addProfiledTime(since: started) } }
     cblas_sgemm(
       CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
       Int32(m), Int32(n), Int32(k), alpha,
