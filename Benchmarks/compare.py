@@ -1,12 +1,14 @@
-"""Side by side: this project's whole-model benchmark and PyTorch's, same models, batches and threads.
+"""Side by side: this project's whole-model benchmark, PyTorch's and (for alexnet-bn, the tutorial's
+model) Keras's: same models, batches and thread counts, printed as columns with their ratios.
 
-Optional, never needed by the tests. Needs torch and torchvision (and tensorflow for the Keras
-column, skipped when absent), installed outside the repository, e.g.
-    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install torch torchvision
-    /tmp/venv/bin/python Benchmarks/compare.py [--quick] [--threads 2]
-It builds and runs `swift run -c release benchmarks --only models --json`, then measures each
-PyTorch configuration in its own process (so peak memory is per configuration) and prints both
-columns with their ratio.
+Optional, never needed by the tests. Needs torch and torchvision (and tensorflow with keras for the
+Keras column, skipped when absent), installed outside the repository, e.g.
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install torch torchvision tensorflow-cpu
+    /tmp/venv/bin/python Benchmarks/compare.py [--quick] [--threads 2] [--rounds 3] [--only alexnet-tv:128]
+Every measurement runs in its own process (so peak memory is per configuration): ours through
+`benchmarks --model-row`, theirs through this script's --child mode. Frameworks alternate within
+each round, so a shared machine's slow spells hit all columns alike; each figure is the median of
+the rounds.
 """
 import argparse
 import json
@@ -46,9 +48,23 @@ def torch_model(name):
     return nn.Sequential(features, nn.Flatten(), classifier), 224, 16
 
 
+def median(fn, repetitions):
+    fn()
+    times = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2] * 1000
+
+
+def peak_megabytes():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure_torch(name, batch, repetitions, threads):
     """Runs in a child process: one configuration, printed as JSON."""
-    import resource
     import torch
     torch.set_num_threads(threads)
     model, side, classes = torch_model(name)
@@ -62,64 +78,113 @@ def measure_torch(name, batch, repetitions, threads):
         loss_fn(model(x), y).backward()
         optimizer.step()
 
-    def median(fn):
-        fn()
-        times = []
-        for _ in range(repetitions):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return sorted(times)[len(times) // 2] * 1000
-
     model.train()
-    step_ms = median(step)
+    step_ms = median(step, repetitions)
     model.eval()
     with torch.no_grad():
-        inference_ms = median(lambda: model(x))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        inference_ms = median(lambda: model(x), repetitions)
+    return step_ms, inference_ms
+
+
+def measure_keras(name, batch, repetitions, threads):
+    """The tutorial's Keras model (alexnet-bn), SGD with momentum 0.9 and weight decay 0.0005."""
+    assert name == "alexnet-bn"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import numpy as np
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from tensorflow import keras
+    L = keras.layers
+    def conv(filters, size, **kw):
+        return [L.Conv2D(filters, size, activation="relu", **kw), L.BatchNormalization()]
+    model = keras.Sequential([keras.Input((224, 224, 3)), *conv(96, 11, strides=4), L.MaxPooling2D(3, 2),
+                              *conv(256, 5, padding="same"), L.MaxPooling2D(3, 2), *conv(384, 3, padding="same"),
+                              *conv(384, 3, padding="same"), *conv(256, 3, padding="same"), L.MaxPooling2D(3, 2),
+                              L.Flatten(), L.Dense(4096, activation="relu"), L.Dropout(0.5),
+                              L.Dense(4096, activation="relu"), L.Dropout(0.5), L.Dense(16, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, weight_decay=0.0005),
+                  loss="categorical_crossentropy")
+    x = np.random.uniform(-1, 1, (batch, 224, 224, 3)).astype("float32")
+    y = np.eye(16, dtype="float32")[np.arange(batch) % 16]
+    step_ms = median(lambda: model.train_on_batch(x, y), repetitions)
+    tensor = tf.constant(x)
+    inference_ms = median(lambda: model(tensor, training=False), repetitions)
+    return step_ms, inference_ms
+
+
+def child(framework, name, batch, repetitions, threads):
+    measure = measure_torch if framework == "pytorch" else measure_keras
+    step_ms, inference_ms = measure(name, batch, repetitions, threads)
     print(json.dumps({"model": name, "batch": batch, "trainingImagesPerSecond": batch / step_ms * 1000,
                       "inferenceMilliseconds": inference_ms, "inferenceImagesPerSecond": batch / inference_ms * 1000,
-                      "peakResidentMegabytes": peak}))
+                      "peakResidentMegabytes": peak_megabytes()}))
+
+
+def run_json(command, cwd=None):
+    out = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def medians(rows):
+    keys = ["trainingImagesPerSecond", "inferenceMilliseconds", "inferenceImagesPerSecond", "peakResidentMegabytes"]
+    return {k: sorted(r[k] for r in rows)[len(rows) // 2] for k in keys}
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--child", nargs=2)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times each configuration is measured, alternating frameworks; medians are printed")
+    parser.add_argument("--only", help="comma-separated model:batch pairs, e.g. alexnet-tv:128,alexnet:1")
+    parser.add_argument("--child", nargs=3, metavar=("FRAMEWORK", "MODEL", "BATCH"))
     args = parser.parse_args()
     repetitions = 2 if args.quick else 3
     if args.child:
-        measure_torch(args.child[0], int(args.child[1]), repetitions, args.threads)
+        child(args.child[0], args.child[1], int(args.child[2]), repetitions, args.threads)
         return
     configs = CONFIGS_QUICK if args.quick else CONFIGS_FULL
+    if args.only:
+        configs = [(pair.split(":")[0], int(pair.split(":")[1])) for pair in args.only.split(",")]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    report = os.path.join(tempfile.mkdtemp(), "swift.json")
-    command = ["swift", "run", "-c", "release", "benchmarks", "--only", "models", "--json", report] + (["--quick"] if args.quick else [])
-    subprocess.run(command, cwd=root, check=True, stdout=subprocess.DEVNULL)
-    ours = {(r["model"], r["batch"]): r for r in json.load(open(report))["models"]}
-    rows = []
-    for name, batch in configs:
-        out = subprocess.run([sys.executable, __file__, "--child", name, str(batch), "--threads", str(args.threads)]
-                             + (["--quick"] if args.quick else []), capture_output=True, text=True, check=True)
-        theirs = json.loads(out.stdout.strip().splitlines()[-1])
-        rows.append((name, batch, ours.get((name, batch)), theirs))
-    header = f"{'model':<11} {'batch':>5}  {'metric':<17} {'ours':>9} {'PyTorch':>9} {'ours/PyTorch':>12}"
-    print(header)
-    print("-" * len(header))
-    for name, batch, mine, theirs in rows:
-        if mine is None:
-            continue
-        for metric, key, better in [("train img/s", "trainingImagesPerSecond", "higher"),
-                                    ("inference ms", "inferenceMilliseconds", "lower"),
-                                    ("inference img/s", "inferenceImagesPerSecond", "higher"),
-                                    ("peak RSS MB", "peakResidentMegabytes", "lower")]:
-            a, b = mine[key], theirs[key]
-            print(f"{name:<11} {batch:>5}  {metric:<17} {a:>9.1f} {b:>9.1f} {a / b:>11.2f}x")
+    subprocess.run(["swift", "build", "-c", "release", "--product", "benchmarks"], cwd=root, check=True,
+                   stdout=subprocess.DEVNULL)
+    binary = os.path.join(root, ".build", "release", "benchmarks")
     try:
         import tensorflow  # noqa: F401
+        have_keras = True
     except ImportError:
-        print("\nKeras column skipped: tensorflow is not installed.")
+        have_keras = False
+    header = f"{'model':<11} {'batch':>5}  {'metric':<16} {'ours':>8} {'PyTorch':>8} {'ratio':>7}"
+    if have_keras:
+        header += f" {'Keras':>8} {'ratio':>7}"
+    print(f"threads {args.threads}; each figure the median of {args.rounds} rounds, frameworks alternating")
+    print(header)
+    print("-" * len(header), flush=True)
+    for name, batch in configs:
+        samples = {"ours": [], "pytorch": [], "keras": []}
+        frameworks = ["pytorch"] + (["keras"] if have_keras and name == "alexnet-bn" else [])
+        for _ in range(args.rounds):
+            samples["ours"].append(run_json([binary, "--model-row", name, "--batch", str(batch)]
+                                            + (["--quick"] if args.quick else []), cwd=root))
+            for framework in frameworks:
+                samples[framework].append(run_json([sys.executable, __file__, "--child", framework, name, str(batch),
+                                                    "--threads", str(args.threads)] + (["--quick"] if args.quick else [])))
+        mine, torch_row = medians(samples["ours"]), medians(samples["pytorch"])
+        keras_row = medians(samples["keras"]) if samples["keras"] else None
+        for metric, key in [("train img/s", "trainingImagesPerSecond"), ("inference ms", "inferenceMilliseconds"),
+                            ("inference img/s", "inferenceImagesPerSecond"), ("peak RSS MB", "peakResidentMegabytes")]:
+            a, b = mine[key], torch_row[key]
+            line = f"{name:<11} {batch:>5}  {metric:<16} {a:>8.1f} {b:>8.1f} {a / b:>6.2f}x"
+            if keras_row:
+                line += f" {keras_row[key]:>8.1f} {a / keras_row[key]:>6.2f}x"
+            print(line, flush=True)
+    print("ratio: ours / theirs (higher is better for img/s, lower for ms and MB)")
+    if not have_keras:
+        print("Keras column skipped: tensorflow is not installed.")
 
 
 if __name__ == "__main__":
