@@ -137,3 +137,24 @@ func printLayerTable(_ table: LayerTable) {
   printTable(["layer", "type", "forward ms", "backward ms"], rows)
   print(String(format: "core time inside SGEMM: %.0f%% (the rest: im2col, col2im, LRN, pooling, elementwise, allocation, idle cores)", table.gemmShare * 100))
 }
+
+struct ReferenceCheckRow: Codable {
+  var model: String
+  var batch: Int
+  /// max |fast − naive| / max |naive| over the logits.
+  var maxRelativeError: Float
+}
+
+/// The whole fast forward against `referenceForward` (the naive kernels, layer by layer), in
+/// inference, at the model's own image size.
+func referenceCheck(_ name: ModelName, batch: Int) -> ReferenceCheckRow {
+  let classes = name == .alexnetBN ? 16 : 1000
+  let model = ModelCatalog.make(name, classes: classes, seed: 1)
+  model.eval()
+  var generator = SeededGenerator(seed: 9)
+  let images = Tensor.randomUniform([batch, 3, name.defaultImageSize, name.defaultImageSize], lower: -1, upper: 1,
+                                    using: &generator)
+  let fast = withGradientsDisabled { model(Variable(images)) }.value
+  let reference = try! referenceForward(model, input: images)
+  return ReferenceCheckRow(model: name.rawValue, batch: batch, maxRelativeError: relativeError(fast, reference))
+}

@@ -16,6 +16,7 @@ struct Report: Codable {
   var trainingConsumption: [ConsumptionRow]
   var models: [ModelRow]
   var layers: [LayerTable]
+  var referenceChecks: [ReferenceCheckRow]
 }
 
 struct Machine: Codable {
@@ -72,7 +73,7 @@ if let notice = machine.blasNotice { print("note: \(notice)") }
 let only = option("--only")
 var squares: [SquareSGEMMRow] = [], convolutions: [ConvolutionRow] = [], sharding: [ShardingRow] = []
 var loaderRows: [DataRow] = [], consumption: [ConsumptionRow] = []
-var modelRows: [ModelRow] = [], layerTables: [LayerTable] = []
+var modelRows: [ModelRow] = [], layerTables: [LayerTable] = [], referenceChecks: [ReferenceCheckRow] = []
 
 if only == nil || only == "kernels" {
   // Square SGEMM, for this process's core and for any core types named with --cores (each in a
@@ -159,6 +160,9 @@ if only == nil || only == "models" {
   printTable(["model", "input", "batch", "train img/s", "step ms", "inference ms", "inference img/s", "peak RSS MB", "faults/step"],
              modelRows.map { [$0.model, "\($0.imageSize)", "\($0.batch)", format($0.trainingImagesPerSecond), format($0.trainingStepMilliseconds),
                               format($0.inferenceMilliseconds), format($0.inferenceImagesPerSecond), format($0.peakResidentMegabytes, 0), format($0.pageFaultsPerStep, 0)] })
+  referenceChecks = [ModelName.alexnet, .alexnetTV, .alexnetBN].map { referenceCheck($0, batch: 2) }
+  print("\nWhole-model forward (batch 2, shards and fused ReLU) against the naive kernels layer by layer")
+  printTable(["model", "batch", "max rel err"], referenceChecks.map { [$0.model, "\($0.batch)", String(format: "%.1e", $0.maxRelativeError)] })
   for name in [ModelName.alexnet, .alexnetTV] {
     let table = layerTable(name, batch: quick ? 8 : 32, repetitions: quick ? 2 : 3)
     layerTables.append(table)
@@ -170,7 +174,7 @@ if let path = option("--json") {
   let encoder = JSONEncoder()
   encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
   try encoder.encode(Report(machine: machine, squareSGEMM: squares, convolutions: convolutions, sharding: sharding, loader: loaderRows,
-                            trainingConsumption: consumption, models: modelRows, layers: layerTables))
+                            trainingConsumption: consumption, models: modelRows, layers: layerTables, referenceChecks: referenceChecks))
     .write(to: URL(fileURLWithPath: path))
   print("wrote \(path)")
 }
