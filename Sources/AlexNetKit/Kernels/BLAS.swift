@@ -45,6 +45,23 @@ public enum BLAS {
       beta, c, Int32(ldc ?? n))
   }
 
+  /// y ← alpha·op(A)·x + beta·y for a row-major m×n Float32 matrix A (op(A) is n×m when
+  /// transposed), contiguous vectors. A matrix-vector product reads A once, at memory speed;
+  /// OpenBLAS's sgemm with one row packs all of A first and runs about 3x slower (fc6 at batch 1:
+  /// 7.5 against 21.8 ms here).
+  @inlinable
+  public static func sgemv(
+    _ a: UnsafePointer<Float>, transpose: Bool = false, m: Int, n: Int, _ x: UnsafePointer<Float>,
+    into y: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0
+  ) {
+    BLASRuntime.ensureConfigured()
+    guard m > 0, n > 0 else { return }
+    let started = profiling ? ContinuousClock.now : nil
+    defer { if let started { addProfiledTime(since: started) } }
+    cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(n),
+                x, 1, beta, y, 1)
+  }
+
   /// The textbook triple loop for the same product, without transposes: the reference the GEMM
   /// tests and the benchmark compare against.
   public static func sgemmNaive(

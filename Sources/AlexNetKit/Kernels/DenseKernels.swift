@@ -49,7 +49,12 @@ public func denseBackwardNaive(input: Tensor, weight: Tensor, outputGradient: Te
           Tensor(shape: [outputs], scalars: db))
 }
 
-/// Dense forward as one SGEMM on top of the broadcast bias. Overwrites `output` [N, out].
+/// Up to this many rows, a dense layer runs one matrix-vector product per row instead of a GEMM:
+/// measured faster for fc6 at 1 and 2 rows (7.5 and 13.8 ms against 21.8 and 26.1), slower from 4.
+let denseRowsPerGEMV = 3
+
+/// Dense forward as one SGEMM on top of the broadcast bias (SGEMVs for a batch of up to
+/// `denseRowsPerGEMV`). Overwrites `output` [N, out].
 public func denseForward(
   batch n: Int, inputs: Int, outputs: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
   bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
@@ -58,7 +63,13 @@ public func denseForward(
     let y = output + row * outputs
     if let bias { y.update(from: bias, count: outputs) } else { y.update(repeating: 0, count: outputs) }
   }
-  BLAS.sgemm(input, weight, transposeB: true, into: output, m: n, n: outputs, k: inputs, beta: 1)
+  if n <= denseRowsPerGEMV {
+    for row in 0..<n {
+      BLAS.sgemv(weight, m: outputs, n: inputs, input + row * inputs, into: output + row * outputs, beta: 1)
+    }
+  } else {
+    BLAS.sgemm(input, weight, transposeB: true, into: output, m: n, n: outputs, k: inputs, beta: 1)
+  }
 }
 
 /// Dense backward as two SGEMMs and a column sum. dW = dyᵀ·x and db = Σ dy are added to the
@@ -72,7 +83,14 @@ public func denseBackward(
   BLAS.sgemm(outputGradient, transposeA: true, input, into: weightGradient, m: outputs, n: inputs, k: n,
              beta: accumulate ? 1 : 0)
   if let inputGradient {
-    BLAS.sgemm(outputGradient, weight, into: inputGradient, m: n, n: inputs, k: outputs)
+    if n <= denseRowsPerGEMV {
+      for row in 0..<n {
+        BLAS.sgemv(weight, transpose: true, m: outputs, n: inputs, outputGradient + row * outputs,
+                   into: inputGradient + row * inputs)
+      }
+    } else {
+      BLAS.sgemm(outputGradient, weight, into: inputGradient, m: n, n: inputs, k: outputs)
+    }
   }
   if let biasGradient {
     if !accumulate { biasGradient.update(repeating: 0, count: outputs) }
