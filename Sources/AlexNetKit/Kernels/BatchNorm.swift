@@ -131,18 +131,13 @@ public func batchNormForwardTraining(
                   for channel in channels {
                     var sum: Double = 0
                     for image in 0..<n {
-                      let row = x.baseAddress! + (image * c + channel) * plane
-                      var partial: Float = 0
-                      for i in 0..<plane { partial += row[i] }
-                      sum += Double(partial)
+                      sum += Double(vectorSum(x.baseAddress! + (image * c + channel) * plane, count: plane))
                     }
                     let mean = Float(sum / Double(count))
                     var squares: Double = 0
                     for image in 0..<n {
-                      let row = x.baseAddress! + (image * c + channel) * plane
-                      var partial: Float = 0
-                      for i in 0..<plane { partial += (row[i] - mean) * (row[i] - mean) }
-                      squares += Double(partial)
+                      squares += Double(vectorSumOfSquaredDeviations(x.baseAddress! + (image * c + channel) * plane,
+                                                                     count: plane, mean: mean))
                     }
                     let variance = Float(squares / Double(count))
                     let inverse = 1 / (variance + p.epsilon).squareRoot()
@@ -192,13 +187,10 @@ public func batchNormBackwardTraining(
                   var sumDy: Double = 0, sumDyX: Double = 0
                   for image in 0..<n {
                     let offset = (image * c + channel) * plane
-                    var a: Float = 0, b: Float = 0
-                    for i in 0..<plane {
-                      a += dy[offset + i]
-                      b += dy[offset + i] * (x[offset + i] - mean) * inverse
-                    }
+                    let (a, b) = vectorGradientSums(dy.baseAddress! + offset, x.baseAddress! + offset, count: plane,
+                                                    mean: mean)
                     sumDy += Double(a)
-                    sumDyX += Double(b)
+                    sumDyX += Double(b * inverse)
                   }
                   let meanDy = Float(sumDy) / count, meanDyX = Float(sumDyX) / count
                   let scale = gamma[channel] * inverse

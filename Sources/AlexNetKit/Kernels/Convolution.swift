@@ -321,9 +321,7 @@ func conv2dBackwardImages(
     let overwrite = !accumulate && first == 0
     if let biasGradient {
       for o in 0..<g.outChannels {
-        var sum: Float = 0
-        let row = gradient + o * rowLength
-        for i in 0..<rowLength { sum += row[i] }
+        let sum = vectorSum(gradient + o * rowLength, count: rowLength)
         biasGradient[o] = overwrite ? sum : biasGradient[o] + sum
       }
     }

@@ -36,3 +36,60 @@ func forEightAndRest(_ count: Int, vector: (Int) -> Void, scalar: (Int) -> Void)
     i += 1
   }
 }
+
+/// Σ x[i], with eight running sums (a float sum loop is otherwise one dependent add after
+/// another: the compiler may not reorder float additions to vectorise it).
+@inlinable
+func vectorSum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+  var lanes = Float8(), i = 0
+  while i + 8 <= count {
+    lanes += x.load8(i)
+    i += 8
+  }
+  var sum = lanes.sum()
+  while i < count {
+    sum += x[i]
+    i += 1
+  }
+  return sum
+}
+
+/// Σ (x[i] − mean)², eight lanes at a time.
+@inlinable
+func vectorSumOfSquaredDeviations(_ x: UnsafePointer<Float>, count: Int, mean: Float) -> Float {
+  var lanes = Float8(), i = 0
+  let mean8 = Float8(repeating: mean)
+  while i + 8 <= count {
+    let d = x.load8(i) - mean8
+    lanes += d * d
+    i += 8
+  }
+  var sum = lanes.sum()
+  while i < count {
+    sum += (x[i] - mean) * (x[i] - mean)
+    i += 1
+  }
+  return sum
+}
+
+/// (Σ g[i], Σ g[i]·(x[i] − mean)), eight lanes at a time: the two sums of a batch-norm backward.
+@inlinable
+func vectorGradientSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int, mean: Float)
+  -> (sum: Float, weighted: Float)
+{
+  var sums = Float8(), weighted = Float8(), i = 0
+  let mean8 = Float8(repeating: mean)
+  while i + 8 <= count {
+    let gi = g.load8(i)
+    sums += gi
+    weighted += gi * (x.load8(i) - mean8)
+    i += 8
+  }
+  var (a, b) = (sums.sum(), weighted.sum())
+  while i < count {
+    a += g[i]
+    b += g[i] * (x[i] - mean)
+    i += 1
+  }
+  return (a, b)
+}
