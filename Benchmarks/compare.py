@@ -11,6 +11,7 @@ each round, so a shared machine's slow spells hit all columns alike; each figure
 the rounds.
 """
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -153,11 +154,8 @@ def main():
     subprocess.run(["swift", "build", "-c", "release", "--product", "benchmarks"], cwd=root, check=True,
                    stdout=subprocess.DEVNULL)
     binary = os.path.join(root, ".build", "release", "benchmarks")
-    try:
-        import tensorflow  # noqa: F401
-        have_keras = True
-    except ImportError:
-        have_keras = False
+    # find_spec, not import: importing tensorflow takes seconds and logs to stderr.
+    have_keras = importlib.util.find_spec("tensorflow") is not None
     header = f"{'model':<11} {'batch':>5}  {'metric':<16} {'ours':>8} {'PyTorch':>8} {'ratio':>7}"
     if have_keras:
         header += f" {'Keras':>8} {'ratio':>7}"
