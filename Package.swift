@@ -26,8 +26,11 @@ let package = Package(
       name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
     .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
+    // MARK: - Vector math Swift lowers to scalar code (header-only C, no flags)
+    .target(name: "CVectorMath"),
+
     // MARK: - Library and executables
-    .target(name: "AlexNetKit", dependencies: ["COpenBLAS", "CTurboJPEG", "CPNG", realModule]),
+    .target(name: "AlexNetKit", dependencies: ["COpenBLAS", "CTurboJPEG", "CPNG", "CVectorMath", realModule]),
     .executableTarget(name: "alexnet", dependencies: ["AlexNetKit", argumentParser, realModule]),
     .executableTarget(name: "benchmarks", dependencies: ["AlexNetKit"], path: "Benchmarks/benchmarks"),
 

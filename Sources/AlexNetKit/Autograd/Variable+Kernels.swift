@@ -65,9 +65,8 @@ extension Variable {
   /// Local response normalisation across channels.
   public func localResponseNorm(_ parameters: LRNParameters) -> Variable {
     let x = value
-    let (y, scale) = localResponseNormForward(parameters, input: x)
-    return Variable.record(y, "localResponseNorm", [self]) { dy in
-      self.accumulate(localResponseNormBackward(parameters, input: x, output: y, scale: scale, outputGradient: dy))
+    return Variable.record(localResponseNormForward(parameters, input: x), "localResponseNorm", [self]) { dy in
+      self.accumulate(localResponseNormBackward(parameters, input: x, outputGradient: dy))
     }
   }
 

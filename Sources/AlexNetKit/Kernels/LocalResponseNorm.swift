@@ -99,101 +99,127 @@ func lrnDimensions(_ input: Tensor) -> (batch: Int, channels: Int, plane: Int) {
 // MARK: - Fast version
 
 /// Fast LRN over whole channel planes, parallel over blocks of (image, plane chunk): squares once
-/// into a per-thread buffer, then each channel's window sum adds at most n rows, in loops the
-/// compiler vectorises (β = 0.75, the paper's, takes square roots instead of `pow`). Overwrites
-/// `output`, and `scale` with s = k + α'·Σa² (kept for the backward pass).
+/// into a per-thread buffer, then one pass per channel adds its window's n rows and normalises,
+/// eight lanes at a time (β = 0.75, the paper's, takes packed square roots instead of `pow`).
+/// Overwrites `output`. The scale s = k + α'·Σa² is not kept: the backward pass recomputes it from
+/// the input, which is cheaper than writing and reading it back, and saves a tensor per layer.
 public func localResponseNormForward(
   _ p: LRNParameters, batch: Int, channels: Int, plane: Int,
-  input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scale: UnsafeMutablePointer<Float>
+  input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
 ) {
-  let (alpha, k) = (p.effectiveAlpha, p.k)
-  forEachLRNBlock(batch: batch, channels: channels, plane: plane) { base, range, squares in
+  forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 1) { base, range, squares in
     let width = range.count
-    for c in 0..<channels {
-      let x = input + base + c * plane + range.lowerBound, sq = squares + c * width
-      for i in 0..<width { sq[i] = x[i] * x[i] }
-    }
+    storeSquares(of: input + base + range.lowerBound, plane: plane, channels: channels, width: width, into: squares)
     for c in 0..<channels {
       let offset = base + c * plane + range.lowerBound
-      let s = scale + offset, x = input + offset, y = output + offset
-      let window = Swift.max(0, c - p.before)...Swift.min(channels - 1, c + p.after)
-      s.update(from: squares + window.lowerBound * width, count: width)
-      for j in window.dropFirst() {
-        let row = squares + j * width
-        for i in 0..<width { s[i] += row[i] }
-      }
-      if p.beta == 0.75 {
-        let k8 = Float8(repeating: k), alpha8 = Float8(repeating: alpha)
-        forEightAndRest(width, vector: { i in
-          let si = k8 + alpha8 * s.load8(i), r = 1 / si.squareRoot()
-          s.store8(si, i)
-          y.store8(x.load8(i) * (r * r.squareRoot()), i)
-        }, scalar: { i in
-          let si = k + alpha * s[i], r = 1 / si.squareRoot()
-          s[i] = si
-          y[i] = x[i] * (r * r.squareRoot())
-        })
-      } else {
-        for i in 0..<width {
-          s[i] = k + alpha * s[i]
-          y[i] = x[i] * Float.pow(s[i], -p.beta)
-        }
+      let x = input + offset, y = output + offset
+      forEachScaleLane(p, channel: c, channels: channels, width: width, squares: squares) { i, _, power in
+        y.store8(x.load8(i) * power, i)
+      } scalar: { i, _, power in
+        y[i] = x[i] * power
       }
     }
   }
 }
 
-/// Fast backward (Caffe's form): dx_c = dy_c·s_c^−β − 2α'β·a_c·Σ_{i: c ∈ W(i)} dy_i·b_i / s_i.
-/// Overwrites `inputGradient`.
+/// Fast backward (Caffe's form): dx_c = dy_c·s_c^−β − 2α'β·a_c·Σ_{i: c ∈ W(i)} dy_i·a_i·s_i^(−β−1),
+/// with the scales recomputed from the input block by block. Overwrites `inputGradient`.
 public func localResponseNormBackward(
   _ p: LRNParameters, batch: Int, channels: Int, plane: Int,
-  input: UnsafePointer<Float>, output: UnsafePointer<Float>, scale: UnsafePointer<Float>,
-  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>
+  input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>
 ) {
-  let factor = 2 * p.effectiveAlpha * p.beta
-  forEachLRNBlock(batch: batch, channels: channels, plane: plane) { base, range, ratios in
-    let width = range.count
+  let factor = 2 * p.effectiveAlpha * p.beta, factor8 = Float8(repeating: 2 * p.effectiveAlpha * p.beta)
+  forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 3) { base, range, buffer in
+    let width = range.count, rows = channels * width
+    let squares = buffer, powers = buffer + rows, ratios = buffer + 2 * rows
+    storeSquares(of: input + base + range.lowerBound, plane: plane, channels: channels, width: width, into: squares)
     for c in 0..<channels {
       let offset = base + c * plane + range.lowerBound
-      let r = ratios + c * width, dy = outputGradient + offset, y = output + offset, s = scale + offset
-      forEightAndRest(width, vector: { i in r.store8(dy.load8(i) * y.load8(i) / s.load8(i), i) },
-                      scalar: { i in r[i] = dy[i] * y[i] / s[i] })
+      let x = input + offset, dy = outputGradient + offset
+      let power = powers + c * width, ratio = ratios + c * width
+      forEachScaleLane(p, channel: c, channels: channels, width: width, squares: squares) { i, s, pw in
+        power.store8(pw, i)
+        ratio.store8(dy.load8(i) * x.load8(i) * pw / s, i)
+      } scalar: { i, s, pw in
+        power[i] = pw
+        ratio[i] = dy[i] * x[i] * pw / s
+      }
     }
     for c in 0..<channels {
       let offset = base + c * plane + range.lowerBound
-      let dx = inputGradient + offset, dy = outputGradient + offset, x = input + offset, s = scale + offset
+      let dx = inputGradient + offset, dy = outputGradient + offset, x = input + offset, power = powers + c * width
       // Channel c lies in the windows of channels c − after ... c + before.
       let window = Swift.max(0, c - p.after)...Swift.min(channels - 1, c + p.before)
-      dx.update(from: ratios + window.lowerBound * width, count: width)
-      for i in window.dropFirst() {
-        let row = ratios + i * width
-        for j in 0..<width { dx[j] += row[j] }
-      }
-      if p.beta == 0.75 {
-        let factor8 = Float8(repeating: factor)
-        forEightAndRest(width, vector: { j in
-          let r = 1 / s.load8(j).squareRoot()
-          dx.store8(dy.load8(j) * (r * r.squareRoot()) - factor8 * x.load8(j) * dx.load8(j), j)
-        }, scalar: { j in
-          let r = 1 / s[j].squareRoot()
-          dx[j] = dy[j] * (r * r.squareRoot()) - factor * x[j] * dx[j]
-        })
-      } else {
-        for j in 0..<width { dx[j] = dy[j] * Float.pow(s[j], -p.beta) - factor * x[j] * dx[j] }
-      }
+      let first = ratios + window.lowerBound * width
+      forEightAndRest(width, vector: { j in
+        var sum = first.load8(j)
+        for i in window.dropFirst() { sum += (ratios + i * width).load8(j) }
+        dx.store8(dy.load8(j) * power.load8(j) - factor8 * x.load8(j) * sum, j)
+      }, scalar: { j in
+        var sum = first[j]
+        for i in window.dropFirst() { sum += ratios[i * width + j] }
+        dx[j] = dy[j] * power[j] - factor * x[j] * sum
+      })
     }
   }
 }
 
-/// Splits the work into (image, plane-chunk) blocks whose rows for all channels fit a 64 KB
-/// per-thread buffer (L2-resident) and runs them in parallel; `body` gets the image's base
-/// offset, the plane range and the buffer (channels × range floats).
-func forEachLRNBlock(batch: Int, channels: Int, plane: Int,
+/// Writes a² for `width` positions of every channel plane starting at `x` into rows of `squares`.
+@inline(__always)
+private func storeSquares(of x: UnsafePointer<Float>, plane: Int, channels: Int, width: Int,
+                          into squares: UnsafeMutablePointer<Float>) {
+  for c in 0..<channels {
+    let row = x + c * plane, sq = squares + c * width
+    forEightAndRest(width, vector: { i in let v = row.load8(i); sq.store8(v * v, i) },
+                    scalar: { i in sq[i] = row[i] * row[i] })
+  }
+}
+
+/// For each position of channel `c`, the scale s = k + α'·Σ_{j ∈ W(c)} a_j² from the rows of squares
+/// and s^−β: `vector` gets eight positions at a time, `scalar` the rest.
+@inline(__always)
+private func forEachScaleLane(
+  _ p: LRNParameters, channel c: Int, channels: Int, width: Int, squares: UnsafeMutablePointer<Float>,
+  vector: (Int, Float8, Float8) -> Void, scalar: (Int, Float, Float) -> Void
+) {
+  let window = Swift.max(0, c - p.before)...Swift.min(channels - 1, c + p.after)
+  let first = squares + window.lowerBound * width
+  let (k, alpha, beta) = (p.k, p.effectiveAlpha, p.beta)
+  let k8 = Float8(repeating: k), alpha8 = Float8(repeating: alpha)
+  forEightAndRest(width, vector: { i in
+    var sum = first.load8(i)
+    for j in window.dropFirst() { sum += (squares + j * width).load8(i) }
+    let s = k8 + alpha8 * sum
+    if beta == 0.75 {
+      let r = 1 / squareRoot8(s)
+      vector(i, s, r * squareRoot8(r))
+    } else {
+      var power = Float8()
+      for lane in 0..<8 { power[lane] = Float.pow(s[lane], -beta) }
+      vector(i, s, power)
+    }
+  }, scalar: { i in
+    var sum = first[i]
+    for j in window.dropFirst() { sum += squares[j * width + i] }
+    let s = k + alpha * sum
+    if beta == 0.75 {
+      let r = 1 / s.squareRoot()
+      scalar(i, s, r * r.squareRoot())
+    } else {
+      scalar(i, s, Float.pow(s, -beta))
+    }
+  })
+}
+
+/// Splits the work into (image, plane-chunk) blocks whose rows for all channels fit 64 KB per
+/// buffer (L2-resident) and runs them in parallel; `body` gets the image's base offset, the plane
+/// range and a per-thread scratch of `buffers` × channels × range floats.
+func forEachLRNBlock(batch: Int, channels: Int, plane: Int, buffers: Int,
                      _ body: (Int, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
   let chunkWidth = Swift.max(64, Swift.min(plane, (1 << 14) / Swift.max(channels, 1)))
   let chunksPerImage = (plane + chunkWidth - 1) / chunkWidth
   Parallel.forEachChunk(batch * chunksPerImage, minimumChunk: 2) { blocks in
-    let buffer = Workspace.current.floats(channels * chunkWidth, slot: 0)
+    let buffer = Workspace.current.floats(buffers * channels * chunkWidth, slot: 0)
     for block in blocks {
       let image = block / chunksPerImage, chunk = block % chunksPerImage
       let range = (chunk * chunkWidth)..<Swift.min(plane, (chunk + 1) * chunkWidth)
@@ -202,40 +228,29 @@ func forEachLRNBlock(batch: Int, channels: Int, plane: Int,
   }
 }
 
-/// LRN of a tensor: the output and the scale its backward needs.
-public func localResponseNormForward(_ p: LRNParameters, input: Tensor) -> (output: Tensor, scale: Tensor) {
+/// LRN of a tensor.
+public func localResponseNormForward(_ p: LRNParameters, input: Tensor) -> Tensor {
   let (n, c, plane) = lrnDimensions(input)
-  var output = Tensor(uninitializedShape: input.shape), scale = Tensor(uninitializedShape: input.shape)
+  var output = Tensor(uninitializedShape: input.shape)
   input.withUnsafeBufferPointer { x in
     output.withUnsafeMutableBufferPointer { y in
-      scale.withUnsafeMutableBufferPointer { s in
-        localResponseNormForward(p, batch: n, channels: c, plane: plane, input: x.baseAddress!,
-                                 output: y.baseAddress!, scale: s.baseAddress!)
-      }
+      localResponseNormForward(p, batch: n, channels: c, plane: plane, input: x.baseAddress!, output: y.baseAddress!)
     }
   }
-  return (output, scale)
+  return output
 }
 
-/// The input gradient of an LRN from its forward input, output and scale.
-public func localResponseNormBackward(
-  _ p: LRNParameters, input: Tensor, output: Tensor, scale: Tensor, outputGradient: Tensor
-) -> Tensor {
+/// The input gradient of an LRN from its forward input (the scales are recomputed).
+public func localResponseNormBackward(_ p: LRNParameters, input: Tensor, outputGradient: Tensor) -> Tensor {
   let (n, c, plane) = lrnDimensions(input)
-  precondition(outputGradient.shape == input.shape && output.shape == input.shape && scale.shape == input.shape,
-               "LRN backward: input \(input.shape), output \(output.shape), scale \(scale.shape), "
-                 + "output gradient \(outputGradient.shape) must agree")
+  precondition(outputGradient.shape == input.shape,
+               "LRN backward: output gradient \(outputGradient.shape), expected \(input.shape)")
   var dx = Tensor(uninitializedShape: input.shape)
   input.withUnsafeBufferPointer { x in
-    output.withUnsafeBufferPointer { y in
-      scale.withUnsafeBufferPointer { s in
-        outputGradient.withUnsafeBufferPointer { dy in
-          dx.withUnsafeMutableBufferPointer { dx in
-            localResponseNormBackward(p, batch: n, channels: c, plane: plane, input: x.baseAddress!,
-                                      output: y.baseAddress!, scale: s.baseAddress!,
-                                      outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!)
-          }
-        }
+    outputGradient.withUnsafeBufferPointer { dy in
+      dx.withUnsafeMutableBufferPointer { dx in
+        localResponseNormBackward(p, batch: n, channels: c, plane: plane, input: x.baseAddress!,
+                                  outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!)
       }
     }
   }

@@ -1,3 +1,5 @@
+import CVectorMath
+
 /// Eight floats at a time through unaligned loads and stores. The compiler's auto-vectoriser gives
 /// up on loops that read one pointer and write another it cannot prove distinct, or that mix
 /// square roots and divisions with stores; these helpers make such loops vector code regardless
@@ -21,6 +23,41 @@ extension UnsafeMutablePointer where Pointee == Float {
   func store8(_ value: SIMD8<Float>, _ offset: Int) {
     UnsafeMutableRawPointer(self + offset).storeBytes(of: value, as: SIMD8<Float>.self)
   }
+}
+
+/// √x in eight lanes as packed square roots (`x.squareRoot()` is eight scalar libm calls on Linux).
+@inlinable @inline(__always)
+func squareRoot8(_ x: Float8) -> Float8 { cvm_sqrt8(x) }
+
+/// Lane masks (all bits set or clear) from packed compares; Swift's `.>` and
+/// `replacing(with:where:)` are a branch per lane.
+@usableFromInline typealias Mask8 = SIMD8<Int32>
+
+/// Lanes where x > y.
+@inlinable @inline(__always)
+func greater8(_ x: Float8, _ y: Float8) -> Mask8 { cvm_greater8(x, y) }
+
+/// Lanes where (value, row) precedes (best, bestRow) in a first-maximum search in row-major order.
+@inlinable @inline(__always)
+func firstMaximum8(_ value: Float8, _ best: Float8, row: Float8, bestRow: Float8) -> Mask8 {
+  cvm_first_maximum8(value, best, row, bestRow)
+}
+
+/// Lane by lane, mask ? a : b.
+@inlinable @inline(__always)
+func select8(_ mask: Mask8, _ a: Float8, _ b: Float8) -> Float8 { cvm_select8(mask, a, b) }
+
+/// Calls `vector` for each block of eight covering 0..<count, the last one overlapping the one
+/// before it when count is not a multiple of eight, so there is no scalar remainder; for bodies
+/// that may run twice on the same index (they write what they read from elsewhere). Needs count ≥ 8.
+@inlinable @inline(__always)
+func forEightOverlapping(_ count: Int, _ vector: (Int) -> Void) {
+  var i = 0
+  while i + 8 <= count {
+    vector(i)
+    i += 8
+  }
+  if i < count { vector(count - 8) }
 }
 
 /// Calls `vector` for each whole block of eight from 0 and `scalar` for each index after them.

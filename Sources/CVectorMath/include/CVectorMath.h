@@ -1,0 +1,35 @@
+// Vector math that Swift cannot express as vector code.
+//
+// Swift's Float.squareRoot() calls the C library's sqrtf on Linux, which must set errno for a
+// negative argument, so the compiler emits a scalar square root with a branch per element, even
+// inside SIMD8<Float>.squareRoot(). Swift's SIMD comparisons and masked replacement are generic
+// lane-by-lane code that stays scalar, with a branch per lane. Clang's vector operations lower to
+// packed instructions. These functions are static inline in the header: Swift imports
+// ext_vector_type(8) float as SIMD8<Float>, and the optimiser inlines them into the Swift loops.
+#ifndef C_VECTOR_MATH_H
+#define C_VECTOR_MATH_H
+
+typedef float cvm_float8 __attribute__((ext_vector_type(8)));
+typedef int cvm_int8 __attribute__((ext_vector_type(8)));
+
+/// √x in each of eight lanes (IEEE, correctly rounded, as sqrtf).
+static inline __attribute__((always_inline)) cvm_float8 cvm_sqrt8(cvm_float8 x) {
+  return __builtin_elementwise_sqrt(x);
+}
+
+/// Lane by lane, all bits set where x > y (clear where either is NaN, as Swift's `>`).
+static inline __attribute__((always_inline)) cvm_int8 cvm_greater8(cvm_float8 x, cvm_float8 y) { return x > y; }
+
+/// Lane by lane, all bits set where (value, row) comes first in a search for the first maximum in
+/// row-major order against (best, bestRow): value > best, or value == best in an earlier row.
+static inline __attribute__((always_inline)) cvm_int8 cvm_first_maximum8(cvm_float8 value, cvm_float8 best,
+                                                                         cvm_float8 row, cvm_float8 bestRow) {
+  return (value > best) | ((value == best) & (row < bestRow));
+}
+
+/// Lane by lane, mask ? a : b, for masks of all bits set or clear.
+static inline __attribute__((always_inline)) cvm_float8 cvm_select8(cvm_int8 mask, cvm_float8 a, cvm_float8 b) {
+  return (cvm_float8)((mask & (cvm_int8)a) | (~mask & (cvm_int8)b));
+}
+
+#endif
