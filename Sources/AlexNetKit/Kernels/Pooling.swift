@@ -92,40 +92,139 @@ func naiveWindowMaximum(_ g: PoolGeometry, _ x: [Float], plane: Int, oy: Int, ox
 
 // MARK: - Fast version
 
-/// Fast max pooling, parallel over planes, with the window clipped to the image once per row
-/// instead of tested per cell, and a branch-free scan (a data-dependent branch per cell
-/// mispredicts about half the time on real activations). Overwrites `output`, and `argmax`, when
-/// given, with each maximum's index within its plane (the backward pass routes gradients through
-/// it, as Darknet's `indexes`); inference passes nil and skips it.
+/// Fast max pooling, parallel over planes, branch-free and eight lanes wide, in two separable
+/// steps per output row: the maximum down each input column of the row's window, then across each
+/// output's columns. For the second step the column maxima are first dealt into `stride` phases
+/// (column c + padLeft ≡ p mod stride goes to phase p at index (c + padLeft) / stride, with −∞ where
+/// the window leaves the image), so that window column kx of eight adjacent outputs is eight
+/// adjacent floats of phase kx % stride. Overwrites `output`, and `argmax`, when given, with each
+/// maximum's index within its plane (the backward pass routes gradients through it, as Darknet's
+/// `indexes`); inference passes nil and skips it.
+///
+/// Ties go to the first maximum in row-major window order, as in the reference (and PyTorch):
+/// each column keeps its first row with the maximum, and across columns a tie goes to the smaller
+/// row, then to the earlier column.
 public func maxPool2dForward(
   _ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
   argmax: UnsafeMutablePointer<Int32>?
 ) {
-  let inPlane = g.height * g.width, outPlane = g.outHeight * g.outWidth
+  let inPlane = g.height * g.width, outPlane = g.outHeight * g.outWidth, width = g.width
+  let (stride, window) = (g.stride, g.window)
+  let paddedOutWidth = (g.outWidth + 7) / 8 * 8
+  let phaseLength = paddedOutWidth + (window - 1) / stride
+  let laneColumns = Float8(0, 1, 2, 3, 4, 5, 6, 7) * Float(stride)
+  // A row past every real one: it loses every tie, and is clamped away if a window of NaNs keeps it.
+  let outsideRow = Float(g.height)
   Parallel.forEachChunk(g.batch * g.channels, minimumChunk: 8) { planes in
+    let scratch = Workspace.current.floats(2 * width + 2 * stride * phaseLength + 3 * paddedOutWidth, slot: 0)
+    let columnMaxima = scratch, columnRows = scratch + width
+    let phaseMaxima = columnRows + width, phaseRows = phaseMaxima + stride * phaseLength
+    let rowMaxima = phaseRows + stride * phaseLength, rowRows = rowMaxima + paddedOutWidth
+    let rowColumns = rowRows + paddedOutWidth
     for plane in planes {
       let x = input + plane * inPlane, y = output + plane * outPlane
-      let indices = argmax.map { $0 + plane * outPlane }
       for oy in 0..<g.outHeight {
-        let y0 = Swift.max(oy * g.stride - g.padTop, 0), y1 = Swift.min(oy * g.stride - g.padTop + g.window, g.height)
-        for ox in 0..<g.outWidth {
-          let x0 = Swift.max(ox * g.stride - g.padLeft, 0)
-          let x1 = Swift.min(ox * g.stride - g.padLeft + g.window, g.width)
-          var bestIndex = y0 * g.width + x0, best = x[bestIndex]
-          for iy in y0..<y1 {
-            for ix in x0..<x1 {
-              let index = iy * g.width + ix, value = x[index]
-              // Strictly greater: the first maximum wins, as in the reference.
-              let better = value > best
-              best = better ? value : best
-              bestIndex = better ? index : bestIndex
-            }
+        let y0 = Swift.max(oy * stride - g.padTop, 0), y1 = Swift.min(oy * stride - g.padTop + window, g.height)
+        columnMaximaDown(x, rows: y0..<y1, width: width, maxima: columnMaxima, rows: argmax == nil ? nil : columnRows)
+        for phase in 0..<stride {
+          // Index i holds column i·stride + phase − padLeft: inside the image for i in inside.
+          let offset = phase - g.padLeft
+          let inside = Swift.min(phaseLength, Swift.max(0, (-offset + stride - 1) / stride))
+            ..< Swift.min(phaseLength, Swift.max(0, (width - offset + stride - 1) / stride))
+          deal(columnMaxima, stride: stride, offset: offset, inside: inside, length: phaseLength,
+               into: phaseMaxima + phase * phaseLength, outside: -.infinity)
+          if argmax != nil {
+            deal(columnRows, stride: stride, offset: offset, inside: inside, length: phaseLength,
+                 into: phaseRows + phase * phaseLength, outside: outsideRow)
           }
-          y[oy * g.outWidth + ox] = best
-          indices?[oy * g.outWidth + ox] = Int32(bestIndex)
+        }
+        for ox in Swift.stride(from: 0, to: paddedOutWidth, by: 8) {
+          var best = phaseMaxima.load8(ox)
+          // Window column kx is phase kx % stride, shifted by kx / stride: stepped, not divided.
+          var phase = 0, shift = 0
+          func step() {
+            phase += 1
+            if phase == stride { (phase, shift) = (0, shift + 1) }
+          }
+          if argmax == nil {
+            for _ in 1..<Swift.max(window, 1) {
+              step()
+              let value = phaseMaxima.load8(phase * phaseLength + ox + shift)
+              best = select8(greater8(value, best), value, best)
+            }
+          } else {
+            let firstColumn = Float8(repeating: Float(ox * stride - g.padLeft)) + laneColumns
+            var bestRow = phaseRows.load8(ox), bestColumn = firstColumn
+            for kx in 1..<Swift.max(window, 1) {
+              step()
+              let offset = phase * phaseLength + ox + shift
+              let value = phaseMaxima.load8(offset), row = phaseRows.load8(offset)
+              let better = firstMaximum8(value, best, row: row, bestRow: bestRow)
+              best = select8(better, value, best)
+              bestRow = select8(better, row, bestRow)
+              bestColumn = select8(better, firstColumn + Float8(repeating: Float(kx)), bestColumn)
+            }
+            rowRows.store8(bestRow, ox)
+            rowColumns.store8(bestColumn, ox)
+          }
+          rowMaxima.store8(best, ox)
+        }
+        (y + oy * g.outWidth).update(from: rowMaxima, count: g.outWidth)
+        if let argmax {
+          let indices = argmax + plane * outPlane + oy * g.outWidth
+          let (lastRow, lastColumn) = (Float(g.height - 1), Float(width - 1))
+          for ox in 0..<g.outWidth {
+            let row = Int32(Swift.min(rowRows[ox], lastRow)), column = Int32(Swift.min(Swift.max(rowColumns[ox], 0), lastColumn))
+            indices[ox] = row * Int32(width) + column
+          }
         }
       }
     }
+  }
+}
+
+/// to[i] = from[i·stride + offset] for i in `inside`, and `outside` for the rest of 0..<length.
+@inline(__always)
+private func deal(_ from: UnsafeMutablePointer<Float>, stride: Int, offset: Int, inside: Range<Int>, length: Int,
+                  into to: UnsafeMutablePointer<Float>, outside: Float) {
+  to.update(repeating: outside, count: inside.lowerBound)
+  let source = from + offset
+  for i in inside { to[i] = source[i &* stride] }
+  (to + inside.upperBound).update(repeating: outside, count: length - inside.upperBound)
+}
+
+/// maxima[c] = max over `rows` of x[r·width + c] and, when `bestRows` is given, bestRows[c] = the
+/// first such r (as a float: exact for any plane height a Float32 tensor can have).
+@inline(__always)
+private func columnMaximaDown(_ x: UnsafePointer<Float>, rows: Range<Int>, width: Int,
+                              maxima: UnsafeMutablePointer<Float>, rows bestRows: UnsafeMutablePointer<Float>?) {
+  let first = x + rows.lowerBound * width
+  guard width >= 8 else {
+    for c in 0..<width {
+      var best = first[c], bestRow = rows.lowerBound
+      for r in rows.dropFirst() where x[r * width + c] > best { (best, bestRow) = (x[r * width + c], r) }
+      maxima[c] = best
+      bestRows?[c] = Float(bestRow)
+    }
+    return
+  }
+  forEightOverlapping(width) { c in
+    var best = first.load8(c)
+    if let bestRows {
+      var bestRow = Float8(repeating: Float(rows.lowerBound))
+      for r in rows.dropFirst() {
+        let value = (x + r * width).load8(c), better = greater8(value, best)
+        best = select8(better, value, best)
+        bestRow = select8(better, Float8(repeating: Float(r)), bestRow)
+      }
+      bestRows.store8(bestRow, c)
+    } else {
+      for r in rows.dropFirst() {
+        let value = (x + r * width).load8(c)
+        best = select8(greater8(value, best), value, best)
+      }
+    }
+    maxima.store8(best, c)
   }
 }
 
@@ -146,10 +245,10 @@ public func maxPool2dBackward(
 }
 
 /// Max pooling of a tensor: the output and the argmax its backward needs.
-public func maxPool2dForward(_ g: PoolGeometry, input: Tensor) -> (output: Tensor, argmax: [Int32]) {
+public func maxPool2dForward(_ g: PoolGeometry, input: Tensor) -> (output: Tensor, argmax: IndexBuffer) {
   g.checkInput(input)
   var output = Tensor(uninitializedShape: g.outputShape)
-  var argmax = [Int32](repeating: 0, count: output.count)
+  let argmax = IndexBuffer(uninitializedCount: output.count)
   input.withUnsafeBufferPointer { x in
     output.withUnsafeMutableBufferPointer { y in
       argmax.withUnsafeMutableBufferPointer { a in
@@ -173,7 +272,7 @@ public func maxPool2dInference(_ g: PoolGeometry, input: Tensor) -> Tensor {
 }
 
 /// The input gradient of a max pooling, from the argmax of its forward pass.
-public func maxPool2dBackward(_ g: PoolGeometry, outputGradient: Tensor, argmax: [Int32]) -> Tensor {
+public func maxPool2dBackward(_ g: PoolGeometry, outputGradient: Tensor, argmax: IndexBuffer) -> Tensor {
   g.checkOutputGradient(outputGradient)
   precondition(argmax.count == outputGradient.count, "pooling \(g): \(argmax.count) argmax entries")
   var dx = Tensor(uninitializedShape: g.inputShape)

@@ -31,6 +31,24 @@ extension PoolGeometry {
                              maxPool2dBackwardNaive(g, input: x, outputGradient: dy)) <= 1e-6)
   }
 
+  /// Inputs of only 0, 1 and 2 (as after a ReLU, many windows tie): each gradient must go to the
+  /// first maximum in row-major order, as the reference's; planes up to 21 wide cover the
+  /// eight-column vector steps and their remainders.
+  @Test(arguments: 0..<12)
+  func tiesGoToTheFirstMaximumInRowMajorOrder(_ seed: Int) throws {
+    var rng = SeededGenerator(seed: UInt64(100 + seed))
+    let window = rng.int(in: 2...4)
+    let g = try PoolGeometry(batch: 2, channels: 2, height: rng.int(in: 4...21), width: rng.int(in: 4...21),
+                             window: window, stride: rng.int(in: 1...3),
+                             padding: [.valid, .same, .explicit(window / 2)][seed % 3])
+    let x = Tensor(shape: g.inputShape, scalars: (0..<g.inputShape.reduce(1, *)).map { _ in Float(rng.nextInt(below: 3)) })
+    let dy = rng.tensor(g.outputShape)
+    let fast = maxPool2dForward(g, input: x)
+    #expect(fast.output == maxPool2dForwardNaive(g, input: x))
+    #expect(maxPool2dInference(g, input: x) == fast.output)
+    #expect(maxPool2dBackward(g, outputGradient: dy, argmax: fast.argmax) == maxPool2dBackwardNaive(g, input: x, outputGradient: dy))
+  }
+
   @Test(arguments: PoolGeometry.randomCases(count: 6, seed: 12))
   func backwardMatchesFiniteDifferences(_ g: PoolGeometry) {
     // Distinct, well-separated values: no ties, and a step of 1e-2 never changes the winner.
