@@ -12,6 +12,7 @@ struct Report: Codable {
   var squareSGEMM: [SquareSGEMMRow]
   var convolutions: [ConvolutionRow]
   var sharding: [ShardingRow]
+  var otherKernels: [OtherKernelRow]
   var loader: [DataRow]
   var trainingConsumption: [ConsumptionRow]
   var models: [ModelRow]
@@ -37,6 +38,47 @@ var arguments = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
   guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
   return arguments[index + 1]
+}
+let usage = """
+  usage: benchmarks [--only kernels|other-kernels|data|models] [--quick] [--batch N] [--layers conv1,conv2,...]
+                    [--cores SkylakeX,Zen,...] [--data-root DIR] [--json FILE]
+         benchmarks --model-row MODEL --batch N [--quick]     one model's figures as a JSON line
+         benchmarks --layer-table MODEL [--batch N] [--quick]  one model's per-layer table
+  MODEL: \(ModelName.allCases.map(\.rawValue).joined(separator: ", "))
+  """
+if arguments.contains("--help") || arguments.contains("-h") {
+  print(usage)
+  exit(0)
+}
+do {
+  let flags: Set = ["--quick", "--square-sgemm-only"]
+  let valued: Set = ["--only", "--batch", "--layers", "--cores", "--data-root", "--json", "--model-row", "--layer-table"]
+  var index = 0
+  while index < arguments.count {
+    let argument = arguments[index]
+    if valued.contains(argument), index + 1 < arguments.count {
+      index += 2
+    } else if flags.contains(argument) {
+      index += 1
+    } else {
+      let problem = valued.contains(argument) ? "\(argument) needs a value" : "unknown argument '\(argument)'"
+      FileHandle.standardError.write(Data("benchmarks: \(problem)\n\(usage)\n".utf8))
+      exit(2)
+    }
+  }
+  let sections = ["kernels", "other-kernels", "data", "models"]
+  if let only = option("--only"), !sections.contains(only) {
+    FileHandle.standardError.write(Data("benchmarks: --only \(only): expected one of \(sections.joined(separator: ", "))\n".utf8))
+    exit(2)
+  }
+  for name in ["--batch"] where option(name).map({ Int($0).map { $0 > 0 } != true }) == true {
+    FileHandle.standardError.write(Data("benchmarks: \(name) \(option(name)!): expected a positive integer\n".utf8))
+    exit(2)
+  }
+  for name in ["--model-row", "--layer-table"] where option(name).map({ ModelName(rawValue: $0) == nil }) == true {
+    FileHandle.standardError.write(Data("benchmarks: \(name) \(option(name)!): expected a model name\n\(usage)\n".utf8))
+    exit(2)
+  }
 }
 let quick = arguments.contains("--quick")
 let repetitions = quick ? 3 : 7
@@ -72,6 +114,7 @@ if let notice = machine.blasNotice { print("note: \(notice)") }
 
 let only = option("--only")
 var squares: [SquareSGEMMRow] = [], convolutions: [ConvolutionRow] = [], sharding: [ShardingRow] = []
+var otherKernels: [OtherKernelRow] = []
 var loaderRows: [DataRow] = [], consumption: [ConsumptionRow] = []
 var modelRows: [ModelRow] = [], layerTables: [LayerTable] = [], referenceChecks: [ReferenceCheckRow] = []
 
@@ -120,6 +163,12 @@ if only == nil || only == "kernels" {
        String(format: "%.2fx", r.wholeBatchMilliseconds / r.shardedMilliseconds)]
     })
   }
+}
+
+if only == nil || only == "kernels" || only == "other-kernels" {
+  let batch = option("--batch").flatMap { Int($0) } ?? 32
+  otherKernels = runOtherKernelBenchmarks(batch: batch, repetitions: repetitions)
+  printOtherKernelTable(otherKernels, batch: batch, repetitions: repetitions)
 }
 
 if only == nil || only == "data" {
@@ -173,7 +222,8 @@ if only == nil || only == "models" {
 if let path = option("--json") {
   let encoder = JSONEncoder()
   encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-  try encoder.encode(Report(machine: machine, squareSGEMM: squares, convolutions: convolutions, sharding: sharding, loader: loaderRows,
+  try encoder.encode(Report(machine: machine, squareSGEMM: squares, convolutions: convolutions, sharding: sharding,
+                            otherKernels: otherKernels, loader: loaderRows,
                             trainingConsumption: consumption, models: modelRows, layers: layerTables, referenceChecks: referenceChecks))
     .write(to: URL(fileURLWithPath: path))
   print("wrote \(path)")
