@@ -4,7 +4,12 @@ import RealModule
 /// SplitMix64 so that nearby seeds give unrelated streams. Its whole state is four words, which
 /// checkpoints save so a resumed run draws the same numbers as an uninterrupted one.
 public struct SeededGenerator: RandomNumberGenerator, Equatable, Sendable {
-  public private(set) var state: [UInt64]
+  // Four stored words rather than an array: an array's bounds and uniqueness checks on every
+  // draw made the generator the slowest part of dropout.
+  @usableFromInline var s0, s1, s2, s3: UInt64
+
+  /// The four words of state, as checkpoints save them.
+  public var state: [UInt64] { [s0, s1, s2, s3] }
 
   public init(seed: UInt64) {
     var splitMix = seed
@@ -15,28 +20,30 @@ public struct SeededGenerator: RandomNumberGenerator, Equatable, Sendable {
       z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
       return z ^ (z >> 31)
     }
-    state = [next(), next(), next(), next()]
+    (s0, s1, s2, s3) = (next(), next(), next(), next())
   }
 
   /// Restores a generator from a saved `state` (four words, not all zero).
   public init?(state: [UInt64]) {
     guard state.count == 4, state.contains(where: { $0 != 0 }) else { return nil }
-    self.state = state
+    (s0, s1, s2, s3) = (state[0], state[1], state[2], state[3])
   }
 
+  @inlinable
   public mutating func next() -> UInt64 {
-    let result = rotateLeft(state[1] &* 5, 7) &* 9
-    let t = state[1] << 17
-    state[2] ^= state[0]
-    state[3] ^= state[1]
-    state[1] ^= state[2]
-    state[0] ^= state[3]
-    state[2] ^= t
-    state[3] = rotateLeft(state[3], 45)
+    let result = Self.rotateLeft(s1 &* 5, 7) &* 9
+    let t = s1 << 17
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = Self.rotateLeft(s3, 45)
     return result
   }
 
-  private func rotateLeft(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+  @inlinable
+  static func rotateLeft(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
   /// Uniform in [0, 1), with 24 random bits (every Float in that grid is equally likely).
   public mutating func nextUniform() -> Float { Float(next() >> 40) * 0x1p-24 }
