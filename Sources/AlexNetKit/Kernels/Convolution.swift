@@ -225,7 +225,7 @@ func conv2dForwardImages(
           let shift = bias?[o] ?? 0
           switch activation {
           case .identity: for p in 0..<P { to[p] = from[p] + shift }
-          case .relu: for p in 0..<P { to[p] = Swift.max(from[p] + shift, 0) }
+          case .relu: addShiftAndReLU(count: P, from, shift: shift, into: to)
           }
         }
       }
@@ -309,7 +309,7 @@ func conv2dBackwardImages(
           let to = gathered + o * rowLength + b * P, from = dy + b * outputImage + o * P
           if let y {
             let on = y + b * outputImage + o * P
-            for p in 0..<P { to[p] = on[p] > 0 ? from[p] : 0 }
+            keepWherePositive(count: P, from, where: on, into: to)
           } else {
             to.update(from: from, count: P)
           }
