@@ -92,7 +92,7 @@ func layerTable(_ name: ModelName, batch: Int, repetitions: Int) -> LayerTable {
     var (layerName, layer) = leaves[index]
     var kind = layer.kind
     var apply: (Variable) -> Variable = { layer($0) }
-    if let convolution = layer as? Conv2D, index + 1 < leaves.count, leaves[index + 1].layer is ReLU {
+    if let convolution = Sequential.fusedConvolution(layer, then: index + 1 < leaves.count ? leaves[index + 1].layer : nil) {
       layerName += "+" + (leaves[index + 1].name.split(separator: ".").last.map(String.init) ?? "")
       kind = "Conv2D+ReLU"
       apply = { convolution($0, activation: .relu) }

@@ -20,12 +20,18 @@ struct OtherKernelRow: Codable {
 func runOtherKernelBenchmarks(batch: Int, repetitions: Int) -> [OtherKernelRow] {
   var rows: [OtherKernelRow] = []
   var rng = SeededGenerator(seed: 2)
-  func row(_ kernel: String, _ shape: [Int], _ pass: String, naive: Double, fast: Double, error: Float) {
-    rows.append(OtherKernelRow(kernel: kernel, shape: shape, pass: pass, naiveMillisecondsPerImage: naive,
-                               fastMilliseconds: fast, fastMillisecondsPerImage: fast / Double(batch),
-                               speedup: naive / (fast / Double(batch)), maxRelativeError: error))
+  /// Times `naive` (batch 1) and `fast` (batch `batch`), and checks `fastOnOne` (the fast kernel
+  /// at batch 1) against the naive result.
+  func measure(_ kernel: String, _ shape: [Int], _ pass: String, naive: () -> Tensor, fast: () -> Tensor,
+               fastOnOne: () -> Tensor) {
+    var reference = Tensor(zeros: [1])
+    let naiveMs = medianMilliseconds(repetitions: max(1, repetitions / 2), warmUp: false) { reference = naive() }
+    let fastMs = medianMilliseconds(repetitions: repetitions) { sink += fast()[flat: 0] }
+    rows.append(OtherKernelRow(kernel: kernel, shape: shape, pass: pass, naiveMillisecondsPerImage: naiveMs,
+                               fastMilliseconds: fastMs, fastMillisecondsPerImage: fastMs / Double(batch),
+                               speedup: naiveMs / (fastMs / Double(batch)),
+                               maxRelativeError: relativeError(fastOnOne(), reference)))
   }
-  let naiveRepetitions = max(1, repetitions / 2)
 
   for (name, channels, size) in [("lrn1", 96, 55), ("lrn2", 256, 27)] {
     let p = LRNParameters.alexNet
@@ -33,21 +39,11 @@ func runOtherKernelBenchmarks(batch: Int, repetitions: Int) -> [OtherKernelRow] 
     let oneGradient = Tensor.randomUniform(one.shape, lower: -1, upper: 1, using: &rng)
     let x = Tensor.randomUniform([batch, channels, size, size], lower: 0, upper: 4, using: &rng)
     let dy = Tensor.randomUniform(x.shape, lower: -1, upper: 1, using: &rng)
-    var naive = Tensor(zeros: [1])
-    let naiveForward = medianMilliseconds(repetitions: naiveRepetitions, warmUp: false) {
-      naive = localResponseNormForwardNaive(p, input: one)
-    }
-    let forward = medianMilliseconds(repetitions: repetitions) { sink += localResponseNormForward(p, input: x)[flat: 0] }
-    row(name, x.shape, "forward", naive: naiveForward, fast: forward,
-        error: relativeError(localResponseNormForward(p, input: one), naive))
-    let naiveBackward = medianMilliseconds(repetitions: naiveRepetitions, warmUp: false) {
-      naive = localResponseNormBackwardNaive(p, input: one, outputGradient: oneGradient)
-    }
-    let backward = medianMilliseconds(repetitions: repetitions) {
-      sink += localResponseNormBackward(p, input: x, outputGradient: dy)[flat: 0]
-    }
-    row(name, x.shape, "backward", naive: naiveBackward, fast: backward,
-        error: relativeError(localResponseNormBackward(p, input: one, outputGradient: oneGradient), naive))
+    measure(name, x.shape, "forward", naive: { localResponseNormForwardNaive(p, input: one) },
+            fast: { localResponseNormForward(p, input: x) }, fastOnOne: { localResponseNormForward(p, input: one) })
+    measure(name, x.shape, "backward", naive: { localResponseNormBackwardNaive(p, input: one, outputGradient: oneGradient) },
+            fast: { localResponseNormBackward(p, input: x, outputGradient: dy) },
+            fastOnOne: { localResponseNormBackward(p, input: one, outputGradient: oneGradient) })
   }
 
   for (name, channels, size) in [("pool1", 96, 55), ("pool2", 256, 27), ("pool5", 256, 13)] {
@@ -57,29 +53,14 @@ func runOtherKernelBenchmarks(batch: Int, repetitions: Int) -> [OtherKernelRow] 
     let oneGradient = Tensor.randomUniform(g1.outputShape, lower: -1, upper: 1, using: &rng)
     let x = Tensor.randomUniform(g.inputShape, lower: -1, upper: 1, using: &rng)
     let dy = Tensor.randomUniform(g.outputShape, lower: -1, upper: 1, using: &rng)
-    var naive = Tensor(zeros: [1])
-    let naiveForward = medianMilliseconds(repetitions: naiveRepetitions, warmUp: false) {
-      naive = maxPool2dForwardNaive(g1, input: one)
-    }
-    var argmax = IndexBuffer(uninitializedCount: 0)
-    let forward = medianMilliseconds(repetitions: repetitions) {
-      let result = maxPool2dForward(g, input: x)
-      argmax = result.argmax
-      sink += result.output[flat: 0]
-    }
-    let fastOne = maxPool2dForward(g1, input: one)
-    row(name, x.shape, "forward", naive: naiveForward, fast: forward, error: relativeError(fastOne.output, naive))
-    let inference = medianMilliseconds(repetitions: repetitions) { sink += maxPool2dInference(g, input: x)[flat: 0] }
-    row(name, x.shape, "inference", naive: naiveForward, fast: inference,
-        error: relativeError(maxPool2dInference(g1, input: one), naive))
-    let naiveBackward = medianMilliseconds(repetitions: naiveRepetitions, warmUp: false) {
-      naive = maxPool2dBackwardNaive(g1, input: one, outputGradient: oneGradient)
-    }
-    let backward = medianMilliseconds(repetitions: repetitions) {
-      sink += maxPool2dBackward(g, outputGradient: dy, argmax: argmax)[flat: 0]
-    }
-    row(name, x.shape, "backward", naive: naiveBackward, fast: backward,
-        error: relativeError(maxPool2dBackward(g1, outputGradient: oneGradient, argmax: fastOne.argmax), naive))
+    let argmax = maxPool2dForward(g, input: x).argmax, argmaxOfOne = maxPool2dForward(g1, input: one).argmax
+    measure(name, x.shape, "forward", naive: { maxPool2dForwardNaive(g1, input: one) },
+            fast: { maxPool2dForward(g, input: x).output }, fastOnOne: { maxPool2dForward(g1, input: one).output })
+    measure(name, x.shape, "inference", naive: { maxPool2dForwardNaive(g1, input: one) },
+            fast: { maxPool2dInference(g, input: x) }, fastOnOne: { maxPool2dInference(g1, input: one) })
+    measure(name, x.shape, "backward", naive: { maxPool2dBackwardNaive(g1, input: one, outputGradient: oneGradient) },
+            fast: { maxPool2dBackward(g, outputGradient: dy, argmax: argmax) },
+            fastOnOne: { maxPool2dBackward(g1, outputGradient: oneGradient, argmax: argmaxOfOne) })
   }
   return rows
 }

@@ -128,7 +128,7 @@ public func localResponseNormBackward(
   _ p: LRNParameters, batch: Int, channels: Int, plane: Int,
   input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>
 ) {
-  let factor = 2 * p.effectiveAlpha * p.beta, factor8 = Float8(repeating: 2 * p.effectiveAlpha * p.beta)
+  let factor = 2 * p.effectiveAlpha * p.beta, factor8 = Float8(repeating: factor)
   forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 3) { base, range, buffer in
     let width = range.count, rows = channels * width
     let squares = buffer, powers = buffer + rows, ratios = buffer + 2 * rows
@@ -150,15 +150,11 @@ public func localResponseNormBackward(
       let dx = inputGradient + offset, dy = outputGradient + offset, x = input + offset, power = powers + c * width
       // Channel c lies in the windows of channels c − after ... c + before.
       let window = Swift.max(0, c - p.after)...Swift.min(channels - 1, c + p.before)
-      let first = ratios + window.lowerBound * width
       forEightAndRest(width, vector: { j in
-        var sum = first.load8(j)
-        for i in window.dropFirst() { sum += (ratios + i * width).load8(j) }
+        let sum = windowSum8(of: ratios, width: width, rows: window, at: j)
         dx.store8(dy.load8(j) * power.load8(j) - factor8 * x.load8(j) * sum, j)
       }, scalar: { j in
-        var sum = first[j]
-        for i in window.dropFirst() { sum += ratios[i * width + j] }
-        dx[j] = dy[j] * power[j] - factor * x[j] * sum
+        dx[j] = dy[j] * power[j] - factor * x[j] * windowSum(of: ratios, width: width, rows: window, at: j)
       })
     }
   }
@@ -183,13 +179,10 @@ private func forEachScaleLane(
   vector: (Int, Float8, Float8) -> Void, scalar: (Int, Float, Float) -> Void
 ) {
   let window = Swift.max(0, c - p.before)...Swift.min(channels - 1, c + p.after)
-  let first = squares + window.lowerBound * width
   let (k, alpha, beta) = (p.k, p.effectiveAlpha, p.beta)
   let k8 = Float8(repeating: k), alpha8 = Float8(repeating: alpha)
   forEightAndRest(width, vector: { i in
-    var sum = first.load8(i)
-    for j in window.dropFirst() { sum += (squares + j * width).load8(i) }
-    let s = k8 + alpha8 * sum
+    let s = k8 + alpha8 * windowSum8(of: squares, width: width, rows: window, at: i)
     if beta == 0.75 {
       let r = 1 / squareRoot8(s)
       vector(i, s, r * squareRoot8(r))
@@ -199,9 +192,7 @@ private func forEachScaleLane(
       vector(i, s, power)
     }
   }, scalar: { i in
-    var sum = first[i]
-    for j in window.dropFirst() { sum += squares[j * width + i] }
-    let s = k + alpha * sum
+    let s = k + alpha * windowSum(of: squares, width: width, rows: window, at: i)
     if beta == 0.75 {
       let r = 1 / s.squareRoot()
       scalar(i, s, r * r.squareRoot())
@@ -209,6 +200,22 @@ private func forEachScaleLane(
       scalar(i, s, Float.pow(s, -beta))
     }
   })
+}
+
+/// Σ over the channel rows `rows` (each `width` long, from `matrix`) of column i, eight columns at a time.
+@inline(__always)
+private func windowSum8(of matrix: UnsafeMutablePointer<Float>, width: Int, rows: ClosedRange<Int>, at i: Int) -> Float8 {
+  var sum = (matrix + rows.lowerBound * width).load8(i)
+  for row in rows.dropFirst() { sum += (matrix + row * width).load8(i) }
+  return sum
+}
+
+/// Σ over the channel rows `rows` (each `width` long, from `matrix`) of column i.
+@inline(__always)
+private func windowSum(of matrix: UnsafeMutablePointer<Float>, width: Int, rows: ClosedRange<Int>, at i: Int) -> Float {
+  var sum = matrix[rows.lowerBound * width + i]
+  for row in rows.dropFirst() { sum += matrix[row * width + i] }
+  return sum
 }
 
 /// Splits the work into (image, plane-chunk) blocks whose rows for all channels fit 64 KB per

@@ -147,7 +147,7 @@ public func maxPool2dForward(
             if phase == stride { (phase, shift) = (0, shift + 1) }
           }
           if argmax == nil {
-            for _ in 1..<Swift.max(window, 1) {
+            for _ in 1..<window {
               step()
               let value = phaseMaxima.load8(phase * phaseLength + ox + shift)
               best = select8(greater8(value, best), value, best)
@@ -155,7 +155,7 @@ public func maxPool2dForward(
           } else {
             let firstColumn = Float8(repeating: Float(ox * stride - g.padLeft)) + laneColumns
             var bestRow = phaseRows.load8(ox), bestColumn = firstColumn
-            for kx in 1..<Swift.max(window, 1) {
+            for kx in 1..<window {
               step()
               let offset = phase * phaseLength + ox + shift
               let value = phaseMaxima.load8(offset), row = phaseRows.load8(offset)

@@ -24,7 +24,8 @@ public final class Sequential: Layer {
   public func callAsFunction(_ input: Variable) -> Variable {
     var x = input, index = 0
     while index < layers.count {
-      if let convolution = layers[index].layer as? Conv2D, index + 1 < layers.count, layers[index + 1].layer is ReLU {
+      let next = index + 1 < layers.count ? layers[index + 1].layer : nil
+      if let convolution = Self.fusedConvolution(layers[index].layer, then: next) {
         x = convolution(x, activation: .relu)
         index += 2
       } else {
@@ -33,6 +34,13 @@ public final class Sequential: Layer {
       }
     }
     return x
+  }
+
+  /// The convolution to run with a fused ReLU when `layer` is a Conv2D and `next` a ReLU (the
+  /// rule `callAsFunction` applies; the benchmark's per-layer table times such pairs the same way).
+  public static func fusedConvolution(_ layer: any Layer, then next: (any Layer)?) -> Conv2D? {
+    guard let convolution = layer as? Conv2D, next is ReLU else { return nil }
+    return convolution
   }
 
   public func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] {
