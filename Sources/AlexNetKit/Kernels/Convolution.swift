@@ -242,7 +242,7 @@ func conv2dForwardImages(
 /// With `activatedOutput` (the forward's output after a fused ReLU), `outputGradient` is the
 /// gradient of that output and is masked where the ReLU was off.
 /// Sharded over the batch like the forward: the first shard writes the gradients, the others
-/// their own partial sums (in their workspace, slots 2 and 3), added in at the end.
+/// their own partial sums (in the caller's workspace, slot 2), added in at the end.
 public func conv2dBackward(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
   activatedOutput: UnsafePointer<Float>? = nil,
@@ -258,27 +258,27 @@ public func conv2dBackward(
                                 workspace: workspace)
   }
   let inputImage = g.inChannels * g.height * g.width, outputImage = g.outChannels * g.outputPlane
-  let weightCount = g.outChannels * g.columnRows
-  var partials = [(weight: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>)?](repeating: nil, count: shards)
-  partials.withUnsafeMutableBufferPointer { partials in
-    Parallel.forEachShard(g.batch, shards: shards) { shard, images in
-      let own = Workspace.current
-      let dw = shard == 0 ? weightGradient : own.floats(weightCount, slot: 2)
-      let db = shard == 0 ? biasGradient : biasGradient.map { _ in own.floats(g.outChannels, slot: 3) }
-      conv2dBackwardImages(g.withBatch(images.count), input: input + images.lowerBound * inputImage, weight: weight,
-                           activatedOutput: activatedOutput.map { $0 + images.lowerBound * outputImage },
-                           outputGradient: outputGradient + images.lowerBound * outputImage,
-                           inputGradient: inputGradient.map { $0 + images.lowerBound * inputImage },
-                           weightGradient: dw, biasGradient: db, accumulate: shard == 0 && accumulate, workspace: own)
-      if shard > 0 { partials[shard] = (dw, db ?? dw) }
+  let weightCount = g.outChannels * g.columnRows, partialCount = weightCount + g.outChannels
+  // Shards after the first leave their partial sums in the caller's workspace, not their own
+  // thread's: a pool thread may take another caller's shard before this one sums the partials.
+  let partials = workspace.floats((shards - 1) * partialCount, slot: 2)
+  Parallel.forEachShard(g.batch, shards: shards) { shard, images in
+    let partial = shard == 0 ? nil : partials + (shard - 1) * partialCount
+    let dw = partial ?? weightGradient
+    let db = partial.map { partial in biasGradient.map { _ in partial + weightCount } } ?? biasGradient
+    conv2dBackwardImages(g.withBatch(images.count), input: input + images.lowerBound * inputImage, weight: weight,
+                         activatedOutput: activatedOutput.map { $0 + images.lowerBound * outputImage },
+                         outputGradient: outputGradient + images.lowerBound * outputImage,
+                         inputGradient: inputGradient.map { $0 + images.lowerBound * inputImage },
+                         weightGradient: dw, biasGradient: db, accumulate: shard == 0 && accumulate,
+                         workspace: Workspace.current)
+  }
+  for shard in 1..<shards {
+    let dw = partials + (shard - 1) * partialCount, db = dw + weightCount
+    Parallel.forEachChunk(weightCount, minimumChunk: 1 << 14) { range in
+      for i in range { weightGradient[i] += dw[i] }
     }
-    for shard in 1..<shards {
-      let (dw, db) = partials[shard]!
-      Parallel.forEachChunk(weightCount, minimumChunk: 1 << 14) { range in
-        for i in range { weightGradient[i] += dw[i] }
-      }
-      if let biasGradient { for o in 0..<g.outChannels { biasGradient[o] += db[o] } }
-    }
+    if let biasGradient { for o in 0..<g.outChannels { biasGradient[o] += db[o] } }
   }
 }
 

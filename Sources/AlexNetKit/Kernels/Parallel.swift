@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// The project's own parallel loops (im2col, pooling, LRN, decoding): contiguous chunks over at
 /// most `threadCount` threads. Either our loops or OpenBLAS's pool has the cores at any moment:
@@ -17,8 +18,12 @@ public enum Parallel {
   /// Sets both our loops' and OpenBLAS's thread counts (the `--threads` option).
   public static func setThreadCount(_ count: Int) {
     threadCount = count
-    BLASRuntime.threadCount = count
+    blasRegions.withLock { regions in
+      if let count = regions.request(count) { BLASRuntime.threadCount = count }
+    }
   }
+
+  static let blasRegions = Mutex(SingleThreadedBLASRegions())
 
   nonisolated(unsafe) static var shardingEnabled = true
 
@@ -70,14 +75,48 @@ public enum Parallel {
       body(0, 0..<count)
       return
     }
-    let blasThreads = BLASRuntime.threadCount
-    BLASRuntime.threadCount = 1
-    defer { BLASRuntime.threadCount = blasThreads }
+    blasRegions.withLock { regions in
+      if let count = regions.enter(current: BLASRuntime.threadCount) { BLASRuntime.threadCount = count }
+    }
+    defer {
+      blasRegions.withLock { regions in
+        if let count = regions.exit() { BLASRuntime.threadCount = count }
+      }
+    }
     DispatchQueue.concurrentPerform(iterations: shards) { shard in
       let previous = pthread_getspecific(insideShardKey)
       pthread_setspecific(insideShardKey, UnsafeRawPointer(bitPattern: 1))
       defer { pthread_setspecific(insideShardKey, previous) }
       body(shard, (shard * count / shards)..<((shard + 1) * count / shards))
     }
+  }
+}
+
+/// OpenBLAS's thread count is one per process, while shards may run for several callers at once:
+/// the first region to start sets it to 1 and the last to end restores it, so overlapping regions
+/// neither leave it at 1 nor restore it under a region still running.
+struct SingleThreadedBLASRegions {
+  private(set) var active = 0
+  private var restoreTo = 1
+
+  /// A region starts while OpenBLAS has `current` threads: the count to set, if it changes.
+  mutating func enter(current: Int) -> Int? {
+    active += 1
+    guard active == 1 else { return nil }
+    restoreTo = current
+    return 1
+  }
+
+  /// A region ends: the count to restore, if it was the last.
+  mutating func exit() -> Int? {
+    active -= 1
+    return active == 0 ? restoreTo : nil
+  }
+
+  /// A thread count asked for: set now outside any region, else when the last region ends.
+  mutating func request(_ count: Int) -> Int? {
+    guard active > 0 else { return count }
+    restoreTo = count
+    return nil
   }
 }

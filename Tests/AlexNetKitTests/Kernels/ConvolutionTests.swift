@@ -1,4 +1,6 @@
 import AlexNetKit
+import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
@@ -66,7 +68,7 @@ import Testing
 
   /// With two or more threads a batch of 5 splits into shards: the first shard's gradients go
   /// where the caller asked, the others' are summed in after. Accumulating onto existing gradients
-  /// must add the whole batch's once; OpenBLAS's thread count is restored afterwards.
+  /// must add the whole batch's once. (OpenBLAS's thread count meanwhile: ParallelTests.)
   @Test func shardedBackwardAccumulatesOnce() throws {
     let g = try ConvGeometry(batch: 5, inChannels: 4, height: 11, width: 10, outChannels: 6, kernel: 3,
                              stride: 2, padding: .explicit(1), groups: 2)
@@ -74,7 +76,6 @@ import Testing
     let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), dy = rng.tensor(g.outputShape)
     let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy)
     var dw = Tensor(shape: g.weightShape, repeating: 1), db = Tensor(shape: [6], repeating: 1)
-    let blasThreads = BLASRuntime.threadCount
     x.withUnsafeBufferPointer { x in
       w.withUnsafeBufferPointer { w in
         dy.withUnsafeBufferPointer { dy in
@@ -88,9 +89,40 @@ import Testing
         }
       }
     }
-    #expect(BLASRuntime.threadCount == blasThreads)
     #expect(maxRelativeError(dw, naive.weight + Tensor(shape: g.weightShape, repeating: 1)) <= 1e-4)
     #expect(maxRelativeError(db, naive.bias + Tensor(shape: [6], repeating: 1)) <= 1e-4)
+  }
+
+  /// Several threads running sharded backwards at once share the pool threads: a pool thread may
+  /// run another caller's shard before the first caller has summed the partial gradients, so those
+  /// must not live in the pool thread's own workspace.
+  @Test func concurrentShardedBackwardsKeepTheirPartials() throws {
+    let callers = 6, repeats = 8
+    let cases = try (0..<callers).map { caller in
+      let g = try ConvGeometry(batch: 4, inChannels: 2, height: 7 + caller, width: 6, outChannels: 3 + caller,
+                               kernel: 3, padding: .explicit(1))
+      var rng = SeededGenerator(seed: UInt64(60 + caller))
+      let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), dy = rng.tensor(g.outputShape)
+      return (g, x, w, dy, conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy))
+    }
+    // Callers on threads of their own (a nested concurrentPerform would run inline).
+    let worst = Mutex([Float](repeating: 0, count: callers)), done = DispatchGroup()
+    for caller in 0..<callers {
+      done.enter()
+      Thread {
+        let (g, x, w, dy, naive) = cases[caller]
+        for _ in 0..<repeats {
+          let fast = conv2dBackward(g, input: x, weight: w, outputGradient: dy)
+          let error = max(maxRelativeError(fast.weight, naive.weight), maxRelativeError(fast.bias, naive.bias),
+                          maxRelativeError(fast.input!, naive.input))
+          worst.withLock { $0[caller] = max($0[caller], error) }
+        }
+        done.leave()
+      }.start()
+    }
+    done.wait()
+    let errors = worst.withLock { $0 }
+    #expect(errors.max()! <= 1e-4, "worst relative error per caller: \(errors)")
   }
 
   @Test(arguments: ConvGeometry.randomCases(count: 6, seed: 9))
