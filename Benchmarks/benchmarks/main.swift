@@ -1,11 +1,12 @@
 import AlexNetKit
 import Foundation
 
-// `swift run -c release benchmarks [--json FILE] [--quick] [--only kernels|data|models] [--layers conv1,conv3]
-//                                  [--batch 32] [--cores Haswell,Zen] [--data-root ../shared/data]`
+// `swift run -c release benchmarks [--json FILE] [--quick] [--only kernels|other-kernels|data|models]
+//                                  [--layers conv1,conv3] [--batch 32] [--cores Haswell,Zen] [--data-root ../shared/data]`
 // Naive against im2col + GEMM for every AlexNet convolution, with bare SGEMMs of the same shapes;
-// then the image loader's throughput against the rate a training step consumes images; then whole
-// models (training step, inference, peak memory) and a per-layer table.
+// LRN and max pooling naive against fast; then the image loader's throughput against the rate a
+// training step consumes images; then whole models (training step, inference, peak memory), the
+// whole-model forward against the naive kernels, and a per-layer table (`--help` for the rest).
 
 struct Report: Codable {
   var machine: Machine
