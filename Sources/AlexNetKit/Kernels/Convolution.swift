@@ -193,12 +193,11 @@ func conv2dForwardImages(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
   bias: UnsafePointer<Float>?, activation: Activation, output: UnsafeMutablePointer<Float>, workspace: Workspace
 ) {
-  let chunk = g.imagesPerChunk(), P = g.outputPlane, K = g.columnRows
+  let P = g.outputPlane, K = g.columnRows
   let outPerGroup = g.outChannels / g.groups
   let inputImage = g.inChannels * g.height * g.width, outputImage = g.outChannels * P
-  var first = 0
-  while first < g.batch {
-    let images = Swift.min(chunk, g.batch - first), rowLength = images * P
+  forEachImageChunk(g) { first, images in
+    let rowLength = images * P
     let columns = workspace.floats(g.inChannels * g.kernel * g.kernel * rowLength, slot: 0)
     fillColumns(g, input: input + first * inputImage, images: images, columns: columns)
     if images == 1 {
@@ -230,7 +229,6 @@ func conv2dForwardImages(
         }
       }
     }
-    first += images
   }
 }
 
@@ -289,12 +287,11 @@ func conv2dBackwardImages(
   weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
   accumulate: Bool = true, workspace: Workspace
 ) {
-  let chunk = g.imagesPerChunk(), P = g.outputPlane, K = g.columnRows
+  let P = g.outputPlane, K = g.columnRows
   let outPerGroup = g.outChannels / g.groups
   let inputImage = g.inChannels * g.height * g.width, outputImage = g.outChannels * P
-  var first = 0
-  while first < g.batch {
-    let images = Swift.min(chunk, g.batch - first), rowLength = images * P
+  forEachImageChunk(g) { first, images in
+    let rowLength = images * P
     let dy = outputGradient + first * outputImage
     // dY as [outC, B·P] (masked by a fused ReLU); a single unmasked image is that matrix already.
     let gradient: UnsafePointer<Float>
@@ -348,7 +345,6 @@ func conv2dBackwardImages(
         }
       }
     }
-    first += images
   }
 }
 
@@ -434,4 +430,12 @@ public func conv2dBackward(
     }
   }
   return (dx, dw, db)
+}
+
+/// Calls `body(first, count)` for consecutive chunks of `g.imagesPerChunk()` images covering the
+/// batch: the unit of one im2col and one GEMM per group.
+@inline(__always)
+private func forEachImageChunk(_ g: ConvGeometry, _ body: (_ first: Int, _ count: Int) -> Void) {
+  let chunk = g.imagesPerChunk()
+  for first in stride(from: 0, to: g.batch, by: chunk) { body(first, Swift.min(chunk, g.batch - first)) }
 }
