@@ -166,7 +166,7 @@ extension ConvGeometry {
 /// Fast forward. The batch is split into one shard of images per thread (`Parallel.forEachShard`),
 /// each convolved by `conv2dForwardImages` with single-threaded GEMMs; a single image gets
 /// OpenBLAS's threads instead. Overwrites `output`. Scratch comes from `workspace` (slots 0 and 1)
-/// on the calling thread and from each shard thread's own workspace.
+/// and, for the other shards, the workspaces it keeps for them.
 public func conv2dForward(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
   bias: UnsafePointer<Float>?, activation: Activation = .identity, output: UnsafeMutablePointer<Float>,
@@ -178,10 +178,11 @@ public func conv2dForward(
                                workspace: workspace)
   }
   let inputImage = g.inChannels * g.height * g.width, outputImage = g.outChannels * g.outputPlane
-  Parallel.forEachShard(g.batch, shards: shards) { _, images in
+  workspace.prepareShards(shards)
+  Parallel.forEachShard(g.batch, shards: shards) { shard, images in
     conv2dForwardImages(g.withBatch(images.count), input: input + images.lowerBound * inputImage, weight: weight,
                         bias: bias, activation: activation, output: output + images.lowerBound * outputImage,
-                        workspace: .current)
+                        workspace: workspace.shard(shard))
   }
 }
 
@@ -260,6 +261,7 @@ public func conv2dBackward(
   // Shards after the first leave their partial sums in the caller's workspace, not their own
   // thread's: a pool thread may take another caller's shard before this one sums the partials.
   let partials = workspace.floats((shards - 1) * partialCount, slot: 2)
+  workspace.prepareShards(shards)
   Parallel.forEachShard(g.batch, shards: shards) { shard, images in
     let partial = shard == 0 ? nil : partials + (shard - 1) * partialCount
     let dw = partial ?? weightGradient
@@ -269,7 +271,7 @@ public func conv2dBackward(
                          outputGradient: outputGradient + images.lowerBound * outputImage,
                          inputGradient: inputGradient.map { $0 + images.lowerBound * inputImage },
                          weightGradient: dw, biasGradient: db, accumulate: shard == 0 && accumulate,
-                         workspace: Workspace.current)
+                         workspace: workspace.shard(shard))
   }
   for shard in 1..<shards {
     let dw = partials + (shard - 1) * partialCount, db = dw + weightCount
