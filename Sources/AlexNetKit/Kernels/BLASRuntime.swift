@@ -53,34 +53,48 @@ public enum BLASRuntime {
   static func configure() -> Configuration {
     let environment = ProcessInfo.processInfo.environment
     let atLoad = currentCoreName()
-    let cpu = CPUFeatures.current
-    let best: String? = cpu.hasAVX512 ? (cpu.hasAVX512BF16 ? "Cooperlake" : "SkylakeX") : nil
-    var notice: String?
-
-    func runnable(_ name: String) -> Bool { cpu.hasAVX512 || !avx512Cores.contains(name.lowercased()) }
-
-    if let requested = environment["ALEXNET_BLAS_CORE"], !requested.isEmpty {
-      if requested.lowercased() == "auto" {
-        select(nil)
-      } else if runnable(requested) {
-        select(requested)
-      } else {
-        select(nil)
-        notice = "ALEXNET_BLAS_CORE=\(requested) needs AVX-512, which this CPU lacks; "
-          + "using OpenBLAS's detection (\(currentCoreName()))"
-      }
-    } else if let best, !avx512Cores.contains(atLoad.lowercased()) {
-      select(best)
-      let cause = environment["OPENBLAS_CORETYPE"].map { "OPENBLAS_CORETYPE=\($0)" } ?? "OpenBLAS"
-      notice = "\(cause) selected the \(atLoad) kernels on an AVX-512 CPU; using \(currentCoreName()) "
-        + "(set ALEXNET_BLAS_CORE=\(atLoad) to keep \(atLoad))"
-    } else if !runnable(atLoad) {
-      select(nil)
-      notice = "OPENBLAS_CORETYPE=\(atLoad) needs AVX-512, which this CPU lacks; "
-        + "using OpenBLAS's detection (\(currentCoreName()))"
+    let plan = plan(requested: environment["ALEXNET_BLAS_CORE"], coreTypeVariable: environment["OPENBLAS_CORETYPE"],
+                    atLoad: atLoad, cpu: .current)
+    switch plan.selection {
+    case .keep: break
+    case .detect: select(nil)
+    case .core(let name): select(name)
     }
     if environment["OPENBLAS_THREAD_TIMEOUT"] == nil { shortenThreadSpin() }
-    return Configuration(coreName: currentCoreName(), coreNameAtLoad: atLoad, notice: notice)
+    let coreName = currentCoreName()
+    return Configuration(coreName: coreName, coreNameAtLoad: atLoad, notice: plan.notice?(coreName))
+  }
+
+  /// What the policy does: keep OpenBLAS's choice, rerun its detection, or force a core type.
+  enum Selection: Equatable {
+    case keep, detect
+    case core(String)
+  }
+
+  /// The policy as a function of its inputs: `ALEXNET_BLAS_CORE` (`requested`), `OPENBLAS_CORETYPE`,
+  /// the core type OpenBLAS chose at load and the CPU's features. The notice, if any, is made from
+  /// the core type in use once the selection has been applied.
+  static func plan(requested: String?, coreTypeVariable: String?, atLoad: String, cpu: CPUFeatures)
+    -> (selection: Selection, notice: ((_ inUse: String) -> String)?)
+  {
+    func runnable(_ name: String) -> Bool { cpu.hasAVX512 || !avx512Cores.contains(name.lowercased()) }
+    if let requested, !requested.isEmpty {
+      if requested.lowercased() == "auto" { return (.detect, nil) }
+      if runnable(requested) { return (.core(requested), nil) }
+      return (.detect, { "ALEXNET_BLAS_CORE=\(requested) needs AVX-512, which this CPU lacks; "
+                         + "using OpenBLAS's detection (\($0))" })
+    }
+    if cpu.hasAVX512, !avx512Cores.contains(atLoad.lowercased()) {
+      let cause = coreTypeVariable.map { "OPENBLAS_CORETYPE=\($0)" } ?? "OpenBLAS"
+      return (.core(cpu.hasAVX512BF16 ? "Cooperlake" : "SkylakeX"),
+              { "\(cause) selected the \(atLoad) kernels on an AVX-512 CPU; using \($0) "
+                + "(set ALEXNET_BLAS_CORE=\(atLoad) to keep \(atLoad))" })
+    }
+    if !runnable(atLoad) {
+      return (.detect, { "OPENBLAS_CORETYPE=\(atLoad) needs AVX-512, which this CPU lacks; "
+                         + "using OpenBLAS's detection (\($0))" })
+    }
+    return (.keep, nil)
   }
 
   static func shortenThreadSpin() {
