@@ -241,7 +241,7 @@ func conv2dForwardImages(
 /// With `activatedOutput` (the forward's output after a fused ReLU), `outputGradient` is the
 /// gradient of that output and is masked where the ReLU was off.
 /// Sharded over the batch like the forward: the first shard writes the gradients, the others
-/// their own partial sums (in the caller's workspace, slot 2), added in at the end.
+/// their own partial sums (in their workspaces, slot 2), added in at the end.
 public func conv2dBackward(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
   activatedOutput: UnsafePointer<Float>? = nil,
@@ -258,14 +258,13 @@ public func conv2dBackward(
   }
   let inputImage = g.inChannels * g.height * g.width, outputImage = g.outChannels * g.outputPlane
   let weightCount = g.outChannels * g.columnRows, partialCount = weightCount + g.outChannels
-  // Shards after the first leave their partial sums in the caller's workspace, not their own
-  // thread's: a pool thread may take another caller's shard before this one sums the partials.
-  let partials = workspace.floats((shards - 1) * partialCount, slot: 2)
   workspace.prepareShards(shards)
+  // Shards after the first leave their partial sums in their workspace (slot 2), which the caller
+  // owns: a pool thread may take another caller's shard before this one sums the partials.
+  func partial(_ shard: Int) -> UnsafeMutablePointer<Float> { workspace.shard(shard).floats(partialCount, slot: 2) }
   Parallel.forEachShard(g.batch, shards: shards) { shard, images in
-    let partial = shard == 0 ? nil : partials + (shard - 1) * partialCount
-    let dw = partial ?? weightGradient
-    let db = partial.map { partial in biasGradient.map { _ in partial + weightCount } } ?? biasGradient
+    var (dw, db) = (weightGradient, biasGradient)
+    if shard > 0 { (dw, db) = (partial(shard), biasGradient.map { _ in partial(shard) + weightCount }) }
     conv2dBackwardImages(g.withBatch(images.count), input: input + images.lowerBound * inputImage, weight: weight,
                          activatedOutput: activatedOutput.map { $0 + images.lowerBound * outputImage },
                          outputGradient: outputGradient + images.lowerBound * outputImage,
@@ -274,7 +273,7 @@ public func conv2dBackward(
                          workspace: workspace.shard(shard))
   }
   for shard in 1..<shards {
-    let dw = partials + (shard - 1) * partialCount, db = dw + weightCount
+    let dw = partial(shard), db = dw + weightCount
     Parallel.forEachChunk(weightCount, minimumChunk: 1 << 14) { range in
       for i in range { weightGradient[i] += dw[i] }
     }

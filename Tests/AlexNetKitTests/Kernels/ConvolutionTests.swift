@@ -95,7 +95,7 @@ import Testing
 
   /// Several threads running sharded backwards at once share the pool threads: a pool thread may
   /// run another caller's shard before the first caller has summed the partial gradients, so those
-  /// must not live in the pool thread's own workspace.
+  /// must live in workspaces the caller owns, not the pool thread's.
   @Test func concurrentShardedBackwardsKeepTheirPartials() throws {
     let callers = 6, repeats = 8
     let cases = try (0..<callers).map { caller in
