@@ -19,8 +19,10 @@ public final class RunDirectory {
   public let url: URL
   public let mode: Mode
   private var lock: Int32 = -1
-  /// Whether opening created the directory (it is removed again if the run never begins).
+  /// Whether opening created the directory, or the lock file (removed again if the run never
+  /// begins, so a refused or failed command leaves the directory as it found it).
   private let created: Bool
+  private var createdLock = false
   private var begun = false
 
   /// The lock file's name; it stays in the directory (removing it would let two processes lock
@@ -156,9 +158,11 @@ public final class RunDirectory {
   /// Releases the lock; a directory this opening created and no run wrote to is removed again.
   public func close() {
     guard lock >= 0 else { return }
-    if created && !begun {
+    if !begun && (created || createdLock) {
+      // Only the holder of the lock gets here, so no other process is between open and flock
+      // on this file with a chance to write.
       unlink(url.appendingPathComponent(Self.lockName).path)
-      rmdir(url.path)
+      if created { rmdir(url.path) }
     }
     flock(lock, LOCK_UN)
     Glibc.close(lock)
@@ -169,19 +173,30 @@ public final class RunDirectory {
 
   private func takeLock() throws {
     let path = url.appendingPathComponent(Self.lockName).path
-    lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    lock = open(path, O_RDWR | O_CLOEXEC)
+    if lock < 0 && errno == ENOENT {
+      lock = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+      createdLock = lock >= 0
+    }
     guard lock >= 0 else {
       throw FileError(url, "cannot open its lock file: \(String(cString: strerror(errno)))")
     }
-    guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-      let busy = errno == EWOULDBLOCK
+    let locked = flock(lock, LOCK_EX | LOCK_NB) == 0
+    let busy = !locked && errno == EWOULDBLOCK
+    // A lock on a file that a refused opening has just unlinked guards nothing: the name must
+    // still lead to the locked file.
+    var held = stat(), named = stat()
+    guard locked, fstat(lock, &held) == 0, stat(path, &named) == 0,
+      held.st_ino == named.st_ino && held.st_dev == named.st_dev
+    else {
+      let reason = String(cString: strerror(errno))
       Glibc.close(lock)
       lock = -1
       throw FileError(
         url,
-        busy
+        busy || locked
           ? "another process is using this run directory (it holds \(Self.lockName))"
-          : "cannot lock \(Self.lockName): \(String(cString: strerror(errno)))")
+          : "cannot lock \(Self.lockName): \(reason)")
     }
   }
 

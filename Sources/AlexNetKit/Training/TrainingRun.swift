@@ -32,7 +32,7 @@ public struct TrainingStart: Sendable {
 /// run directory, everything `alexnet train` does, in two calls:
 ///
 /// ```swift
-/// let run = try TrainingRun(configuration, directory: RunDirectory(url)) { event in print(event) }
+/// let run = try TrainingRun(configuration, directory: RunDirectory(url), onEvent: { print($0) })
 /// let summary = try run.fit()
 /// ```
 ///
@@ -68,6 +68,7 @@ public final class TrainingRun {
     let side = try configuration.resolvedImageSize()
     model = try Self.makeModel(
       configuration, classes: data.classNames.count, side: side, network: network)
+    try data.checkBatchSize()
     let statistics =
       try stored.map { ($0.normalization, $0.colorPCA) } ?? data.measureStatistics(side: side)
     record = try RunRecord(
@@ -206,9 +207,13 @@ struct TrainingData {
     } else {
       validation = nil
     }
+  }
+
+  /// A run needs at least one full batch of training images.
+  func checkBatchSize() throws {
     guard training.samples.count >= configuration.batchSize else {
       throw DataError(
-        root.path,
+        configuration.data,
         "\(training.samples.count) training images, fewer than one batch of "
           + "\(configuration.batchSize)")
     }
