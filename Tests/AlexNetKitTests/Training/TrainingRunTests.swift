@@ -142,7 +142,8 @@ import Testing
       )
     }
     #expect(try Self.snapshot(directory) == before)
-    #expect(throws: FileError.self) { try RunDirectory(directory, mode: .resume) }  // no config.json
+    // No config.json: nothing to resume.
+    #expect(throws: FileError.self) { try RunDirectory(directory, mode: .resume) }
     #expect(try Self.snapshot(directory) == before)
     // A directory that did not exist is removed again when no run began in it.
     let fresh = directory.appendingPathComponent("fresh")
