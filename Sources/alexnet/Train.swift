@@ -94,8 +94,9 @@ struct Train: ParsableCommand {
   var monitor: TrainingConfiguration.Monitor?
 
   @Option(
-    help:
-      "Augmentations, comma-separated: crop, flip, brightness, pca, or none (default: crop,flip).")
+    help: ArgumentHelp(
+      "Augmentations, comma-separated: crop, flip, brightness, pca, or none "
+        + "(default: \(defaults.augment.map(\.rawValue).joined(separator: ",")))."))
   var augment: String?
 
   @Option(help: "Label smoothing ε in [0, 1) (default: \(defaults.labelSmoothing)).")
