@@ -55,8 +55,11 @@ public enum Parallel {
       body(0..<count)
       return
     }
-    DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-      body((chunk * count / chunks)..<((chunk + 1) * count / chunks))
+    withoutActuallyEscaping(body) { body in
+      let body = UncheckedSendable(body)
+      DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        body.value((chunk * count / chunks)..<((chunk + 1) * count / chunks))
+      }
     }
   }
 
@@ -83,13 +86,24 @@ public enum Parallel {
         if let count = regions.exit() { BLASRuntime.threadCount = count }
       }
     }
-    DispatchQueue.concurrentPerform(iterations: shards) { shard in
-      let previous = pthread_getspecific(insideShardKey)
-      pthread_setspecific(insideShardKey, UnsafeRawPointer(bitPattern: 1))
-      defer { pthread_setspecific(insideShardKey, previous) }
-      body(shard, (shard * count / shards)..<((shard + 1) * count / shards))
+    withoutActuallyEscaping(body) { body in
+      let body = UncheckedSendable(body)
+      DispatchQueue.concurrentPerform(iterations: shards) { shard in
+        let previous = pthread_getspecific(insideShardKey)
+        pthread_setspecific(insideShardKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(insideShardKey, previous) }
+        body.value(shard, (shard * count / shards)..<((shard + 1) * count / shards))
+      }
     }
   }
+}
+
+/// A closure handed to `concurrentPerform`, which returns only when every call has: the body
+/// outlives no caller, and callers give each call disjoint ranges of their buffers, the contract
+/// of `forEachChunk` and `forEachShard`.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+  let value: Value
+  init(_ value: Value) { self.value = value }
 }
 
 /// OpenBLAS's thread count is one per process, while shards may run for several callers at once:
