@@ -41,5 +41,5 @@ let package = Package(
       resources: [.copy("Fixtures")]),
     .testTarget(name: "alexnetTests", dependencies: ["alexnet"]),
   ],
-  swiftLanguageModes: [.v5]
+  swiftLanguageModes: [.v6]
 )

@@ -35,7 +35,7 @@ struct SquareSGEMMRow: Codable {
   var gflops: Double
 }
 
-var arguments = Array(CommandLine.arguments.dropFirst())
+let arguments = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
   guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
   return arguments[index + 1]
@@ -154,7 +154,7 @@ if only == nil || only == "kernels" {
        r.maxRelativeError.map { String(format: "%.1e", $0) } ?? "-"]
     })
   print("speedup: naive ms per image / GEMM ms per image; the naive path runs at batch 1 only.")
-  if Parallel.threadCount > 1 {
+  if ComputeContext.current.threadCount > 1 {
     let shardBatch = batches.last!
     sharding = runShardingBenchmarks(batch: shardBatch, repetitions: repetitions, only: layers)
     print("\nBatch shards (one per thread, single-threaded GEMMs) vs each GEMM over the whole batch on OpenBLAS's threads;")
