@@ -190,7 +190,8 @@ struct Train: ParsableCommand {
       ? SGD(learningRate: lr, momentum: momentum, weightDecay: weightDecay)
       : Adam(learningRate: lr, weightDecay: weightDecay)
     let trainer = Trainer(
-      model: network, modelName: model, classNames: training.classNames, optimizer: optimizerObject,
+      model: network, modelIdentifier: model.rawValue, classNames: training.classNames,
+      optimizer: optimizerObject,
       schedule: ReduceOnPlateau(factor: lrFactor, patience: lrPatience, minRate: minLr),
       earlyStopping: EarlyStopping(patience: patience), earlyStoppingMonitor: monitor.rawValue,
       labelSmoothing: labelSmoothing,
