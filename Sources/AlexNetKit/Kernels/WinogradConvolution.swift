@@ -39,9 +39,10 @@ struct WinogradShape {
   var paddedRowLength: Int { 16 * ((tilesWide + 7) / 8) + 2 }
 
   /// Images per round of transforms and products: as many as keep the transformed input and the
-  /// products within `budget` floats (8 MB, shared by the threads of a batch shard), so the
-  /// products read the tiles while they are still in cache.
-  func imagesPerChunk(batch: Int, budget: Int = 1 << 21) -> Int {
+  /// products within `budget` floats (16 MB, shared by the threads of a batch shard). Twice the
+  /// im2col path's budget: one image gives products only 49 columns wide at 13x13 (conv3-5), too
+  /// narrow for OpenBLAS to reach speed, so a few images per product pay for leaving the cache.
+  func imagesPerChunk(batch: Int, budget: Int = 1 << 22) -> Int {
     let budget = Parallel.isInsideShard ? budget / Parallel.threadCount : budget
     let perImage = 16 * (inChannels + outChannels) * tilesPerImage
     return Swift.max(1, Swift.min(batch, budget / Swift.max(perImage, 1)))
