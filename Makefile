@@ -40,7 +40,7 @@ example: deps
 
 demo: deps
 	$(SWIFT) build -c release --product alexnet
-	.build/release/alexnet train --output runs/demo
+	.build/release/alexnet train --output runs/demo --overwrite
 	@echo "Try: .build/release/alexnet predict --weights runs/demo/best.safetensors Samples/imagenette-mini/golf_ball/*.JPEG"
 
 clean:

@@ -42,3 +42,27 @@ struct CommandError: Error, CustomStringConvertible, LocalizedError {
 }
 
 extension ImageFolder.Subset: ExpressibleByArgument {}
+
+/// The sample dataset in the repository, found from the working directory or beside the binary.
+enum SampleData {
+  /// The folder given, or else the bundled sample.
+  static func folder(_ given: String?) throws -> URL {
+    if let given { return URL(fileURLWithPath: given) }
+    if let location { return location }
+    throw CommandError("no --data given and the bundled sample (Samples/imagenette-mini) "
+                       + "was not found; "
+                       + "run from the repository or pass --data DIR")
+  }
+
+  static var location: URL? {
+    var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+    var binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+      .deletingLastPathComponent()
+    for _ in 0..<5 {
+      candidates.append(binary)
+      binary = binary.deletingLastPathComponent()
+    }
+    return candidates.map { $0.appendingPathComponent("Samples/imagenette-mini") }
+      .first { FileManager.default.fileExists(atPath: $0.path) }
+  }
+}

@@ -43,39 +43,42 @@ struct Evaluate: ParsableCommand {
       let root = try SampleData.folder(data)
       let folder = try ImageFolder(root: root, classNames: loaded.classNames, validationSplit: validationSplit,
                                    subset: validationSplit == nil ? .all : .validation, seed: seed)
-      var metrics = ClassificationMetrics(classCount: loaded.classNames.count)
+      let metrics: ClassificationMetrics
       if tenCrop {
-        for sample in folder.samples {
-          let image = try ImageDecoder.decode(contentsOf: sample.url)
-          let p = classProbabilities(loaded.network, image: image, preprocessing: loaded.preprocessing, tenCrop: true)
-          let loss = -Float.log(max(p[sample.label], 1e-12))
-          metrics.add(scores: Tensor(shape: [1, p.count], scalars: p), labels: [sample.label], meanLoss: loss)
-        }
+        metrics = try evaluateTenCrop(
+          loaded.network, samples: folder.samples, preprocessing: loaded.preprocessing,
+          classCount: loaded.classNames.count)
       } else {
-        let loader = BatchLoader(samples: folder.samples, pipeline: loaded.preprocessing.pipeline, batchSize: batchSize, shuffle: false,
-                                 workers: compute.workers, stopOnBadFile: true)
+        let loader = BatchLoader(samples: folder.samples, pipeline: loaded.preprocessing.pipeline,
+                                 batchSize: batchSize, shuffle: false, workers: compute.workers,
+                                 stopOnBadFile: true)
         metrics = try evaluate(loaded.network, loader: loader, classCount: loaded.classNames.count)
       }
       if json {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let report = EvaluationOutput(classNames: loaded.classNames, tenCrop: tenCrop, metrics: EvaluationReport(metrics))
-        print(String(decoding: try encoder.encode(report), as: UTF8.self))
-        return
+        let report = EvaluationOutput(classNames: loaded.classNames, tenCrop: tenCrop,
+                                      metrics: EvaluationReport(metrics))
+        print(String(decoding: try JSONEncoder.runRecords().encode(report), as: UTF8.self))
+      } else {
+        printReport(metrics, classNames: loaded.classNames)
       }
-      print(String(format: "%d images of %d classes%@: loss %.4f - top-1 %.2f%% - top-5 %.2f%%", metrics.samples,
-                   loaded.classNames.count, tenCrop ? " (ten crops)" : "", metrics.loss,
-                   metrics.top1Accuracy * 100, metrics.top5Accuracy * 100))
-      print("\nPer-class accuracy:")
-      let width = loaded.classNames.map(\.count).max() ?? 5
-      for (name, accuracy) in zip(loaded.classNames, metrics.perClassAccuracy) {
-        print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0)
-              + (accuracy.isNaN ? "   -" : String(format: " %6.2f%%", accuracy * 100)))
-      }
-      print("\nConfusion matrix (rows: true class, columns: predicted):")
-      for (name, row) in zip(loaded.classNames, metrics.confusion) {
-        print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0) + row.map { String(format: "%5d", $0) }.joined())
-      }
+    }
+  }
+
+  /// The summary line, the per-class accuracies and the confusion matrix, as text.
+  func printReport(_ metrics: ClassificationMetrics, classNames: [String]) {
+    print(String(format: "%d images of %d classes%@: loss %.4f - top-1 %.2f%% - top-5 %.2f%%",
+                 metrics.samples, classNames.count, tenCrop ? " (ten crops)" : "", metrics.loss,
+                 metrics.top1Accuracy * 100, metrics.top5Accuracy * 100))
+    print("\nPer-class accuracy:")
+    let width = classNames.map(\.count).max() ?? 5
+    for (name, accuracy) in zip(classNames, metrics.perClassAccuracy) {
+      print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0)
+            + (accuracy.isNaN ? "   -" : String(format: " %6.2f%%", accuracy * 100)))
+    }
+    print("\nConfusion matrix (rows: true class, columns: predicted):")
+    for (name, row) in zip(classNames, metrics.confusion) {
+      print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0)
+            + row.map { String(format: "%5d", $0) }.joined())
     }
   }
 }

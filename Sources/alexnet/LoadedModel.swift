@@ -29,12 +29,7 @@ struct LoadedModel {
       classNames = checkpoint.classNames
       network = ModelCatalog.make(name, classes: classNames.count)
       do { try network.loadState(checkpoint.weights) } catch { throw CommandError("\(path): \(error.description)") }
-      let configuration = checkpoint.records["configuration"].flatMap {
-        try? JSONDecoder().decode(RecordedPreprocessing.self, from: Data($0.utf8))
-      }
-      guard let configuration else { throw CommandError("\(path): the checkpoint has no preprocessing record") }
-      preprocessing = Preprocessing(resizeSide: configuration.resizeSide, side: configuration.imageSize,
-                                    normalization: configuration.normalization)
+      preprocessing = try checkpoint.recordedPreprocessing(source: path)
     } else {
       guard let requested else {
         throw CommandError("\(path) has bare weights without a model record: say which with --model")
@@ -46,8 +41,7 @@ struct LoadedModel {
       try network.loadWeights(from: file)
       classNames = (0..<classes).map(String.init)
       preprocessing = requested == .alexnetTV ? .torchvision
-        : Preprocessing(resizeSide: requested.defaultImageSize * 256 / 224, side: requested.defaultImageSize,
-                        normalization: .imageNet)
+        : Preprocessing(side: requested.defaultImageSize, normalization: .imageNet)
     }
     if let classesFile { classNames = try Self.readClassNames(classesFile, count: classNames.count) }
   }
@@ -67,11 +61,4 @@ struct LoadedModel {
     }
     return names
   }
-}
-
-/// The parts of a run's configuration that inference needs.
-struct RecordedPreprocessing: Decodable {
-  var imageSize: Int
-  var resizeSide: Int
-  var normalization: Normalization
 }

@@ -29,47 +29,68 @@ struct Preview: ParsableCommand {
   func validate() throws {
     guard count >= 1 && count <= 256 else { throw ValidationError("--count must be in 1...256, got \(count)") }
     guard size >= 16 && size <= 1024 else { throw ValidationError("--size must be in 16...1024, got \(size)") }
-    let unknown = Set(augment.split(separator: ",").map(String.init)).subtracting(["crop", "flip", "brightness", "pca", "none"])
-    guard unknown.isEmpty else { throw ValidationError("--augment: unknown \(unknown.sorted().joined(separator: ", "))") }
+    do { _ = try Augmentation.list(augment) } catch { throw ValidationError("\(error)") }
   }
 
   func run() throws {
     try CommandError.reporting {
       let root = try SampleData.folder(data)
-      let folder = try ImageFolder(root: root)
       var generator = SeededGenerator(seed: seed)
-      let chosen = Array(folder.samples.shuffled(using: &generator).prefix(count))
-      let names = Set(augment.split(separator: ",").map(String.init))
-      let resizeSide = size * 256 / 224
-      var transforms: [ImageTransform] = [.resizeShorterSide(resizeSide), names.contains("crop") ? .randomCrop(size) : .centerCrop(size)]
-      if names.contains("flip") { transforms.append(.randomHorizontalFlip) }
-      if names.contains("brightness") { transforms.append(.randomBrightness(delta: 0.2)) }
-      var decoded: [(RGBImage, String)] = []
-      for sample in chosen {
-        do { decoded.append((try ImageDecoder.decode(contentsOf: sample.url), folder.classNames[sample.label])) } catch {
-          printError("warning: skipped \(error)")
-        }
-      }
-      guard !decoded.isEmpty else { throw CommandError("\(root.path): no readable images to preview") }
-      let pca = names.contains("pca") ? try ColorPCA.fitted(to: decoded.map(\.0), pixelStride: 13) : nil
-
-      let columns = min(4, decoded.count), rows = (decoded.count + columns - 1) / columns
-      let gap = 8, caption = 22, cellWidth = 2 * size + gap, cellHeight = size + caption
-      var sheet = RGBImage(width: columns * cellWidth + (columns + 1) * gap, height: 30 + rows * (cellHeight + gap) + gap,
-                           red: 255, green: 255, blue: 255)
-      BitmapFont.draw("BEFORE AND AFTER: " + names.sorted().joined(separator: " "), into: &sheet, x: gap, y: 8)
-      for (index, (image, className)) in decoded.enumerated() {
-        let x = gap + (index % columns) * (cellWidth + gap), y = 30 + (index / columns) * (cellHeight + gap)
-        let before = image.resized(shorterSide: resizeSide).centerCropped(side: size)
-        var after = transforms.reduce(image) { $1.apply($0, using: &generator) }
-        if let pca { after = shiftColors(after, by: pca.sampleShift(using: &generator)) }
-        sheet.paste(before, x: x, y: y)
-        sheet.paste(after, x: x + size + gap, y: y)
-        BitmapFont.draw(String(className.prefix(cellWidth / 12)), into: &sheet, x: x, y: y + size + 4)
-      }
+      let decoded = try decodeSample(root, using: &generator)
+      let augmentations = try Augmentation.list(augment), names = augmentations.map(\.rawValue)
+      let pca = augmentations.contains(.pca)
+        ? try ColorPCA.fitted(to: decoded.map(\.0), pixelStride: 13) : nil
+      let sheet = contactSheet(decoded, augmentations: augmentations, pca: pca, using: &generator)
       try AtomicFile.write(try ImageEncoder.png(sheet), to: URL(fileURLWithPath: output))
-      print("Wrote \(output): \(decoded.count) images, before (left) and after (right) \(names.sorted().joined(separator: ", "))")
+      print("Wrote \(output): \(decoded.count) images, before (left) and after (right) "
+            + names.joined(separator: ", "))
     }
+  }
+
+  /// `count` images chosen with the seed, decoded, with their class names; unreadable ones skipped.
+  func decodeSample(_ root: URL, using generator: inout SeededGenerator) throws
+    -> [(RGBImage, String)] {
+    let folder = try ImageFolder(root: root)
+    let chosen = Array(folder.samples.shuffled(using: &generator).prefix(count))
+    var decoded: [(RGBImage, String)] = []
+    for sample in chosen {
+      do {
+        let image = try ImageDecoder.decode(contentsOf: sample.url)
+        decoded.append((image, folder.classNames[sample.label]))
+      } catch {
+        printError("warning: skipped \(error)")
+      }
+    }
+    guard !decoded.isEmpty else {
+      throw CommandError("\(root.path): no readable images to preview")
+    }
+    return decoded
+  }
+
+  /// Each image as evaluation sees it (left) and as one training draw augments it (right), in the
+  /// library's own preprocessing and augmentation list.
+  func contactSheet(_ decoded: [(RGBImage, String)], augmentations: [Augmentation], pca: ColorPCA?,
+                    using generator: inout SeededGenerator) -> RGBImage {
+    let transforms = Augmentation.transforms(augmentations, side: size)
+    let resizeSide = Preprocessing.resizeSide(for: size)
+    let columns = min(4, decoded.count), rows = (decoded.count + columns - 1) / columns
+    let gap = 8, caption = 22, cellWidth = 2 * size + gap, cellHeight = size + caption
+    var sheet = RGBImage(width: columns * cellWidth + (columns + 1) * gap,
+                         height: 30 + rows * (cellHeight + gap) + gap,
+                         red: 255, green: 255, blue: 255)
+    let title = augmentations.map(\.rawValue).joined(separator: " ")
+    BitmapFont.draw("BEFORE AND AFTER: " + title, into: &sheet, x: gap, y: 8)
+    for (index, (image, className)) in decoded.enumerated() {
+      let x = gap + (index % columns) * (cellWidth + gap)
+      let y = 30 + (index / columns) * (cellHeight + gap)
+      let before = image.resized(shorterSide: resizeSide).centerCropped(side: size)
+      var after = transforms.reduce(image) { $1.apply($0, using: &generator) }
+      if let pca { after = shiftColors(after, by: pca.sampleShift(using: &generator)) }
+      sheet.paste(before, x: x, y: y)
+      sheet.paste(after, x: x + size + gap, y: y)
+      BitmapFont.draw(String(className.prefix(cellWidth / 12)), into: &sheet, x: x, y: y + size + 4)
+    }
+    return sheet
   }
 
   /// The PCA colour shift applied to pixel values, for display.

@@ -36,10 +36,20 @@ import Testing
   }
 
   @Test func trainParsesDefaultsAndRejectsBadValues() throws {
+    // Flags left out stay nil (a resumed run takes them from config.json); a new run gets the
+    // library's defaults, and the bundled sample's shorter settings without --data.
     let train = try Train.parse([])
-    #expect(train.model == .small && train.batchSize == 32 && train.lr == 0.01 && train.seed == 123 && train.data == nil)
+    #expect(train.model == nil && train.batchSize == nil && train.lr == nil && train.data == nil)
+    let configuration = try train.resolvedConfiguration(stored: nil)
+    #expect(configuration.model == "small" && configuration.batchSize == 32 && configuration.learningRate == 0.01)
+    #expect(configuration.seed == 123 && configuration.epochs == 20 && configuration.imageSize == 64)
+    #expect(configuration.data.hasSuffix("Samples/imagenette-mini"))
+    let given = try Train.parse(["--data", "x", "--lr", "0.5", "--augment", "flip,none,crop"])
+      .resolvedConfiguration(stored: nil)
+    #expect(given.epochs == 50 && given.imageSize == nil && given.learningRate == 0.5 && given.augment == [.crop, .flip])
     for bad in [["--batch-size", "0"], ["--validation-split", "1.5"], ["--lr=-1"], ["--epochs", "0"],
-                ["--augment", "crop,rotate"], ["--momentum", "1"], ["--threads", "0"]] {
+                ["--augment", "crop,rotate"], ["--momentum", "1"], ["--threads", "0"], ["--min-lr=-1"],
+                ["--resume"], ["--resume", "--overwrite", "--output", "x"], ["--image-size", "100000"]] {
       #expect(throws: (any Error).self, "\(bad)") { try Train.parse(bad) }
     }
     #expect(Train.message(for: { () -> Error in

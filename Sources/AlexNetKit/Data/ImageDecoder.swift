@@ -75,9 +75,10 @@ public enum ImageDecoder {
     }
     if status != 0 {
       // Real ImageNet files carry harmless warnings ("extraneous bytes before marker") that
-      // other decoders accept; a fatal error or missing data ("Premature end") is a bad file.
-      let message = String(cString: tjGetErrorStr2(handle))
-      guard tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue), !message.contains("Premature end") else {
+      // other decoders accept; a fatal error or missing data is a bad file. libjpeg spells the
+      // latter "Premature end of JPEG file" and "Corrupt JPEG data: premature end of data segment".
+      let message = String(cString: tjGetErrorStr2(handle)).lowercased()
+      guard tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue), !message.contains("premature end") else {
         throw failure("data")
       }
     }

@@ -154,3 +154,46 @@ public func tenCrops(_ image: RGBImage, side: Int) -> [RGBImage] {
   let crops = corners.map { source.cropped(x: $0.0, y: $0.1, width: side, height: side) }
   return crops + crops.map { $0.flippedHorizontally() }
 }
+
+/// The training-time augmentations a run can choose, by the names the command line takes.
+public enum Augmentation: String, Codable, Sendable, CaseIterable, Comparable {
+  /// A random crop of the input side out of the resized image (the paper's 224 out of 256, §4.1).
+  case crop
+  /// Mirror left to right with probability 1/2 (§4.1).
+  case flip
+  /// A uniform brightness shift of up to ±20% (the tutorial's `random_brightness(0.2)`).
+  case brightness
+  /// The paper's PCA colour noise (§4.1), applied as the image becomes a tensor.
+  case pca
+
+  public static func < (a: Augmentation, b: Augmentation) -> Bool {
+    allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+  }
+
+  /// Parses "crop,flip" ("none" or "" for no augmentation), sorted and without repeats.
+  public static func list(_ text: String) throws -> [Augmentation] {
+    let names = text.split(separator: ",")
+      .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+      .filter { !$0.isEmpty && $0 != "none" }
+    let unknown = names.filter { Augmentation(rawValue: $0) == nil }
+    guard unknown.isEmpty else {
+      throw ConfigurationError("--augment", "has unknown \(unknown.joined(separator: ", ")); "
+        + "expected crop, flip, brightness, pca or none")
+    }
+    return Set(names.compactMap(Augmentation.init(rawValue:))).sorted()
+  }
+
+  /// The image transforms of a training view at `side` (the colour noise is the pipeline's
+  /// `colorPCA`): shorter side to `Preprocessing.resizeSide(for: side)`, then a random or centre
+  /// crop, then the chosen flips and brightness shifts. Training, preview and any caller build
+  /// it here.
+  public static func transforms(_ chosen: [Augmentation], side: Int) -> [ImageTransform] {
+    var transforms: [ImageTransform] = [
+      .resizeShorterSide(Preprocessing.resizeSide(for: side)),
+      chosen.contains(.crop) ? .randomCrop(side) : .centerCrop(side),
+    ]
+    if chosen.contains(.flip) { transforms.append(.randomHorizontalFlip) }
+    if chosen.contains(.brightness) { transforms.append(.randomBrightness(delta: 0.2)) }
+    return transforms
+  }
+}

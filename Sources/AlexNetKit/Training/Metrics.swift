@@ -20,21 +20,36 @@ public struct ClassificationMetrics: Sendable, Codable {
                  "metrics: scores \(scores.shape) for \(labels.count) labels of \(classCount) classes")
     scores.withUnsafeBufferPointer { s in
       for (row, label) in labels.enumerated() {
-        let rowScores = s[(row * classCount)..<((row + 1) * classCount)]
-        let target = rowScores[rowScores.startIndex + label]
-        // Rank of the true class: how many classes score strictly higher (ties count for it).
-        let higher = rowScores.reduce(0) { $0 + ($1 > target ? 1 : 0) }
-        if higher == 0 { top1Correct += 1 }
-        if higher < 5 { top5Correct += 1 }
-        var predicted = 0
-        for c in 1..<classCount where rowScores[rowScores.startIndex + c] > rowScores[rowScores.startIndex + predicted] {
-          predicted = c
-        }
-        confusion[label][predicted] += 1
+        let rowScores = UnsafeBufferPointer(rebasing: s[(row * classCount)..<((row + 1) * classCount)])
+        let rank = Self.rank(of: label, in: rowScores)
+        if rank == 0 { top1Correct += 1 }
+        if rank < 5 { top5Correct += 1 }
+        confusion[label][Self.prediction(rowScores)] += 1
       }
     }
     samples += labels.count
     lossSum += Double(meanLoss) * Double(labels.count)
+  }
+
+  /// How many classes stand before the true one. Ties and NaN count against the model: a class
+  /// scoring the same as the true one, or NaN, stands before it, and a NaN true score is last, so
+  /// a constant or broken classifier cannot score by luck of the tie-break.
+  static func rank(of label: Int, in scores: UnsafeBufferPointer<Float>) -> Int {
+    let target = scores[label]
+    guard !target.isNaN else { return Int.max }
+    var before = 0
+    for (c, score) in scores.enumerated() where c != label && !(score < target) { before += 1 }
+    return before
+  }
+
+  /// The predicted class for the confusion matrix: the first highest score (NaN never wins; an
+  /// all-NaN row predicts class 0).
+  static func prediction(_ scores: UnsafeBufferPointer<Float>) -> Int {
+    var best = 0
+    for c in 1..<scores.count where scores[c] > scores[best] || (scores[best].isNaN && !scores[c].isNaN) {
+      best = c
+    }
+    return best
   }
 
   public var loss: Float { samples == 0 ? .nan : Float(lossSum / Double(samples)) }

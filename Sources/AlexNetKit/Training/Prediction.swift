@@ -10,6 +10,17 @@ public struct Preprocessing: Codable, Sendable, Equatable {
     (self.resizeSide, self.side, self.normalization) = (resizeSide, side, normalization)
   }
 
+  /// The paper's proportions at any side: resize the shorter side to `resizeSide(for: side)`.
+  public init(side: Int, normalization: Normalization) {
+    self.init(resizeSide: Self.resizeSide(for: side), side: side, normalization: normalization)
+  }
+
+  /// The shorter side an image is resized to before a `side` crop: side·256/224 to the nearest
+  /// pixel (the paper's 256 for 224, §2; 110 for 96). The one place this ratio is written.
+  public static func resizeSide(for side: Int) -> Int {
+    Int((Double(side) * 256 / 224).rounded())
+  }
+
   /// torchvision's evaluation transform: resize 256, centre crop 224, ImageNet mean and std on [0, 1].
   public static let torchvision = Preprocessing(resizeSide: 256, side: 224, normalization: .imageNet)
 

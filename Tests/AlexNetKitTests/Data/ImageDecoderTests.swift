@@ -78,6 +78,16 @@ import Testing
     #expect(image == (try ImageDecoder.decode(contentsOf: DataFixtures.url("golf_ball.JPEG"))))
   }
 
+  /// Scan data cut short before an intact end marker: libjpeg only warns ("Corrupt JPEG data:
+  /// premature end of data segment") and fills the rest with grey, but the image is not whole.
+  @Test func jpegWithLessDataThanDeclaredIsRejected() throws {
+    let golf = try DataFixtures.bytes("golf_ball.JPEG")
+    let cut = Array(golf.prefix(golf.count / 2)) + [0xFF, 0xD9]
+    #expect {
+      try ImageDecoder.decode(bytes: cut, name: "short.jpg")
+    } throws: { error in "\(error)".hasPrefix("short.jpg: ") && "\(error)".contains("not a readable JPEG") }
+  }
+
   @Test func badFilesAreNamedWithTheReason() throws {
     let golf = try DataFixtures.bytes("golf_ball.JPEG")
     let cases: [(String, [UInt8], String)] = [

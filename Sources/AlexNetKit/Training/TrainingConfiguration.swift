@@ -1,0 +1,145 @@
+import Foundation
+
+/// Everything that defines a training run, as `alexnet train` takes it and config.json records it:
+/// the data and its split, the model, the input size, the optimizer and its schedule, early
+/// stopping, augmentation and the loss. Defaults are the command line's; `validate()` checks every
+/// setting and names the first one out of range.
+public struct TrainingConfiguration: Codable, Sendable, Equatable {
+  public enum OptimizerKind: String, Codable, Sendable, CaseIterable { case sgd, adam }
+  public enum Monitor: String, Codable, Sendable, CaseIterable {
+    case loss
+    case valLoss = "val_loss"
+  }
+
+  /// A catalogue name (`ModelName`), or the identifier of a network the caller supplies.
+  public var model = ModelName.small.rawValue
+  /// Image folder, one subfolder per class.
+  public var data: String
+  /// A separate validation folder; when set, `validationSplit` is not used.
+  public var validationData: String?
+  /// Fraction of `data` held out for validation, in [0, 1); 0 disables validation.
+  public var validationSplit = 0.1
+  /// Seed of the split, the weights, the shuffling and the augmentation.
+  public var seed: UInt64 = 123
+  /// Input side in pixels; nil takes the catalogue model's own.
+  public var imageSize: Int?
+  public var epochs = 50
+  public var batchSize = 32
+  public var optimizer = OptimizerKind.sgd
+  public var learningRate: Float = 0.01
+  public var momentum: Float = 0.9
+  public var weightDecay: Float = 0.0005
+  /// Epochs without improvement before the rate is multiplied by `lrFactor`, floored at `minLearningRate`.
+  public var lrPatience = 10
+  public var lrFactor: Float = 0.1
+  public var minLearningRate: Float = 1e-6
+  /// Early stopping: epochs without improvement of `monitor`.
+  public var patience = 10
+  public var monitor = Monitor.loss
+  public var augment: [Augmentation] = [.crop, .flip]
+  public var labelSmoothing: Float = 0
+  public var balanceClasses = false
+
+  public init(data: String) { self.data = data }
+
+  /// The validation split actually drawn from `data` (nil with a validation folder or a split of 0).
+  public var effectiveValidationSplit: Double? {
+    validationData == nil && validationSplit > 0 ? validationSplit : nil
+  }
+
+  /// The catalogue model, when `model` names one.
+  public var catalogueModel: ModelName? { ModelName(rawValue: model) }
+
+  /// The input side: `imageSize`, or the catalogue model's default.
+  public func resolvedImageSize() throws -> Int {
+    if let imageSize { return imageSize }
+    guard let catalogueModel else {
+      throw ConfigurationError(
+        "--image-size", "must be given for the model \(model), which has no default")
+    }
+    return catalogueModel.defaultImageSize
+  }
+
+  /// Checks every setting; the error names the setting (as its flag) and the expected range.
+  public func validate() throws {
+    func check(_ ok: Bool, _ flag: String, _ expected: String, _ value: Any) throws {
+      if !ok { throw ConfigurationError(flag, "must be \(expected), got \(value)") }
+    }
+    try check(!model.isEmpty, "--model", "a model name", "an empty name")
+    try check(epochs >= 1 && epochs <= 1_000_000, "--epochs", "in 1...1000000", epochs)
+    try check(batchSize >= 1 && batchSize <= 65_536, "--batch-size", "in 1...65536", batchSize)
+    try check(
+      validationSplit >= 0 && validationSplit < 1, "--validation-split", "in [0, 1)",
+      validationSplit)
+    if let imageSize {
+      try check(imageSize >= 16 && imageSize <= 1024, "--image-size", "in 16...1024", imageSize)
+    }
+    try check(learningRate > 0 && learningRate.isFinite, "--lr", "a positive number", learningRate)
+    try check(momentum >= 0 && momentum < 1, "--momentum", "in [0, 1)", momentum)
+    try check(
+      weightDecay >= 0 && weightDecay.isFinite, "--weight-decay", "a number ≥ 0", weightDecay)
+    try check(lrPatience >= 0, "--lr-patience", "≥ 0", lrPatience)
+    try check(lrFactor > 0 && lrFactor < 1, "--lr-factor", "in (0, 1)", lrFactor)
+    try check(
+      minLearningRate >= 0 && minLearningRate.isFinite, "--min-lr", "a number ≥ 0", minLearningRate)
+    try check(patience >= 1, "--patience", "≥ 1", patience)
+    try check(
+      labelSmoothing >= 0 && labelSmoothing < 1, "--label-smoothing", "in [0, 1)", labelSmoothing)
+  }
+}
+
+/// A setting out of range, or in disagreement with a stored run: one line naming the setting.
+public struct ConfigurationError: Error, CustomStringConvertible, LocalizedError, Sendable {
+  /// The setting's flag, "--lr".
+  public var setting: String
+  public var description: String
+  /// "--lr must be a positive number, got -1".
+  public init(_ setting: String, _ reason: String) {
+    (self.setting, description) = (setting, "\(setting) \(reason)")
+  }
+  init(setting: String, message: String) { (self.setting, description) = (setting, message) }
+  public var errorDescription: String? { description }
+}
+
+// MARK: - Settings given explicitly
+
+extension TrainingConfiguration {
+  /// One setting given explicitly (a flag on the command line), as opposed to left at its default
+  /// or at what a stored run recorded. Resuming checks that it agrees with the stored run.
+  public struct Override {
+    /// The setting's flag, "--optimizer".
+    public let flag: String
+    /// Whether a resumed run may change it (`--epochs` extends a run).
+    public let mayChangeOnResume: Bool
+    let apply: (inout TrainingConfiguration) -> Void
+    let agrees: (TrainingConfiguration) -> Bool
+    let stored: (TrainingConfiguration) -> String
+
+    /// `value` for the setting at `keyPath`, shown as `show` shows it when a stored run disagrees.
+    public static func set<Value: Equatable>(
+      _ flag: String, _ keyPath: WritableKeyPath<TrainingConfiguration, Value>, to value: Value,
+      mayChangeOnResume: Bool = false, show: @escaping (Value) -> String = { "\($0)" }
+    ) -> Override {
+      Override(
+        flag: flag, mayChangeOnResume: mayChangeOnResume, apply: { $0[keyPath: keyPath] = value },
+        agrees: { $0[keyPath: keyPath] == value }, stored: { show($0[keyPath: keyPath]) })
+    }
+  }
+
+  /// This configuration with the overrides applied (a new run).
+  public func applying(_ overrides: [Override]) -> TrainingConfiguration {
+    overrides.reduce(into: self) { configuration, override in override.apply(&configuration) }
+  }
+
+  /// This stored run's configuration, continued with `overrides`: each must agree with what the
+  /// run was trained with, except those a resumed run may change. The error is one line
+  /// ("this run was trained with --optimizer adam").
+  public func resuming(with overrides: [Override]) throws -> TrainingConfiguration {
+    for override in overrides where !override.mayChangeOnResume && !override.agrees(self) {
+      throw ConfigurationError(
+        setting: override.flag,
+        message: "this run was trained with \(override.flag) \(override.stored(self))")
+    }
+    return applying(overrides.filter(\.mayChangeOnResume))
+  }
+}
