@@ -27,11 +27,14 @@ CONFIGS_FULL = [("alexnet", 32), ("alexnet", 128), ("alexnet-tv", 32), ("alexnet
 CONFIGS_QUICK = [("alexnet", 32), ("alexnet-tv", 32), ("alexnet-bn", 32), ("alexnet-bn", 2)]
 
 
-def torch_model(name):
+def torch_model(name, classes=None):
+    """The model, its input side and class count. Children are named features, flatten and classifier
+    as ours are, so a state dict from `alexnet export --format safetensors` loads with strict=True."""
+    from collections import OrderedDict
     import torch.nn as nn
     import torchvision
     if name == "alexnet-tv":
-        return torchvision.models.alexnet(weights=None, num_classes=1000), 224, 1000
+        return torchvision.models.alexnet(weights=None, num_classes=classes or 1000), 224, classes or 1000
     if name == "alexnet":
         lrn = lambda: nn.LocalResponseNorm(5, 1e-4, 0.75, 2)
         features = nn.Sequential(
@@ -40,16 +43,18 @@ def torch_model(name):
             nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(),
             nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2))
         classifier = nn.Sequential(nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(),
-                                   nn.Dropout(), nn.Linear(4096, 1000))
-        return nn.Sequential(features, nn.Flatten(), classifier), 227, 1000
+                                   nn.Dropout(), nn.Linear(4096, classes or 1000))
+        named = OrderedDict(features=features, flatten=nn.Flatten(), classifier=classifier)
+        return nn.Sequential(named), 227, classes or 1000
     def block(i, o, k, **kw):
         return [nn.Conv2d(i, o, k, **kw), nn.ReLU(), nn.BatchNorm2d(o, eps=1e-3, momentum=0.01)]
     features = nn.Sequential(*block(3, 96, 11, stride=4), nn.MaxPool2d(3, 2), *block(96, 256, 5, padding="same"),
                              nn.MaxPool2d(3, 2), *block(256, 384, 3, padding="same"), *block(384, 384, 3, padding="same"),
                              *block(384, 256, 3, padding="same"), nn.MaxPool2d(3, 2))
     classifier = nn.Sequential(nn.Linear(6400, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(),
-                               nn.Dropout(), nn.Linear(4096, 16))
-    return nn.Sequential(features, nn.Flatten(), classifier), 224, 16
+                               nn.Dropout(), nn.Linear(4096, classes or 16))
+    named = OrderedDict(features=features, flatten=nn.Flatten(), classifier=classifier)
+    return nn.Sequential(named), 224, classes or 16
 
 
 def median(fn, repetitions):
