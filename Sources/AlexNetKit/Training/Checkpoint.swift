@@ -48,10 +48,10 @@ public struct Checkpoint {
     let file = try SafetensorsFile(contentsOf: url)
     let metadata = file.metadata
     guard let modelName = metadata["model"] else {
-      throw SafetensorsError(url.path, "has no training metadata (model, epoch...): it is not a checkpoint of this tool")
+      throw FileError(url.path, "has no training metadata (model, epoch...): it is not a checkpoint of this tool")
     }
     guard let model = ModelName(rawValue: modelName) else {
-      throw SafetensorsError(url.path, "was made for model \(modelName), which this version does not know")
+      throw FileError(url.path, "was made for model \(modelName), which this version does not know")
     }
     self.model = model
     classNames = (try? JSONDecoder().decode([String].self, from: Data((metadata["class_names"] ?? "[]").utf8))) ?? []
@@ -66,10 +66,10 @@ public struct Checkpoint {
   /// Refuses a checkpoint of another model or class count, saying which.
   public func checkCompatible(model expected: ModelName, classes: Int, source: String) throws {
     guard model == expected else {
-      throw SafetensorsError(source, "is a checkpoint of model \(model.rawValue), not \(expected.rawValue)")
+      throw FileError(source, "is a checkpoint of model \(model.rawValue), not \(expected.rawValue)")
     }
     guard classNames.isEmpty || classNames.count == classes else {
-      throw SafetensorsError(source, "is a checkpoint for \(classNames.count) classes, not \(classes)")
+      throw FileError(source, "is a checkpoint for \(classNames.count) classes, not \(classes)")
     }
   }
 }
