@@ -37,8 +37,9 @@ struct LayerTable: Codable {
 func measureModel(_ name: ModelName, batch: Int, repetitions: Int) -> ModelRow {
   let side = name.defaultImageSize, classes = name == .alexnetBN ? 16 : 1000
   let model = ModelCatalog.make(name, classes: classes, seed: 1)
-  let trainer = Trainer(model: model, modelName: name, classNames: (0..<classes).map(String.init),
-                        optimizer: SGD(learningRate: 0.01), outputDirectory: nil)
+  let trainer = Trainer(
+    model: model, modelIdentifier: name.rawValue, classNames: (0..<classes).map(String.init),
+    optimizer: SGD(learningRate: 0.01), outputDirectory: nil)
   var generator = SeededGenerator(seed: 2)
   let images = Tensor.randomUniform([batch, 3, side, side], lower: -1, upper: 1, using: &generator)
   let labels = (0..<batch).map { $0 % classes }

@@ -13,6 +13,7 @@ struct Report: Codable {
   var squareSGEMM: [SquareSGEMMRow]
   var convolutions: [ConvolutionRow]
   var sharding: [ShardingRow]
+  var winograd: [WinogradRow]
   var otherKernels: [OtherKernelRow]
   var loader: [DataRow]
   var trainingConsumption: [ConsumptionRow]
@@ -115,6 +116,7 @@ if let notice = machine.blasNotice { print("note: \(notice)") }
 
 let only = option("--only")
 var squares: [SquareSGEMMRow] = [], convolutions: [ConvolutionRow] = [], sharding: [ShardingRow] = []
+var winograd: [WinogradRow] = []
 var otherKernels: [OtherKernelRow] = []
 var loaderRows: [DataRow] = [], consumption: [ConsumptionRow] = []
 var modelRows: [ModelRow] = [], layerTables: [LayerTable] = [], referenceChecks: [ReferenceCheckRow] = []
@@ -154,6 +156,8 @@ if only == nil || only == "kernels" {
        r.maxRelativeError.map { String(format: "%.1e", $0) } ?? "-"]
     })
   print("speedup: naive ms per image / GEMM ms per image; the naive path runs at batch 1 only.")
+  winograd = runWinogradBenchmarks(batches: batches, repetitions: repetitions, only: layers)
+  printWinogradTable(winograd, repetitions: repetitions)
   if ComputeContext.current.threadCount > 1 {
     let shardBatch = batches.last!
     sharding = runShardingBenchmarks(batch: shardBatch, repetitions: repetitions, only: layers)
@@ -224,6 +228,7 @@ if let path = option("--json") {
   let encoder = JSONEncoder()
   encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
   try encoder.encode(Report(machine: machine, squareSGEMM: squares, convolutions: convolutions, sharding: sharding,
+                            winograd: winograd,
                             otherKernels: otherKernels, loader: loaderRows,
                             trainingConsumption: consumption, models: modelRows, layers: layerTables, referenceChecks: referenceChecks))
     .write(to: URL(fileURLWithPath: path))

@@ -10,7 +10,9 @@ struct AlexNetCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "alexnet",
     abstract: "Train, evaluate and run AlexNet-style convolutional networks on the CPU.",
-    subcommands: [Train.self, Evaluate.self, Predict.self, Summary.self, Features.self, Similar.self, Preview.self])
+    subcommands: [
+      Train.self, Evaluate.self, Predict.self, Summary.self, Features.self, Similar.self, Preview.self, Export.self,
+    ])
 
   /// Line-buffered output, so that a log file or a pipe sees each epoch as it ends.
   static func main() {

@@ -1,12 +1,11 @@
 // Convolution of tensors: shapes checked, outputs allocated, scratch from the caller or the
 // compute context.
 
-/// Fast convolution of tensors, by `algorithm` or the one chosen for `g`; `bias` may be nil;
-/// `activation` is applied to the output. Scratch comes from `workspace`, or from the compute
-/// context's when nil.
+/// im2col + GEMM convolution of tensors; `bias` may be nil; `activation` is applied to the output.
+/// Scratch comes from `workspace`, or from the compute context's when nil.
 public func conv2dForward(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?, activation: Activation = .identity,
-  algorithm: ConvolutionAlgorithm? = nil, workspace: Workspace? = nil
+  workspace: Workspace? = nil
 ) -> Tensor {
   g.checkShapes(input: input, weight: weight, bias: bias)
   // An empty tensor's pointer stands in for "no bias".
@@ -18,8 +17,7 @@ public func conv2dForward(
         weight.withUnsafeBufferPointer { w in
           biasValues.withUnsafeBufferPointer { b in
             conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: bias == nil ? nil : b.baseAddress!,
-                          activation: activation, output: y.baseAddress!, algorithm: algorithm,
-                          workspace: workspace)
+                          activation: activation, output: y.baseAddress!, workspace: workspace)
           }
         }
       }
@@ -28,12 +26,12 @@ public func conv2dForward(
   return output
 }
 
-/// Gradients of a fast convolution: input (nil unless `needsInputGradient`), weight and bias,
-/// each freshly made. With `reluOutput` (the output of a forward with `.relu`), `outputGradient`
-/// is that output's gradient. Algorithm and scratch as in the forward.
+/// Gradients of an im2col + GEMM convolution: input (nil unless `needsInputGradient`), weight
+/// and bias, each freshly made. With `reluOutput` (the output of a forward with `.relu`),
+/// `outputGradient` is that output's gradient. Scratch as in the forward.
 public func conv2dBackward(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, reluOutput: Tensor? = nil, outputGradient: Tensor,
-  needsInputGradient: Bool = true, algorithm: ConvolutionAlgorithm? = nil, workspace: Workspace? = nil
+  needsInputGradient: Bool = true, workspace: Workspace? = nil
 ) -> (input: Tensor?, weight: Tensor, bias: Tensor) {
   g.checkShapes(input: input, weight: weight, bias: nil)
   precondition(outputGradient.shape == g.outputShape,
@@ -57,7 +55,7 @@ public func conv2dBackward(
                                  outputGradient: dy.baseAddress!,
                                  inputGradient: needsInputGradient ? dx.baseAddress! : nil,
                                  weightGradient: dw.baseAddress!, biasGradient: db.baseAddress!,
-                                 accumulate: false, algorithm: algorithm, workspace: workspace)
+                                 accumulate: false, workspace: workspace)
                 }
               }
             }

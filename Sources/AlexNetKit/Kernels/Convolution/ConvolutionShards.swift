@@ -1,13 +1,13 @@
 // Batch shards of the im2col + GEMM path: one shard of images per thread, each with
 // single-threaded GEMMs in a workspace its caller keeps for it.
 
-/// The im2col + GEMM forward of a batch. The batch is split into one shard of images per thread (`Parallel.forEachShard`),
+/// Fast forward (im2col + GEMM). The batch is split into one shard of images per thread (`Parallel.forEachShard`),
 /// each convolved by `conv2dForwardImages` with single-threaded GEMMs; a single image gets
 /// OpenBLAS's threads instead. Overwrites `output`. Scratch comes from `workspace` (slots 0 and 1)
 /// and, for the other shards, the workspaces it keeps for them.
-func shardedConv2dForward(
+public func conv2dForward(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-  bias: UnsafePointer<Float>?, activation: Activation, output: UnsafeMutablePointer<Float>,
+  bias: UnsafePointer<Float>?, activation: Activation = .identity, output: UnsafeMutablePointer<Float>,
   workspace: Workspace
 ) {
   let shards = Parallel.shardCount(for: g.batch)
@@ -24,7 +24,7 @@ func shardedConv2dForward(
   }
 }
 
-/// The im2col + GEMM backward of a batch. Adds into `weightGradient` (dW += dY·colsᵀ per group) and `biasGradient`
+/// Fast backward (im2col + GEMM). Adds into `weightGradient` (dW += dY·colsᵀ per group) and `biasGradient`
 /// (db += sums of dY), or with `accumulate: false` writes them over whatever they held (no zero
 /// fill needed); overwrites `inputGradient` when given
 /// (dCols = Wᵀ·dY per group, then col2im sums overlapping windows). Columns are recomputed
@@ -33,12 +33,12 @@ func shardedConv2dForward(
 /// gradient of that output and is masked where the ReLU was off.
 /// Sharded over the batch like the forward: the first shard writes the gradients, the others
 /// their own partial sums (in their workspaces, slot 2), added in at the end.
-func shardedConv2dBackward(
+public func conv2dBackward(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-  activatedOutput: UnsafePointer<Float>?,
+  activatedOutput: UnsafePointer<Float>? = nil,
   outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
   weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
-  accumulate: Bool, workspace: Workspace
+  accumulate: Bool = true, workspace: Workspace
 ) {
   let shards = Parallel.shardCount(for: g.batch)
   guard shards > 1 else {
