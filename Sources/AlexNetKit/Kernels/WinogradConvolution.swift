@@ -43,7 +43,8 @@ struct WinogradShape {
   /// im2col path's budget: one image gives products only 49 columns wide at 13x13 (conv3-5), too
   /// narrow for OpenBLAS to reach speed, so a few images per product pay for leaving the cache.
   func imagesPerChunk(batch: Int, budget: Int = 1 << 22) -> Int {
-    let budget = Parallel.isInsideShard ? budget / ComputeContext.current.threadCount : budget
+    let context = ComputeContext.current
+    let budget = context.isInsideShard ? budget / context.threadCount : budget
     let perImage = 16 * (inChannels + outChannels) * tilesPerImage
     return Swift.max(1, Swift.min(batch, budget / Swift.max(perImage, 1)))
   }
@@ -205,7 +206,8 @@ func winogradMultiply(_ s: WinogradShape, tiles: Int, filters u: UnsafePointer<F
 
 // MARK: - Tensor-level entry points
 
-/// Winograd forward of tensors (3×3, stride 1); `bias` may be nil.
+/// Winograd forward of tensors (3×3, stride 1); `bias` may be nil. Scratch comes from
+/// `workspace`, or from the compute context's when nil.
 public func winogradConv2dForward(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?, activation: Activation = .identity,
   workspace: Workspace? = nil
@@ -224,10 +226,10 @@ public func winogradConv2dForward(
                "Winograd \(g): bias \(bias!.shape), expected [\(g.outChannels)]")
   var output = Tensor(uninitializedShape: g.outputShape)
   let noBias = Tensor(zeros: [0])
-  output.withUnsafeMutableBufferPointer { y in
-    input.withUnsafeBufferPointer { x in
-      (bias ?? noBias).withUnsafeBufferPointer { b in
-        Workspace.using(workspace) { workspace in
+  Workspace.using(workspace) { workspace in
+    output.withUnsafeMutableBufferPointer { y in
+      input.withUnsafeBufferPointer { x in
+        (bias ?? noBias).withUnsafeBufferPointer { b in
           winogradConv2dForward(g, input: x.baseAddress!, filters: filters, bias: bias == nil ? nil : b.baseAddress!,
                                 activation: activation, output: y.baseAddress!, workspace: workspace)
         }
@@ -250,11 +252,11 @@ public func winogradConv2dInputGradient(
                "Winograd \(g): ReLU output \(reluOutput!.shape), expected \(g.outputShape)")
   var dx = Tensor(uninitializedShape: g.inputShape)
   let mask = reluOutput ?? Tensor(zeros: [0])
-  dx.withUnsafeMutableBufferPointer { dx in
-    weight.withUnsafeBufferPointer { w in
-      outputGradient.withUnsafeBufferPointer { dy in
-        mask.withUnsafeBufferPointer { mask in
-          Workspace.using(workspace) { workspace in
+  Workspace.using(workspace) { workspace in
+    dx.withUnsafeMutableBufferPointer { dx in
+      weight.withUnsafeBufferPointer { w in
+        outputGradient.withUnsafeBufferPointer { dy in
+          mask.withUnsafeBufferPointer { mask in
             winogradConv2dInputGradient(g, weight: w.baseAddress!,
                                         activatedOutput: reluOutput == nil ? nil : mask.baseAddress!,
                                         outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!,
