@@ -2,8 +2,9 @@
 # pkg-config cannot find the libraries, so on a prepared machine it does nothing.
 SWIFT ?= swift
 SHELL := /bin/bash
-PKGS := libopenblas-dev liblapacke-dev libturbojpeg0-dev libpng-dev pkg-config
-PCS := openblas lapacke libturbojpeg libpng
+PKGS := libopenblas-dev liblapacke-dev libturbojpeg0-dev libpng-dev libopenmpi-dev openmpi-bin \
+  pkg-config
+PCS := openblas lapacke libturbojpeg libpng ompi-c
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build release test bench demo example fuzz clean

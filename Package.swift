@@ -28,6 +28,9 @@ let package = Package(
     .systemLibrary(
       name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
     .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+    // Open MPI, for data-parallel training across processes (used only under mpirun).
+    .systemLibrary(
+      name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
 
     // MARK: - Vector math Swift lowers to scalar code (header-only C, no flags)
     .target(name: "CVectorMath"),
@@ -35,7 +38,9 @@ let package = Package(
     // MARK: - Library and executables
     .target(
       name: "AlexNetKit",
-      dependencies: ["COpenBLAS", "CTurboJPEG", "CPNG", "CVectorMath", realModule, swiftProtobuf]),
+      dependencies: [
+        "COpenBLAS", "CTurboJPEG", "CPNG", "CMPI", "CVectorMath", realModule, swiftProtobuf,
+      ]),
     .executableTarget(name: "alexnet", dependencies: ["AlexNetKit", argumentParser, realModule]),
     .executableTarget(name: "benchmarks", dependencies: ["AlexNetKit"], path: "Benchmarks/benchmarks"),
 

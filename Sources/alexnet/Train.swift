@@ -143,6 +143,7 @@ struct Train: ParsableCommand {
   func run() throws { try compute.run(train) }
 
   func train() throws {
+    if let world = MPIWorld.launched() { return try trainDistributed(world) }
     let mode: RunDirectory.Mode = resume ? .resume : overwrite ? .overwrite : .new
     let directory = try RunDirectory(URL(fileURLWithPath: outputPath()), mode: mode)
     let configuration = try resolvedConfiguration(
@@ -152,6 +153,46 @@ struct Train: ParsableCommand {
       configuration, directory: directory, workers: compute.workers,
       stopOnBadFile: stopOnBadFile, onEvent: { printer.show($0) })
     try run.fit()
+  }
+
+  /// One rank of `mpirun -np N alexnet train`: rank 0 opens (locks) the run directory, prints and
+  /// writes; the others follow it. A failure while preparing stops every rank at the same point;
+  /// a failure while training aborts the whole job (the other ranks would wait in an allreduce).
+  func trainDistributed(_ world: MPIWorld) throws {
+    guard let output else {
+      if world.isRoot { printError("Error: --output must be given under mpirun (one directory)") }
+      world.finalize()
+      throw ExitCode(2)
+    }
+    let mode: RunDirectory.Mode = resume ? .resume : overwrite ? .overwrite : .new
+    let url = URL(fileURLWithPath: output)
+    var directory: RunDirectory?
+    var run: TrainingRun?
+    var failure: Error?
+    if world.isRoot { do { directory = try RunDirectory(url, mode: mode) } catch { failure = error } }
+    if world.allSucceeded(failure == nil) {
+      do {
+        let opened = directory ?? RunDirectory(following: url, mode: mode)
+        let configuration = try resolvedConfiguration(
+          stored: resume ? opened.storedRecord().configuration : nil)
+        let printer = TrainingPrinter(quiet: quiet, jsonLog: jsonLog)
+        run = try TrainingRun(
+          configuration, directory: opened, workers: compute.workers,
+          stopOnBadFile: stopOnBadFile, dataParallel: DataParallel(world: world),
+          onEvent: { printer.show($0) })
+      } catch { failure = error }
+    }
+    guard world.allSucceeded(failure == nil), let run else {
+      world.finalize()
+      // Every rank fails alike; rank 0 alone says why.
+      if let failure, world.isRoot { throw failure }
+      throw ExitCode.failure
+    }
+    do { try run.fit() } catch {
+      printError("Error: rank \(world.rank): \(error)")
+      world.abort(code: 1)
+    }
+    world.finalize()
   }
 
   /// A new run: the defaults (the bundled sample's when no --data) and the flags. A resumed run:

@@ -25,6 +25,11 @@ final class TrainingPrinter: Sendable {
           + "on \(start.trainingImages) images "
           + "of \(start.classes) classes at \(start.side)x\(start.side), \(start.epochs) epochs; "
           + "run directory \(start.directory.relativePath)")
+      if start.processes > 1 {
+        say(
+          "Data-parallel over \(start.processes) processes: global batch \(start.globalBatchSize) "
+            + "(\(start.globalBatchSize / start.processes) per process).")
+      }
     case .batch(let index, let count, let loss, let accuracy, let rate, let remaining):
       progress.update(
         "\(index)/\(count) " + ProgressLine.bar(Double(index) / Double(max(count, 1)))

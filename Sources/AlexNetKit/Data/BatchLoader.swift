@@ -98,9 +98,25 @@ public final class BatchLoader: @unchecked Sendable {
   /// Files skipped so far, with the reason, in the order found.
   public var badFiles: [(path: String, reason: String)] { lock.withLock { badOrder.map { ($0, bad[$0]!) } } }
 
-  /// Batches per epoch.
+  /// This process's shard of every global batch (data-parallel training): global batch k holds
+  /// positions [k·B, (k+1)·B) of the epoch's order, B = batchSize · count, and rank r takes its
+  /// r-th slice of batchSize. The order and each image's augmentation depend on its position,
+  /// never on the rank, so the shards together are exactly one process's batches of size B.
+  public var shard: (rank: Int, count: Int) = (0, 1) {
+    didSet { precondition(shard.count > 0 && (0..<shard.count).contains(shard.rank), "bad shard") }
+  }
+
+  /// Batches per epoch (global batches, the same count on every rank; a rank's shard of the
+  /// last may be short or empty).
   public var batchCount: Int {
-    dropLast ? samples.count / batchSize : (samples.count + batchSize - 1) / batchSize
+    let global = batchSize * shard.count
+    return dropLast ? samples.count / global : (samples.count + global - 1) / global
+  }
+
+  /// The positions in the epoch's order of this rank's part of batch `index`.
+  public func positions(batch index: Int) -> Range<Int> {
+    let start = Swift.min(samples.count, (index * shard.count + shard.rank) * batchSize)
+    return start..<Swift.min(samples.count, start + batchSize)
   }
 
   /// The sample order of an epoch.
@@ -118,7 +134,7 @@ public final class BatchLoader: @unchecked Sendable {
 
   /// Decodes and transforms batch `index` of an epoch's order.
   func makeBatch(epoch: Int, index: Int, order: [Int]) throws -> Batch {
-    let positions = (index * batchSize)..<Swift.min(order.count, (index + 1) * batchSize)
+    let positions = self.positions(batch: index)
     let side = pipeline.side, imageSize = 3 * side * side
     var images = Tensor(uninitializedShape: [positions.count, 3, side, side])
     var labels: [Int] = [], paths: [String] = []

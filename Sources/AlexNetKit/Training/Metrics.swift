@@ -2,11 +2,11 @@
 /// confusion matrix (rows: true class, columns: predicted class).
 public struct ClassificationMetrics: Sendable, Codable {
   public let classCount: Int
-  public private(set) var samples = 0
-  public private(set) var lossSum: Double = 0
-  public private(set) var top1Correct = 0
-  public private(set) var top5Correct = 0
-  public private(set) var confusion: [[Int]]
+  public internal(set) var samples = 0
+  public internal(set) var lossSum: Double = 0
+  public internal(set) var top1Correct = 0
+  public internal(set) var top5Correct = 0
+  public internal(set) var confusion: [[Int]]
 
   public init(classCount: Int) {
     self.classCount = classCount

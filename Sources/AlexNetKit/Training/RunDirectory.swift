@@ -29,8 +29,17 @@ public final class RunDirectory {
   /// two different files of the same name).
   public static let lockName = ".lock"
 
+  /// Whether this is a data-parallel rank other than 0: it reads (config.json, the last
+  /// checkpoint) but takes no lock and writes nothing; rank 0 holds the directory.
+  public let isFollower: Bool
+
+  /// The directory as a rank other than 0 sees it, once rank 0 has opened it.
+  public init(following url: URL, mode: Mode) {
+    (self.url, self.mode, created, isFollower) = (url, mode, false, true)
+  }
+
   public init(_ url: URL, mode: Mode = .new) throws {
-    (self.url, self.mode) = (url, mode)
+    (self.url, self.mode, isFollower) = (url, mode, false)
     var isDirectory: ObjCBool = false
     let exists = FileManager.default.fileExists(atPath: self.url.path, isDirectory: &isDirectory)
     if exists && !isDirectory.boolValue {
@@ -133,6 +142,7 @@ public final class RunDirectory {
   /// Starts writing: removes stale temporary files and, with `.overwrite`, the old run's files;
   /// then writes config.json.
   public func begin(_ record: RunRecord) throws {
+    guard !isFollower else { return }
     for name in entries()
     where Self.isStaleTemporary(name) || (mode == .overwrite && !begun && Self.isRunFile(name)) {
       do { try FileManager.default.removeItem(at: url.appendingPathComponent(name)) } catch {
@@ -145,7 +155,9 @@ public final class RunDirectory {
   }
 
   /// metrics.json.
-  public func writeMetrics(_ summary: RunSummary) throws { try write(summary, to: metricsURL) }
+  public func writeMetrics(_ summary: RunSummary) throws {
+    if !isFollower { try write(summary, to: metricsURL) }
+  }
 
   func write<T: Encodable>(_ value: T, to file: URL) throws {
     let text: Data

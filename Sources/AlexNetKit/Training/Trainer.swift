@@ -51,6 +51,9 @@ public final class Trainer {
   public private(set) var completedEpochs = 0
   /// Between-processes reduction of gradients (phase 2); identity for a single process.
   public var gradientReducer: (([(name: String, variable: Variable)]) -> Void)?
+  /// Data-parallel training across MPI processes: gradients averaged over the global batch,
+  /// metrics summed over the ranks. Set it with loaders sharded the same way (`BatchLoader.shard`).
+  public var dataParallel: DataParallel?
 
   /// Progress within an epoch: (batch index, batch count, running loss, running accuracy, images/s).
   public var onBatch: ((Int, Int, Float, Float, Double) -> Void)?
@@ -83,8 +86,15 @@ public final class Trainer {
     return (value, scores)
   }
 
-  /// Phase 2: averages gradients across processes (nothing to do in one process).
-  public func reduceGradients() { gradientReducer?(model.namedParameters) }
+  /// Phase 2: averages gradients across processes (nothing to do in one process);
+  /// `localSamples` is this process's batch size, which weights its gradients.
+  public func reduceGradients(localSamples: Int = 0) {
+    if let dataParallel {
+      dataParallel.averageGradients(model.namedParameters, localSamples: localSamples)
+    } else {
+      gradientReducer?(model.namedParameters)
+    }
+  }
 
   /// Phase 3: the optimizer's update.
   public func applyUpdate() { optimizer.step(model.namedParameters) }
@@ -104,18 +114,27 @@ public final class Trainer {
       var metrics = ClassificationMetrics(classCount: classNames.count)
       var seen = 0
       try training.forEachBatch(epoch: epoch - 1) { index, batch in
-        guard !batch.labels.isEmpty else { return }
+        if batch.labels.isEmpty {
+          // An empty shard still takes part in the step, which the other ranks wait for.
+          guard dataParallel != nil else { return }
+          model.zeroGradients()
+          reduceGradients(localSamples: 0)
+          applyUpdate()
+          return
+        }
         let (loss, logits) = computeGradients(images: batch.images, labels: batch.labels)
-        reduceGradients()
+        reduceGradients(localSamples: batch.labels.count)
         applyUpdate()
         metrics.add(scores: logits, labels: batch.labels, meanLoss: loss)
         seen += batch.labels.count
         let elapsed = (clock.now - started).seconds
         onBatch?(index + 1, training.batchCount, metrics.loss, metrics.top1Accuracy, Double(seen) / max(elapsed, 1e-9))
       }
-      let validationMetrics = try validation.map {
-        try evaluate(model, loader: $0, classCount: classNames.count)
+      if let dataParallel {
+        metrics = dataParallel.reduce(metrics)
+        dataParallel.broadcastBuffers(of: model)
       }
+      let validationMetrics = try validation.map { try evaluate(loader: $0) }
       let record = EpochRecord(
         epoch: epoch, loss: metrics.loss, accuracy: metrics.top1Accuracy, top5: metrics.top5Accuracy,
         validationLoss: validationMetrics?.loss, validationAccuracy: validationMetrics?.top1Accuracy,
@@ -132,6 +151,12 @@ public final class Trainer {
       if stop { break }
     }
     return history
+  }
+
+  /// `evaluate` on this process's shard of `loader`, with the metrics of all ranks summed.
+  public func evaluate(loader: any BatchSource) throws -> ClassificationMetrics {
+    let local = try AlexNetKit.evaluate(model, loader: loader, classCount: classNames.count)
+    return dataParallel?.reduce(local) ?? local
   }
 
   func saveEpoch(_ record: EpochRecord) throws {

@@ -25,6 +25,8 @@ public struct TrainingStart: Sendable {
   public var model: String, parameters: Int, trainingImages: Int, classes: Int, side: Int,
     epochs: Int
   public var directory: URL
+  /// Images per step over all processes (`--batch-size` times `processes`).
+  public var globalBatchSize = 0, processes = 1
 }
 
 /// A training run made from a `TrainingConfiguration`: the split, the data statistics, the
@@ -57,11 +59,18 @@ public final class TrainingRun {
   /// the checkpoint); writes nothing. `network` builds the model for a class count instead of the
   /// catalogue (its parameter names must stay the same from run to run, for resuming); the
   /// checkpoints record it under `configuration.model`.
+  ///
+  /// With `dataParallel`, this process is one rank of a data-parallel job: `batchSize` is per
+  /// process, the loaders are sharded by rank, and only rank 0 reports events (`directory` is a
+  /// follower's on the other ranks, which write nothing).
   public init(
     _ configuration: TrainingConfiguration, directory: RunDirectory, workers: Int = 1,
     stopOnBadFile: Bool = false, network: ((_ classes: Int) -> any Layer)? = nil,
-    onEvent: @escaping @Sendable (TrainingEvent) -> Void = { _ in }
+    dataParallel: DataParallel? = nil,
+    onEvent givenOnEvent: @escaping @Sendable (TrainingEvent) -> Void = { _ in }
   ) throws {
+    let silent: @Sendable (TrainingEvent) -> Void = { _ in }
+    let onEvent = (dataParallel?.world.isRoot ?? true) ? givenOnEvent : silent
     try configuration.validate()
     let stored = directory.mode == .resume ? try directory.storedRecord() : nil
     let data = try TrainingData(configuration, onEvent: onEvent)
@@ -82,8 +91,10 @@ public final class TrainingRun {
       record, workers: workers, stopOnBadFile: stopOnBadFile)
     for loader in [trainingLoader] + (validationLoader.map { [$0] } ?? []) {
       loader.onBadFile = { path, reason in onEvent(.badFile(path: path, reason: reason)) }
+      if let world = dataParallel?.world { loader.shard = (world.rank, world.size) }
     }
     trainer = try Self.makeTrainer(record, model: model, data: data, directory: directory)
+    trainer.dataParallel = dataParallel
     if directory.mode == .resume {
       let (url, checkpoint) = try directory.lastCheckpoint()
       try trainer.resume(from: checkpoint, source: url.path)
@@ -97,7 +108,8 @@ public final class TrainingRun {
   @discardableResult
   public func fit() throws -> RunSummary {
     try directory.begin(record)
-    let batchSize = configuration.batchSize
+    let processes = trainer.dataParallel?.world.size ?? 1
+    let batchSize = configuration.batchSize * processes
     let total = trainingLoader.samples.count
     let onEvent = self.onEvent
     let batches = trainingLoader.batchCount
@@ -105,7 +117,8 @@ public final class TrainingRun {
     trainer.onBatch = { index, count, loss, accuracy, rate in
       onEvent(
         .batch(
-          index: index, count: count, loss: loss, accuracy: accuracy, imagesPerSecond: rate,
+          index: index, count: count, loss: loss, accuracy: accuracy,
+          imagesPerSecond: rate * Double(processes),
           remaining: max(0, total - index * batchSize)))
     }
     trainer.onEpoch = { record in onEvent(.epoch(record, epochs: epochs, batches: batches)) }
@@ -114,11 +127,9 @@ public final class TrainingRun {
         TrainingStart(
           model: configuration.model, parameters: model.parameterCount, trainingImages: total,
           classes: classNames.count, side: record.preprocessing.side, epochs: epochs,
-          directory: directory.url)))
+          directory: directory.url, globalBatchSize: batchSize, processes: processes)))
     try trainer.fit(training: trainingLoader, validation: validationLoader, epochs: epochs)
-    let final = try validationLoader.map {
-      try evaluate(model, loader: $0, classCount: classNames.count)
-    }
+    let final = try validationLoader.map { try trainer.evaluate(loader: $0) }
     let summary = RunSummary(
       epochs: trainer.completedEpochs, history: trainer.history.records,
       validation: final.map(EvaluationReport.init),
@@ -170,7 +181,7 @@ public final class TrainingRun {
       labelSmoothing: c.labelSmoothing,
       classWeights: c.balanceClasses
         ? ClassWeighting.balanced.weights(counts: data.training.classCounts) : nil,
-      outputDirectory: directory.url)
+      outputDirectory: directory.isFollower ? nil : directory.url)
     let json = try JSONEncoder.runRecords(pretty: false).encode(record)
     trainer.checkpointRecords["configuration"] = String(decoding: json, as: UTF8.self)
     return trainer
