@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+/// `mpirun -np 2 alexnet train` through the built binary (Open MPI, one host): rank 0 alone prints
+/// and writes the run directory, the global batch is printed, and a resumed run continues.
+@Suite(.serialized) struct DistributedCommandTests {
+  /// Open MPI's launcher, which `make deps` installs (openmpi-bin).
+  static let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first {
+    FileManager.default.isExecutableFile(atPath: $0)
+  }
+
+  /// Runs `alexnet` under `mpirun -np processes`, as root too (containers, CI).
+  static func runMPI(_ processes: Int, _ arguments: [String]) throws -> (
+    status: Int32, output: String, error: String
+  ) {
+    let launcher = try #require(mpirun, "mpirun not found: make deps installs openmpi-bin")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: launcher)
+    process.arguments =
+      ["-np", "\(processes)", "--oversubscribe", "--mca", "btl", "tcp,self", alexnetBinary().path]
+      + arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    process.environment = environment
+    return try capture(process)
+  }
+
+  @Test func twoProcessesTrainOneRunAndResumeIt() throws {
+    let data = try CommandTests.dataFolder(perClass: 6)
+    let run = try CommandTests.scratch().appendingPathComponent("run")
+    let common = [
+      "train", "--data", data.path, "--validation-split", "0.25", "--batch-size", "2",
+      "--image-size", "32", "--output", run.path, "--threads", "1",
+    ]
+    let first = try Self.runMPI(2, common + ["--epochs", "1"])
+    #expect(first.status == 0, "\(first.error)")
+    #expect(first.output.contains("Data-parallel over 2 processes: global batch 4 (2 per process)."))
+    // One rank prints: the epoch line appears once.
+    #expect(first.output.components(separatedBy: "Epoch 1/1 - ").count == 2, "\(first.output)")
+    let names = Set(try FileManager.default.contentsOfDirectory(atPath: run.path))
+    #expect(names.isSuperset(of: ["config.json", "cp-0001.safetensors", "metrics.json"]))
+
+    // Another process count resumes the same run.
+    let resumed = try Self.runMPI(3, ["train", "--output", run.path, "--resume", "--epochs", "2"])
+    #expect(resumed.status == 0, "\(resumed.error)")
+    #expect(resumed.output.contains("Resuming from cp-0001.safetensors (epoch 1)."))
+    #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("cp-0002.safetensors").path))
+  }
+}
+
+/// The built `alexnet` beside the test runner, in the products folder.
+func alexnetBinary() -> URL {
+  URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    .appendingPathComponent("alexnet")
+}
+
+/// Runs `process` to its end and returns its status and outputs; a process still running after
+/// `timeout` seconds is terminated (a hung job fails the test instead of stalling the suite).
+func capture(_ process: Process, timeout: Double = 180) throws -> (
+  status: Int32, output: String, error: String
+) {
+  let output = Pipe(), error = Pipe()
+  (process.standardOutput, process.standardError) = (output, error)
+  try process.run()
+  let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+  DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+  defer { watchdog.cancel() }
+  // Standard error is read on another thread so that neither pipe fills while the other is read.
+  nonisolated(unsafe) var err = Data()
+  let done = NSCondition()
+  nonisolated(unsafe) var finished = false
+  let handle = error.fileHandleForReading
+  Thread {
+    let read = handle.readDataToEndOfFile()
+    done.withLock { (err, finished) = (read, true); done.signal() }
+  }.start()
+  let out = output.fileHandleForReading.readDataToEndOfFile()
+  done.withLock { while !finished { done.wait() } }
+  process.waitUntilExit()
+  return (
+    process.terminationStatus, String(decoding: out, as: UTF8.self),
+    String(decoding: err, as: UTF8.self)
+  )
+}
