@@ -14,6 +14,11 @@ struct LoadedModel {
     guard FileManager.default.fileExists(atPath: url.path) else {
       throw CommandError("\(path): no such weights file (expected a .safetensors checkpoint)")
     }
+    if url.pathExtension.lowercased() == "onnx" {
+      self = try Self(onnx: url, model: requested)  // in Export.swift
+      if let classesFile { classNames = try Self.readClassNames(classesFile, count: classNames.count) }
+      return
+    }
     let file = try SafetensorsFile(contentsOf: url)
     if file.metadata["model"] != nil {
       let checkpoint = try Checkpoint(contentsOf: url)

@@ -57,8 +57,7 @@ extension Layer {
 
   /// Switches this layer and all below it to training mode (or inference with `false`).
   public func train(_ on: Bool = true) {
-    var layer = self
-    layer.isTraining = on
+    isTraining = on
   }
 
   /// Inference mode: dropout off, batch norm on running statistics.

@@ -93,10 +93,9 @@ import Testing
     try training.fit(training: loader(folder), validation: nil, epochs: 1)
     let before = try Data(contentsOf: directory.appendingPathComponent("cp-0001.safetensors"))
     struct Killed: Error {}
-    AtomicFile.beforeRename = { _ in throw Killed() }
-    defer { AtomicFile.beforeRename = nil }
-    #expect(throws: Killed.self) { try training.fit(training: loader(folder), validation: nil, epochs: 2) }
-    AtomicFile.beforeRename = nil
+    AtomicFile.$beforeRename.withValue({ _ in throw Killed() }) {
+      #expect(throws: Killed.self) { try training.fit(training: loader(folder), validation: nil, epochs: 2) }
+    }
     let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
     #expect(!files.contains("cp-0002.safetensors") && !files.contains { $0.contains(".tmp-") })
     #expect(try Data(contentsOf: directory.appendingPathComponent("cp-0001.safetensors")) == before)
