@@ -12,7 +12,8 @@ import Foundation
 /// refuses a directory that holds anything; `.overwrite` removes the old run's files (and leaves
 /// others, such as an index of features, in place), and
 /// `.resume` reads config.json and the last checkpoint. Nothing in the directory changes until
-/// `begin(_:)`, which a run calls once its checkpoint has loaded: a refused command changes nothing.
+/// `begin(_:)`, which a run calls once its checkpoint has loaded: a refused command changes
+/// nothing.
 public final class RunDirectory {
   public enum Mode: String, Sendable { case new, overwrite, resume }
 
