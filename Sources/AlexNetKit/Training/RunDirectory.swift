@@ -40,13 +40,7 @@ public final class RunDirectory {
     if !exists && mode == .resume {
       throw FileError(self.url, "does not exist: --resume needs a run to continue")
     }
-    if !exists {
-      do {
-        try FileManager.default.createDirectory(at: self.url, withIntermediateDirectories: true)
-      } catch {
-        throw FileError(self.url, "cannot create the run directory: \(Self.reason(error))")
-      }
-    }
+    if !exists { try Self.makeDirectories(self.url) }
     created = !exists
     do {
       try takeLock()
@@ -213,6 +207,17 @@ public final class RunDirectory {
     case .resume where !present.contains("config.json"):
       throw FileError(url, "has no config.json: there is no run here to resume")
     default: break
+    }
+  }
+
+  /// `mkdir -p`, with the system's reason when it fails (Foundation's is a dictionary dump).
+  static func makeDirectories(_ url: URL) throws {
+    var path = ""
+    for component in url.standardizedFileURL.path.split(separator: "/") {
+      path += "/" + component
+      guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+        throw FileError(url, "cannot create the run directory: \(String(cString: strerror(errno)))")
+      }
     }
   }
 
