@@ -10,10 +10,9 @@ import Foundation
 /// Opening one takes an advisory lock (`flock` on `.lock` inside it) that is held until `close()`,
 /// so a second process is refused at once instead of mixing its files with the first's. A new run
 /// refuses a directory that holds anything; `.overwrite` removes the old run's files (and leaves
-/// others, such as an index of features, in place), and
-/// `.resume` reads config.json and the last checkpoint. Nothing in the directory changes until
-/// `begin(_:)`, which a run calls once its checkpoint has loaded: a refused command changes
-/// nothing.
+/// others, such as an index of features, in place), and `.resume` reads config.json and the last
+/// checkpoint. Nothing in the directory changes until `begin(_:)`, which a run calls once its
+/// checkpoint has loaded: a refused command changes nothing.
 public final class RunDirectory {
   public enum Mode: String, Sendable { case new, overwrite, resume }
 
@@ -26,8 +25,9 @@ public final class RunDirectory {
   private var createdLock = false
   private var begun = false
 
-  /// The lock file's name; it stays in the directory (removing it would let two processes lock
-  /// two different files of the same name).
+  /// The lock file's name. Once a run has begun it stays (removed while another process has it
+  /// open, two processes could lock two different files of the same name); an opening that
+  /// created it and never began removes it again, still holding the lock.
   public static let lockName = ".lock"
 
   public init(_ url: URL, mode: Mode = .new) throws {
