@@ -181,3 +181,13 @@ extension JSONEncoder {
     return encoder
   }
 }
+
+extension JSONDecoder {
+  /// Reads what `JSONEncoder.runRecords` writes, "nan" and "inf" included.
+  public static var runRecords: JSONDecoder {
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+      positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return decoder
+  }
+}

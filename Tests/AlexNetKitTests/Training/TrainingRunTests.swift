@@ -229,6 +229,23 @@ import Testing
     #expect(try best.recordedPreprocessing(source: "best") == resumed.preprocessing)
   }
 
+  /// A diverged run (a NaN loss) still writes its checkpoint's history and metrics.json, and
+  /// resumes: non-finite numbers are stored as "nan" and "inf".
+  @Test func aRunWhoseLossIsNaNKeepsItsRecordsAndResumes() throws {
+    let url = try DataFixtures.scratchDirectory().appendingPathComponent("run")
+    var configuration = Self.configuration(try Self.colourFolder())
+    configuration.learningRate = 1e30
+    let summary = try TrainingRun(configuration, directory: RunDirectory(url)).fit()
+    #expect(!summary.history[0].loss.isFinite)
+    #expect(try String(contentsOf: url.appendingPathComponent("metrics.json"), encoding: .utf8)
+      .contains("\"loss\" : \"nan\""))
+    let directory = try RunDirectory(url, mode: .resume)
+    configuration.epochs = 2
+    let resumed = try TrainingRun(configuration, directory: directory)
+    #expect(resumed.trainer.history.records.count == 1)
+    #expect(!resumed.trainer.history.records[0].loss.isFinite)
+  }
+
   @Test func aResumeThatIsRefusedChangesNothing() throws {
     let data = try Self.colourFolder()
     let url = try DataFixtures.scratchDirectory().appendingPathComponent("run")
