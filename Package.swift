@@ -5,6 +5,7 @@ import PackageDescription
 
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let realModule = Target.Dependency.product(name: "RealModule", package: "swift-numerics")
+let swiftProtobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
 
 let package = Package(
   name: "alexnet-swift",
@@ -16,6 +17,8 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    // The runtime only: onnx.pb.swift is generated once and committed (Scripts/generate_onnx_swift.sh).
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
   ],
   targets: [
     // MARK: - System libraries
@@ -30,16 +33,18 @@ let package = Package(
     .target(name: "CVectorMath"),
 
     // MARK: - Library and executables
-    .target(name: "AlexNetKit", dependencies: ["COpenBLAS", "CTurboJPEG", "CPNG", "CVectorMath", realModule]),
+    .target(
+      name: "AlexNetKit",
+      dependencies: ["COpenBLAS", "CTurboJPEG", "CPNG", "CVectorMath", realModule, swiftProtobuf]),
     .executableTarget(name: "alexnet", dependencies: ["AlexNetKit", argumentParser, realModule]),
     .executableTarget(name: "benchmarks", dependencies: ["AlexNetKit"], path: "Benchmarks/benchmarks"),
 
     // MARK: - Tests
     .target(name: "TestSupport", dependencies: ["AlexNetKit"], path: "Tests/TestSupport"),
     .testTarget(
-      name: "AlexNetKitTests", dependencies: ["AlexNetKit", "TestSupport"],
+      name: "AlexNetKitTests", dependencies: ["AlexNetKit", "TestSupport", swiftProtobuf],
       resources: [.copy("Fixtures")]),
     .testTarget(name: "alexnetTests", dependencies: ["alexnet"]),
   ],
-  swiftLanguageModes: [.v5]
+  swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,6 @@
+// C's `stdout` is a global `var` to Swift, read only in `main` before any thread starts. First
+// import: Foundation imports Glibc without `@preconcurrency` and would win.
+@preconcurrency import Glibc
 import AlexNetKit
 import ArgumentParser
 import Foundation
@@ -7,7 +10,9 @@ struct AlexNetCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "alexnet",
     abstract: "Train, evaluate and run AlexNet-style convolutional networks on the CPU.",
-    subcommands: [Train.self, Evaluate.self, Predict.self, Summary.self, Features.self, Similar.self, Preview.self])
+    subcommands: [
+      Train.self, Evaluate.self, Predict.self, Summary.self, Features.self, Similar.self, Preview.self, Export.self,
+    ])
 
   /// Line-buffered output, so that a log file or a pipe sees each epoch as it ends.
   static func main() {

@@ -14,16 +14,19 @@ struct LoadedModel {
     guard FileManager.default.fileExists(atPath: url.path) else {
       throw CommandError("\(path): no such weights file (expected a .safetensors checkpoint)")
     }
+    if url.pathExtension.lowercased() == "onnx" {
+      self = try Self(onnx: url, model: requested)  // in Export.swift
+      if let classesFile { classNames = try Self.readClassNames(classesFile, count: classNames.count) }
+      return
+    }
     let file = try SafetensorsFile(contentsOf: url)
     if file.metadata["model"] != nil {
       let checkpoint = try Checkpoint(contentsOf: url)
-      if let requested, requested != checkpoint.model {
-        throw CommandError("\(path) holds a \(checkpoint.model.rawValue) model, not \(requested.rawValue)")
+      if let requested, requested.rawValue != checkpoint.model {
+        throw CommandError("\(path) holds a \(checkpoint.model) model, not \(requested.rawValue)")
       }
-      name = checkpoint.model
+      (name, network) = try ModelCatalog.make(for: checkpoint, source: path)
       classNames = checkpoint.classNames
-      network = ModelCatalog.make(name, classes: classNames.count)
-      do { try network.loadState(checkpoint.weights) } catch { throw CommandError("\(path): \(error.description)") }
       preprocessing = try checkpoint.recordedPreprocessing(source: path)
     } else {
       guard let requested else {

@@ -171,17 +171,20 @@ public struct SafetensorsFile {
 
 /// Writing safetensors files, and loading them into layers.
 public enum Safetensors {
-  /// The file's bytes: F32 tensors in the given order, header keys in that order, the header
-  /// padded with spaces to a multiple of 8 bytes (as the reference writer does).
-  public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) -> [UInt8] {
+  /// The file's bytes: F32 tensors in the given order, then `integers` as I64 (PyTorch's
+  /// `num_batches_tracked` counters), header keys in that order, the header padded with spaces
+  /// to a multiple of 8 bytes (as the reference writer does).
+  public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
+                            integers: [(name: String, shape: [Int], values: [Int64])] = []) -> [UInt8] {
     var parts: [String] = []
     if !metadata.isEmpty {
       parts.append("\"__metadata__\":{" + metadata.keys.sorted().map { "\(quoted($0)):\(quoted(metadata[$0]!))" }.joined(separator: ",") + "}")
     }
     var offset = 0
-    for (name, tensor) in tensors {
-      let size = tensor.count * 4
-      parts.append("\(quoted(name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],"
+    let described = tensors.map { ($0.name, "F32", $0.tensor.shape, $0.tensor.count * 4) }
+      + integers.map { ($0.name, "I64", $0.shape, $0.values.count * 8) }
+    for (name, dtype, shape, size) in described {
+      parts.append("\(quoted(name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
                    + "\"data_offsets\":[\(offset),\(offset + size)]}")
       offset += size
     }
@@ -203,6 +206,9 @@ public enum Safetensors {
           }
         #endif
       }
+    }
+    for entry in integers {
+      for value in entry.values { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
     }
     return bytes
   }

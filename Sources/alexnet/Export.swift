@@ -1,0 +1,70 @@
+import AlexNetKit
+import ArgumentParser
+import Foundation
+
+/// `alexnet export`: trained weights in a form other tools run or load.
+struct Export: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Export trained weights as ONNX or as a PyTorch state dict.",
+    discussion: """
+      onnx: an ONNX graph (opset 17) with input images [N, 3, S, S] float32 (N dynamic) and output
+      logits [N, classes]; dropout is left out and batch norm uses its running statistics. The class
+      names and the preprocessing are in metadata_props as JSON; `alexnet predict` and `evaluate`
+      read the file back.
+      safetensors: weights only under PyTorch's names, as load_state_dict(strict=True) wants them
+      (no optimizer state), with the same metadata.
+      """)
+
+  enum Format: String, CaseIterable {
+    case onnx, safetensors
+  }
+
+  @Option(help: "A checkpoint of this tool, or bare safetensors weights with --model.")
+  var weights: String
+
+  // A string checked in run(), so that a wrong value is one line without the usage text.
+  @Option(help: "onnx or safetensors.")
+  var format = "onnx"
+
+  @Option(help: "The file to write.")
+  var output: String
+
+  @Option(help: "The network, required for bare weights (\(ModelName.allCases.map(\.rawValue).joined(separator: ", "))).")
+  var model: ModelName?
+
+  @Option(help: "Class names: one per line, or a TSV whose last column is the name (e.g. imagenet-classes.tsv).")
+  var classes: String?
+
+  func run() throws {
+    try CommandError.reporting {
+      guard let format = Format(rawValue: format) else {
+        throw CommandError("--format: expected onnx or safetensors, got \(format)")
+      }
+      let loaded = try LoadedModel(weights: weights, model: model, classesFile: classes)
+      let info = ExportedModelInfo(model: loaded.name, classNames: loaded.classNames, preprocessing: loaded.preprocessing)
+      let url = URL(fileURLWithPath: output)
+      switch format {
+      case .onnx: try ONNXExport.write(loaded.network, info: info, to: url)
+      case .safetensors: try StateDictExport.write(loaded.network, info: info, to: url)
+      }
+      let side = loaded.preprocessing.side
+      print("Wrote \(output): \(loaded.name.rawValue), \(loaded.classNames.count) classes, input \(side)x\(side)")
+    }
+  }
+}
+
+extension LoadedModel {
+  /// A model from an ONNX file this tool exported: layers, weights, class names and
+  /// preprocessing all come from the file.
+  init(onnx url: URL, model requested: ModelName?) throws {
+    let imported = try ONNXImport(contentsOf: url)
+    guard let model = imported.info.model else {
+      throw CommandError("\(url.path): a network of one's own; predict and evaluate read catalogue models only")
+    }
+    if let requested, requested != model {
+      throw CommandError("\(url.path) holds a \(model.rawValue) model, not \(requested.rawValue)")
+    }
+    (name, network, classNames, preprocessing) = (model, imported.network, imported.info.classNames,
+                                                  imported.info.preprocessing)
+  }
+}
