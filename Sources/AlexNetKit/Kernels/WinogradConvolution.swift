@@ -5,7 +5,6 @@
 
 import Synchronization
 
-
 /// A 3×3, stride-1 correlation as the Winograd path sees it: input planes height × width, output
 /// planes outHeight × outWidth, `padTop`/`padLeft` zero cells before the first row and column
 /// (negative: that many input cells skipped).
@@ -46,7 +45,8 @@ struct WinogradShape {
   /// im2col path's budget: one image gives products only 49 columns wide at 13x13 (conv3-5), too
   /// narrow for OpenBLAS to reach speed, so a few images per product pay for leaving the cache.
   func imagesPerChunk(batch: Int, budget: Int = 1 << 22) -> Int {
-    let budget = Parallel.isInsideShard ? budget / ComputeContext.current.threadCount : budget
+    let context = ComputeContext.current
+    let budget = context.isInsideShard ? budget / context.threadCount : budget
     let perImage = 16 * (inChannels + outChannels) * tilesPerImage
     return Swift.max(1, Swift.min(batch, budget / Swift.max(perImage, 1)))
   }
@@ -221,7 +221,8 @@ func winogradMultiply(_ s: WinogradShape, tiles: Int, filters u: UnsafePointer<F
 
 // MARK: - Tensor-level entry points
 
-/// Winograd forward of tensors (3×3, stride 1); `bias` may be nil.
+/// Winograd forward of tensors (3×3, stride 1); `bias` may be nil. Scratch comes from
+/// `workspace`, or from the compute context's when nil.
 public func winogradConv2dForward(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?, activation: Activation = .identity,
   workspace: Workspace? = nil

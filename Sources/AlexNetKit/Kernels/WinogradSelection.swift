@@ -39,8 +39,8 @@ public enum ConvolutionAlgorithms {
   static let chosen = Mutex<[Key: ConvolutionAlgorithm]>([:])
 
   static func key(_ g: ConvGeometry, _ pass: ConvolutionPass) -> Key {
-    Key(geometry: g, pass: pass, threads: ComputeContext.current.threadCount,
-        sharded: ComputeContext.current.shardsBatches)
+    let context = ComputeContext.current
+    return Key(geometry: g, pass: pass, threads: context.threadCount, sharded: context.shardsBatches)
   }
 
   /// The algorithm measured for `g` and `pass` at the current thread settings, if any yet.
@@ -170,7 +170,7 @@ extension Conv2D {
     let filters = winogradFilterCache.filters(g, weight: weight)
     var output = Tensor(uninitializedShape: g.outputShape)
     let noBias = Tensor(zeros: [0])
-    Workspace.using(nil) { workspace in
+    ComputeContext.current.withWorkspace { workspace in
       input.value.withUnsafeBufferPointer { x in
         (bias?.value ?? noBias).withUnsafeBufferPointer { b in
           output.withUnsafeMutableBufferPointer { y in
