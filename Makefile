@@ -1,11 +1,12 @@
 # Set-up, build, test and benchmark. `make deps` installs the Debian packages only when
 # pkg-config cannot find the libraries, so on a prepared machine it does nothing.
 SWIFT ?= swift
+SHELL := /bin/bash
 PKGS := libopenblas-dev liblapacke-dev libturbojpeg0-dev libpng-dev pkg-config
 PCS := openblas lapacke libturbojpeg libpng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test bench demo example clean
+.PHONY: all deps build release test bench demo example fuzz clean
 
 all: build
 
@@ -43,5 +44,26 @@ demo: deps
 	.build/release/alexnet train --output runs/demo --overwrite
 	@echo "Try: .build/release/alexnet predict --weights runs/demo/best.safetensors Samples/imagenette-mini/golf_ball/*.JPEG"
 
+# libFuzzer harnesses (Fuzz/README.md): each runs FUZZ_SECONDS on its seeds; findings are kept in
+# .build-fuzz/findings/<harness>/ and the run fails on the first crash.
+FUZZ_SECONDS ?= 60
+FUZZERS := fuzz-safetensors fuzz-image
+FUZZER_RUNTIME = $(firstword $(wildcard $(dir $(shell readlink -f $$(command -v $(SWIFT))))../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a))
+FUZZ_FLAGS = -c release -Xswiftc -parse-as-library -Xswiftc -sanitize=address \
+  -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
+  -Xlinker $(FUZZER_RUNTIME) -Xlinker -lstdc++
+
+fuzz: deps
+	@test -n "$(FUZZER_RUNTIME)" || { echo "fuzz: clang's libclang_rt.fuzzer_no_main not found beside $(SWIFT)" >&2; exit 1; }
+	$(SWIFT) build --package-path Fuzz --scratch-path .build-fuzz $(FUZZ_FLAGS)
+	@for f in $(FUZZERS); do \
+	  mkdir -p .build-fuzz/corpus/$$f .build-fuzz/findings/$$f; \
+	  echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+	  SWIFT_BACKTRACE=enable=no .build-fuzz/release/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=.build-fuzz/findings/$$f/ .build-fuzz/corpus/$$f Fuzz/Corpus/$$f 2>&1 \
+	    | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==ERROR|INFO: Loaded|SUMMARY)|cov:' | tail -6; \
+	  test "$${PIPESTATUS[0]}" = 0 || exit 1; \
+	done
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

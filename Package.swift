@@ -46,5 +46,5 @@ let package = Package(
       resources: [.copy("Fixtures")]),
     .testTarget(name: "alexnetTests", dependencies: ["alexnet"]),
   ],
-  swiftLanguageModes: [.v5]
+  swiftLanguageModes: [.v6]
 )

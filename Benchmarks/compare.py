@@ -4,11 +4,14 @@ model) Keras's: same models, batches and thread counts, printed as columns with 
 Optional, never needed by the tests. Needs torch and torchvision (and tensorflow with keras for the
 Keras column, skipped when absent), installed outside the repository, e.g.
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install torch torchvision tensorflow-cpu
-    /tmp/venv/bin/python Benchmarks/compare.py [--quick] [--threads 2] [--rounds 3] [--only alexnet-tv:128]
+    /tmp/venv/bin/python Benchmarks/compare.py [--quick] [--threads 2] [--rounds 5] [--only alexnet-tv:128]
+                                               [--baseline main]
 Every measurement runs in its own process (so peak memory is per configuration): ours through
-`benchmarks --model-row`, theirs through this script's --child mode. Frameworks alternate within
-each round, so a shared machine's slow spells hit all columns alike; each figure is the median of
-the rounds.
+`benchmarks --model-row`, theirs through this script's --child mode. Contenders alternate within
+each round, so a shared machine's slow spells hit all columns alike; each figure is given as the
+median, worst and best of the rounds (at least five by default), and ours / theirs at the median
+and at the worst rounds. `--baseline REF` builds git commit REF in a temporary worktree and runs it
+as one more column, "ours (REF)", in the same rounds: before and after, and PyTorch, from one run.
 """
 import argparse
 import importlib.util
@@ -134,58 +137,120 @@ def run_json(command, cwd=None):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def medians(rows):
-    keys = ["trainingImagesPerSecond", "inferenceMilliseconds", "inferenceImagesPerSecond", "peakResidentMegabytes"]
-    return {k: sorted(r[k] for r in rows)[len(rows) // 2] for k in keys}
+METRICS = [("train img/s", "trainingImagesPerSecond"), ("inference ms", "inferenceMilliseconds"),
+           ("inference img/s", "inferenceImagesPerSecond"), ("peak RSS MB", "peakResidentMegabytes")]
+# For these a larger figure is better; the "worst round" of a contender is its minimum, else its maximum.
+HIGHER_IS_BETTER = {"trainingImagesPerSecond", "inferenceImagesPerSecond"}
+
+
+def spread(rows, key):
+    """(worst, median, best) of one metric over the rounds."""
+    values = sorted(r[key] for r in rows)
+    low, mid, high = values[0], values[len(values) // 2], values[-1]
+    return (low, mid, high) if key in HIGHER_IS_BETTER else (high, mid, low)
+
+
+def build_benchmarks(root):
+    subprocess.run(["swift", "build", "-c", "release", "--product", "benchmarks"], cwd=root, check=True,
+                   stdout=subprocess.DEVNULL)
+    return os.path.join(root, ".build", "release", "benchmarks")
+
+
+def baseline_worktree(root, ref):
+    """Checks out commit `ref` in a temporary worktree of this repository; returns its path."""
+    path = tempfile.mkdtemp(prefix="compare-baseline-")
+    os.rmdir(path)
+    out = subprocess.run(["git", "-C", root, "worktree", "add", "--detach", path, ref], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"--baseline {ref}: git could not check it out: {out.stderr.strip()}")
+    return path
+
+
+def contenders(args, root, binary, baseline_binary, have_keras, name):
+    """(column, command) in the order they run within a round."""
+    quick = ["--quick"] if args.quick else []
+    ours = lambda b: [b, "--model-row", name, "--batch"]
+    them = lambda framework: [sys.executable, __file__, "--child", framework, name]
+    columns = [("ours", ours(binary))]
+    if baseline_binary:
+        columns.append((f"ours ({args.baseline})", ours(baseline_binary)))
+    columns.append(("PyTorch", them("pytorch")))
+    if have_keras and name == "alexnet-bn":
+        columns.append(("Keras", them("keras")))
+    return [(c, command, quick) for c, command in columns]
+
+
+def print_config(name, batch, samples):
+    """One line per metric and contender: median, worst and best round, and ours / theirs at the
+    median and at the worst rounds (where a target must still hold)."""
+    ours = samples["ours"]
+    for metric, key in METRICS:
+        for column, rows in samples.items():
+            worst, mid, best = spread(rows, key)
+            line = f"{name:<11} {batch:>5}  {metric:<16} {column:<18} {mid:>8.1f} {worst:>8.1f} {best:>8.1f}"
+            if column != "ours":
+                ours_worst, ours_mid, _ = spread(ours, key)
+                line += f" {ours_mid / mid:>7.2f}x {ours_worst / worst:>7.2f}x"
+            print(line, flush=True)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="times each configuration is measured, alternating frameworks; medians are printed")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="times each configuration is measured, contenders alternating (default 5)")
     parser.add_argument("--only", help="comma-separated model:batch pairs, e.g. alexnet-tv:128,alexnet:1")
+    parser.add_argument("--baseline", metavar="REF",
+                        help="also build git commit REF (release, in a temporary worktree) and run it as "
+                             "another column in the same rounds")
     parser.add_argument("--child", nargs=3, metavar=("FRAMEWORK", "MODEL", "BATCH"))
     args = parser.parse_args()
     repetitions = 2 if args.quick else 3
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]), repetitions, args.threads)
         return
+    if args.rounds < 1:
+        raise SystemExit(f"--rounds must be at least 1, got {args.rounds}")
     configs = CONFIGS_QUICK if args.quick else CONFIGS_FULL
     if args.only:
-        configs = [(pair.split(":")[0], int(pair.split(":")[1])) for pair in args.only.split(",")]
+        try:
+            configs = [(pair.split(":")[0], int(pair.split(":")[1])) for pair in args.only.split(",")]
+        except (IndexError, ValueError):
+            raise SystemExit(f"--only: expected model:batch pairs such as alexnet-tv:128,alexnet:1, got {args.only}")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run(["swift", "build", "-c", "release", "--product", "benchmarks"], cwd=root, check=True,
-                   stdout=subprocess.DEVNULL)
-    binary = os.path.join(root, ".build", "release", "benchmarks")
-    # find_spec, not import: importing tensorflow takes seconds and logs to stderr.
-    have_keras = importlib.util.find_spec("tensorflow") is not None
-    header = f"{'model':<11} {'batch':>5}  {'metric':<16} {'ours':>8} {'PyTorch':>8} {'ratio':>7}"
-    if have_keras:
-        header += f" {'Keras':>8} {'ratio':>7}"
-    print(f"threads {args.threads}; each figure the median of {args.rounds} rounds, frameworks alternating")
+    binary = build_benchmarks(root)
+    baseline_path, baseline_binary = None, None
+    try:
+        if args.baseline:
+            baseline_path = baseline_worktree(root, args.baseline)
+            baseline_binary = build_benchmarks(baseline_path)
+        # find_spec, not import: importing tensorflow takes seconds and logs to stderr.
+        have_keras = importlib.util.find_spec("tensorflow") is not None
+        run_rounds(args, root, configs, binary, baseline_binary, have_keras)
+    finally:
+        if baseline_path:
+            subprocess.run(["git", "-C", root, "worktree", "remove", "--force", baseline_path],
+                           capture_output=True)
+
+
+def run_rounds(args, root, configs, binary, baseline_binary, have_keras):
+    print(f"threads {args.threads}; {args.rounds} rounds, contenders alternating within each round")
+    header = (f"{'model':<11} {'batch':>5}  {'metric':<16} {'column':<18} {'median':>8} {'worst':>8} {'best':>8}"
+              f" {'ratio':>8} {'worst':>8}")
     print(header)
     print("-" * len(header), flush=True)
     for name, batch in configs:
-        samples = {"ours": [], "pytorch": [], "keras": []}
-        frameworks = ["pytorch"] + (["keras"] if have_keras and name == "alexnet-bn" else [])
+        columns = contenders(args, root, binary, baseline_binary, have_keras, name)
+        samples = {column: [] for column, _, _ in columns}
         for _ in range(args.rounds):
-            samples["ours"].append(run_json([binary, "--model-row", name, "--batch", str(batch)]
-                                            + (["--quick"] if args.quick else []), cwd=root))
-            for framework in frameworks:
-                samples[framework].append(run_json([sys.executable, __file__, "--child", framework, name, str(batch),
-                                                    "--threads", str(args.threads)] + (["--quick"] if args.quick else [])))
-        mine, torch_row = medians(samples["ours"]), medians(samples["pytorch"])
-        keras_row = medians(samples["keras"]) if samples["keras"] else None
-        for metric, key in [("train img/s", "trainingImagesPerSecond"), ("inference ms", "inferenceMilliseconds"),
-                            ("inference img/s", "inferenceImagesPerSecond"), ("peak RSS MB", "peakResidentMegabytes")]:
-            a, b = mine[key], torch_row[key]
-            line = f"{name:<11} {batch:>5}  {metric:<16} {a:>8.1f} {b:>8.1f} {a / b:>6.2f}x"
-            if keras_row:
-                line += f" {keras_row[key]:>8.1f} {a / keras_row[key]:>6.2f}x"
-            print(line, flush=True)
-    print("ratio: ours / theirs (higher is better for img/s, lower for ms and MB)")
+            for column, command, quick in columns:
+                extra = [str(batch)] + quick + ([] if column.startswith("ours") else ["--threads", str(args.threads)])
+                samples[column].append(run_json(command + extra, cwd=root))
+        print_config(name, batch, samples)
+    print("median, worst, best: over the rounds (worst: lowest img/s, highest ms and MB);")
+    print("ratio: ours / that column at the medians, then at the worst rounds of each")
+    print("(higher is better for img/s, lower for ms and MB)")
     if not have_keras:
         print("Keras column skipped: tensorflow is not installed.")
 

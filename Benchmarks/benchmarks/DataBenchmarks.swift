@@ -53,8 +53,9 @@ func runConsumptionBenchmarks(repetitions: Int) -> [ConsumptionRow] {
   var rows: [ConsumptionRow] = []
   for (name, side, batch) in [(ModelName.small, 112, 64), (.alexnetTV, 224, 32)] {
     let model = ModelCatalog.make(name, classes: 10, seed: 1)
-    let trainer = Trainer(model: model, modelName: name, classNames: (0..<10).map(String.init), optimizer: SGD(),
-                          outputDirectory: nil)
+    let trainer = Trainer(
+      model: model, modelIdentifier: name.rawValue, classNames: (0..<10).map(String.init),
+      optimizer: SGD(), outputDirectory: nil)
     var generator = SeededGenerator(seed: 2)
     let images = Tensor.randomUniform([batch, 3, side, side], lower: -1, upper: 1, using: &generator)
     let labels = (0..<batch).map { $0 % 10 }

@@ -171,24 +171,28 @@ struct ShardingRow: Codable {
 }
 
 /// Batch sharding against whole-batch multithreaded GEMMs, timed alternately in one run: the
-/// measurement behind `Parallel.shardsBatches` defaulting to true.
+/// measurement behind `ComputeContext.shardsBatches` defaulting to true. Both contexts share one
+/// workspace, as one caller's alternating steps would.
 func runShardingBenchmarks(batch: Int, repetitions: Int, only: Set<String>?) -> [ShardingRow] {
   var rng = SeededGenerator(seed: 4)
   var rows: [ShardingRow] = []
+  let shardedContext = ComputeContext.current
+  var wholeBatchContext = shardedContext
+  wholeBatchContext.shardsBatches = false
   for (name, g) in alexNetConvolutions(batch: batch) where only?.contains(name) ?? true {
     let x = Tensor.randomUniform(g.inputShape, lower: -1, upper: 1, using: &rng)
     let w = Tensor.randomNormal(g.weightShape, standardDeviation: 0.01, using: &rng)
     let dy = Tensor.randomUniform(g.outputShape, lower: -1, upper: 1, using: &rng)
     func step(sharded: Bool) -> () -> Void {
       {
-        Parallel.shardsBatches = sharded
-        sink += conv2dForward(g, input: x, weight: w, bias: nil)[flat: 0]
-        sink += conv2dBackward(g, input: x, weight: w, outputGradient: dy).weight[flat: 0]
+        withComputeContext(sharded ? shardedContext : wholeBatchContext) {
+          sink += conv2dForward(g, input: x, weight: w, bias: nil)[flat: 0]
+          sink += conv2dBackward(g, input: x, weight: w, outputGradient: dy).weight[flat: 0]
+        }
       }
     }
     let (sharded, whole) = interleavedMedianMilliseconds(repetitions: repetitions, step(sharded: true), step(sharded: false))
     rows.append(ShardingRow(layer: name, batch: batch, shardedMilliseconds: sharded, wholeBatchMilliseconds: whole))
   }
-  Parallel.shardsBatches = true
   return rows
 }

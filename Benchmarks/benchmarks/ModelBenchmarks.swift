@@ -37,8 +37,9 @@ struct LayerTable: Codable {
 func measureModel(_ name: ModelName, batch: Int, repetitions: Int) -> ModelRow {
   let side = name.defaultImageSize, classes = name == .alexnetBN ? 16 : 1000
   let model = ModelCatalog.make(name, classes: classes, seed: 1)
-  let trainer = Trainer(model: model, modelName: name, classNames: (0..<classes).map(String.init),
-                        optimizer: SGD(learningRate: 0.01), outputDirectory: nil)
+  let trainer = Trainer(
+    model: model, modelIdentifier: name.rawValue, classNames: (0..<classes).map(String.init),
+    optimizer: SGD(learningRate: 0.01), outputDirectory: nil)
   var generator = SeededGenerator(seed: 2)
   let images = Tensor.randomUniform([batch, 3, side, side], lower: -1, upper: 1, using: &generator)
   let labels = (0..<batch).map { $0 % classes }
@@ -81,10 +82,21 @@ func layerTable(_ name: ModelName, batch: Int, repetitions: Int) -> LayerTable {
   let side = name.defaultImageSize, classes = name == .alexnetBN ? 16 : 1000
   let model = ModelCatalog.make(name, classes: classes, seed: 1)
   var generator = SeededGenerator(seed: 3)
-  var x = Tensor.randomUniform([batch, 3, side, side], lower: -1, upper: 1, using: &generator)
+  let x = Tensor.randomUniform([batch, 3, side, side], lower: -1, upper: 1, using: &generator)
+  var context = ComputeContext.current
+  let profile = GEMMProfile()
+  context.profile = profile
+  return withComputeContext(context) {
+    layerRows(model, input: x, repetitions: repetitions, generator: &generator)
+  }.table(name, batch: batch, repetitions: repetitions, profile: profile)
+}
+
+/// One `LayerRow` per leaf (a fused Conv2D+ReLU counting as one), and the total milliseconds.
+private func layerRows(
+  _ model: Sequential, input: Tensor, repetitions: Int, generator: inout SeededGenerator
+) -> LayerRows {
+  var x = input
   var rows: [LayerRow] = []
-  BLAS.profiling = true
-  BLAS.profiledTime = .zero
   var total = 0.0
   let leaves = model.namedLeaves
   var index = 0
@@ -118,15 +130,25 @@ func layerTable(_ name: ModelName, batch: Int, repetitions: Int) -> LayerTable {
     total += both
     x = output
   }
-  // The profiled time covers 1 + repetitions forward runs and as many forward-and-backward runs,
-  // in core-milliseconds.
-  let gemm = Double(BLAS.profiledTime.components.seconds) * 1e3 + Double(BLAS.profiledTime.components.attoseconds) * 1e-15
-  BLAS.profiling = false
-  let measuredRuns = Double(repetitions + 1)
-  let gemmPerStep = gemm / measuredRuns
-  let allPerStep = rows.reduce(0) { $0 + $1.forwardMilliseconds * 2 + $1.backwardMilliseconds } * Double(Parallel.threadCount)
-  return LayerTable(model: name.rawValue, batch: batch, rows: rows, totalMilliseconds: total,
-                    gemmShare: min(1, gemmPerStep / max(allPerStep, 1e-9)))
+  return LayerRows(rows: rows, totalMilliseconds: total)
+}
+
+struct LayerRows {
+  var rows: [LayerRow]
+  var totalMilliseconds: Double
+
+  /// The table, with the share of core time `profile` saw inside GEMMs.
+  func table(_ name: ModelName, batch: Int, repetitions: Int, profile: GEMMProfile) -> LayerTable {
+    // The profiled time covers 1 + repetitions forward runs and as many forward-and-backward
+    // runs, in core-milliseconds.
+    let time = profile.time
+    let gemm = Double(time.components.seconds) * 1e3 + Double(time.components.attoseconds) * 1e-15
+    let gemmPerStep = gemm / Double(repetitions + 1)
+    let allPerStep = rows.reduce(0) { $0 + $1.forwardMilliseconds * 2 + $1.backwardMilliseconds }
+      * Double(ComputeContext.current.threadCount)
+    return LayerTable(model: name.rawValue, batch: batch, rows: rows, totalMilliseconds: totalMilliseconds,
+                      gemmShare: min(1, gemmPerStep / max(allPerStep, 1e-9)))
+  }
 }
 
 func printLayerTable(_ table: LayerTable) {

@@ -13,6 +13,7 @@ struct Report: Codable {
   var squareSGEMM: [SquareSGEMMRow]
   var convolutions: [ConvolutionRow]
   var sharding: [ShardingRow]
+  var winograd: [WinogradRow]
   var otherKernels: [OtherKernelRow]
   var loader: [DataRow]
   var trainingConsumption: [ConsumptionRow]
@@ -35,7 +36,7 @@ struct SquareSGEMMRow: Codable {
   var gflops: Double
 }
 
-var arguments = Array(CommandLine.arguments.dropFirst())
+let arguments = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
   guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
   return arguments[index + 1]
@@ -115,6 +116,7 @@ if let notice = machine.blasNotice { print("note: \(notice)") }
 
 let only = option("--only")
 var squares: [SquareSGEMMRow] = [], convolutions: [ConvolutionRow] = [], sharding: [ShardingRow] = []
+var winograd: [WinogradRow] = []
 var otherKernels: [OtherKernelRow] = []
 var loaderRows: [DataRow] = [], consumption: [ConsumptionRow] = []
 var modelRows: [ModelRow] = [], layerTables: [LayerTable] = [], referenceChecks: [ReferenceCheckRow] = []
@@ -154,7 +156,9 @@ if only == nil || only == "kernels" {
        r.maxRelativeError.map { String(format: "%.1e", $0) } ?? "-"]
     })
   print("speedup: naive ms per image / GEMM ms per image; the naive path runs at batch 1 only.")
-  if Parallel.threadCount > 1 {
+  winograd = runWinogradBenchmarks(batches: batches, repetitions: repetitions, only: layers)
+  printWinogradTable(winograd, repetitions: repetitions)
+  if ComputeContext.current.threadCount > 1 {
     let shardBatch = batches.last!
     sharding = runShardingBenchmarks(batch: shardBatch, repetitions: repetitions, only: layers)
     print("\nBatch shards (one per thread, single-threaded GEMMs) vs each GEMM over the whole batch on OpenBLAS's threads;")
@@ -224,6 +228,7 @@ if let path = option("--json") {
   let encoder = JSONEncoder()
   encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
   try encoder.encode(Report(machine: machine, squareSGEMM: squares, convolutions: convolutions, sharding: sharding,
+                            winograd: winograd,
                             otherKernels: otherKernels, loader: loaderRows,
                             trainingConsumption: consumption, models: modelRows, layers: layerTables, referenceChecks: referenceChecks))
     .write(to: URL(fileURLWithPath: path))

@@ -1,3 +1,6 @@
+// C's `stdout` is a global `var` to Swift, read only in `main` before any thread starts. First
+// import: Foundation imports Glibc without `@preconcurrency` and would win.
+@preconcurrency import Glibc
 import AlexNetKit
 import ArgumentParser
 import Foundation

@@ -15,9 +15,11 @@ struct ComputeOptions: ParsableArguments {
     guard workers >= 1 else { throw ValidationError("--workers must be at least 1, got \(workers)") }
   }
 
-  func apply() {
+  /// Prints OpenBLAS's notice, then runs `body` in the compute context these flags describe,
+  /// reporting its errors as `CommandError.reporting` does.
+  func run(_ body: () throws -> Void) throws {
     if let notice = BLASRuntime.configuration.notice { printError("note: \(notice)") }
-    if let threads { Parallel.setThreadCount(threads) }
+    try withComputeContext(ComputeContext(threadCount: threads)) { try CommandError.reporting(body) }
   }
 }
 

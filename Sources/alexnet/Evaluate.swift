@@ -37,8 +37,7 @@ struct Evaluate: ParsableCommand {
   }
 
   func run() throws {
-    compute.apply()
-    try CommandError.reporting {
+    try compute.run {
       let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
       let root = try SampleData.folder(data)
       let folder = try ImageFolder(root: root, classNames: loaded.classNames, validationSplit: validationSplit,

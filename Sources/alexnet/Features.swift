@@ -31,8 +31,7 @@ struct Features: ParsableCommand {
   }
 
   func run() throws {
-    compute.apply()
-    try CommandError.reporting {
+    try compute.run {
       let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
       let folder = try ImageFolder(root: URL(fileURLWithPath: data))
       let loader = BatchLoader(samples: folder.samples, pipeline: loaded.preprocessing.pipeline, batchSize: batchSize, shuffle: false,
@@ -90,8 +89,7 @@ struct Similar: ParsableCommand {
   }
 
   func run() throws {
-    compute.apply()
-    try CommandError.reporting {
+    try compute.run {
       let index = try SafetensorsFile(contentsOf: URL(fileURLWithPath: features))
       let matrix = try index.tensor(named: "features")
       let paths = (try? JSONDecoder().decode([String].self, from: Data((index.metadata["paths"] ?? "").utf8))) ?? []

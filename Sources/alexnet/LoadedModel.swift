@@ -22,13 +22,11 @@ struct LoadedModel {
     let file = try SafetensorsFile(contentsOf: url)
     if file.metadata["model"] != nil {
       let checkpoint = try Checkpoint(contentsOf: url)
-      if let requested, requested != checkpoint.model {
-        throw CommandError("\(path) holds a \(checkpoint.model.rawValue) model, not \(requested.rawValue)")
+      if let requested, requested.rawValue != checkpoint.model {
+        throw CommandError("\(path) holds a \(checkpoint.model) model, not \(requested.rawValue)")
       }
-      name = checkpoint.model
+      (name, network) = try ModelCatalog.make(for: checkpoint, source: path)
       classNames = checkpoint.classNames
-      network = ModelCatalog.make(name, classes: classNames.count)
-      do { try network.loadState(checkpoint.weights) } catch { throw CommandError("\(path): \(error.description)") }
       preprocessing = try checkpoint.recordedPreprocessing(source: path)
     } else {
       guard let requested else {

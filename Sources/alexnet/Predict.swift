@@ -50,8 +50,7 @@ struct Predict: ParsableCommand {
   }
 
   func run() throws {
-    compute.apply()
-    try CommandError.reporting {
+    try compute.run {
       var loaded = try LoadedModel(weights: weights, model: model, classesFile: classes)
       if let resize { loaded.preprocessing.resizeSide = resize }
       if let crop { loaded.preprocessing.side = crop }

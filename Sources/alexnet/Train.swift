@@ -140,10 +140,9 @@ struct Train: ParsableCommand {
     }
   }
 
-  func run() throws { try CommandError.reporting(train) }
+  func run() throws { try compute.run(train) }
 
   func train() throws {
-    compute.apply()
     let mode: RunDirectory.Mode = resume ? .resume : overwrite ? .overwrite : .new
     let directory = try RunDirectory(URL(fileURLWithPath: outputPath()), mode: mode)
     let configuration = try resolvedConfiguration(

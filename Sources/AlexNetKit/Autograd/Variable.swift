@@ -6,7 +6,11 @@
 /// gradient, so inference builds no graph at all.
 public final class Variable {
   /// The value. Optimisers update parameters' values in place.
-  public var value: Tensor
+  public var value: Tensor { didSet { version &+= 1 } }
+  /// Counts changes of `value` (assignments and in-place updates alike), so that what is derived
+  /// from a parameter (Winograd's transformed filters) knows when to derive it again. A `didSet`
+  /// that does not read the old value leaves in-place updates in place (SE-0268).
+  public private(set) var version = 0
   /// d loss / d value, accumulated by `backward` until zeroed (`zeroGradient()`).
   public internal(set) var grad: Tensor?
   /// Whether gradients flow to this node.

@@ -51,6 +51,13 @@ public struct Batch: Sendable {
   public var images: Tensor
   public var labels: [Int]
   public var paths: [String]
+
+  /// A batch from any source (`paths` empty when there are no files).
+  public init(images: Tensor, labels: [Int], paths: [String] = []) {
+    precondition(images.rank >= 1 && images.shape[0] == labels.count,
+                 "Batch: images \(images.shape) for \(labels.count) labels")
+    (self.images, self.labels, self.paths) = (images, labels, paths)
+  }
 }
 
 /// Batches of a sample list, decoded and augmented by worker threads ahead of the consumer.

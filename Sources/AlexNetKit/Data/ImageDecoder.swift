@@ -105,7 +105,10 @@ public enum ImageDecoder {
     try checkSize(width: Int(image.width), height: Int(image.height), name: name)
     let w = Int(image.width), h = Int(image.height)
     if image.format & png_uint_32(PNG_FORMAT_FLAG_LINEAR) != 0 {
-      return try decodeSixteenBitPNG(&image, width: w, height: h, failure: failure)
+      // The failure is made after the call: reading image.message while `image` is lent inout
+      // was an exclusivity violation, a trap on every damaged 16-bit PNG (found by fuzzing).
+      guard let decoded = decodeSixteenBitPNG(&image, width: w, height: h) else { throw failure("data") }
+      return decoded
     }
     image.format = png_uint_32(PNG_FORMAT_RGB)
     var pixels = [UInt8](repeating: 0, count: w * h * 3)
@@ -124,16 +127,15 @@ extension ImageDecoder {
   /// gamma-encode them on the way to 8 bits (64·257 would come back as 136), but 16-bit files
   /// carry the same sRGB encoding as 8-bit ones in practice. So the samples are read untouched
   /// (linear RGBA output, alpha premultiplied), composited on white and scaled by 1/257.
-  static func decodeSixteenBitPNG(
-    _ image: inout png_image, width w: Int, height h: Int, failure: (String) -> DataError
-  ) throws -> RGBImage {
+  /// Nil when libpng fails (its message is then in `image.message`).
+  static func decodeSixteenBitPNG(_ image: inout png_image, width w: Int, height h: Int) -> RGBImage? {
     // PNG_FORMAT_LINEAR_RGB_ALPHA, spelled out: the macro is not importable.
     image.format = png_uint_32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA | PNG_FORMAT_FLAG_LINEAR)
     var samples = [UInt16](repeating: 0, count: w * h * 4)
     let finished = samples.withUnsafeMutableBytes { out in
       png_image_finish_read(&image, nil, out.baseAddress, png_int_32(w * 4), nil)
     }
-    guard finished != 0 else { throw failure("data") }
+    guard finished != 0 else { return nil }
     var pixels = [UInt8](repeating: 0, count: w * h * 3)
     for i in 0..<(w * h) {
       let background = 65535 - Int(samples[4 * i + 3])

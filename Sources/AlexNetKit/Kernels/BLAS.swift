@@ -5,22 +5,10 @@ import Foundation
 /// dimensions are worked out in one place (as Caffe's `caffe_cpu_gemm`) and the kernel set is
 /// chosen (see `BLASRuntime`) before the first call.
 public enum BLAS {
-  /// When on, `profiledTime` accumulates the core time spent in `sgemm`: each call's duration
-  /// times the OpenBLAS threads it ran on (1 inside a batch shard), so that divided by wall time
-  /// and cores it is the share of the machine's time spent multiplying (the benchmark's GEMM
-  /// share). Off by default.
-  nonisolated(unsafe) public static var profiling = false
-  public static var profiledTime: Duration {
-    get { profileLock.withLock { accumulated } }
-    set { profileLock.withLock { accumulated = newValue } }
-  }
-  nonisolated(unsafe) static var accumulated: Duration = .zero
-  static let profileLock = NSLock()
-
+  /// Adds a call's core time (its duration times OpenBLAS's threads) to `profile`.
   @usableFromInline
-  static func addProfiledTime(since started: ContinuousClock.Instant) {
-    let elapsed = (ContinuousClock.now - started) * BLASRuntime.threadCount
-    profileLock.withLock { accumulated += elapsed }
+  static func record(since started: ContinuousClock.Instant, in profile: GEMMProfile) {
+    profile.add((ContinuousClock.now - started) * BLASRuntime.threadCount)
   }
 
   /// C ← alpha·op(A)·op(B) + beta·C for row-major Float32 matrices, where op(A) is m×k and op(B)
@@ -35,8 +23,9 @@ public enum BLAS {
   ) {
     BLASRuntime.ensureConfigured()
     guard m > 0, n > 0 else { return }
-    let started = profiling ? ContinuousClock.now : nil
-    defer { if let started { addProfiledTime(since: started) } }
+    // The profile of this call's scope, if any (see `ComputeContext.profile`).
+    let profile = ComputeContext.current.profile, started = profile == nil ? nil : ContinuousClock.now
+    defer { if let profile, let started { record(since: started, in: profile) } }
     cblas_sgemm(
       CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
       Int32(m), Int32(n), Int32(k), alpha,
@@ -56,8 +45,9 @@ public enum BLAS {
   ) {
     BLASRuntime.ensureConfigured()
     guard m > 0, n > 0 else { return }
-    let started = profiling ? ContinuousClock.now : nil
-    defer { if let started { addProfiledTime(since: started) } }
+    // The profile of this call's scope, if any (see `ComputeContext.profile`).
+    let profile = ComputeContext.current.profile, started = profile == nil ? nil : ContinuousClock.now
+    defer { if let profile, let started { record(since: started, in: profile) } }
     cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(n),
                 x, 1, beta, y, 1)
   }

@@ -42,8 +42,9 @@ public enum BLASRuntime {
   @inlinable
   public static func ensureConfigured() { _ = configuration }
 
-  /// OpenBLAS's thread count (its own pool, separate from `Parallel`'s loops).
-  public static var threadCount: Int {
+  /// OpenBLAS's thread count (its own pool, separate from `Parallel`'s loops). Set through a
+  /// `ComputeContext`'s `threadCount`; batch shards set it to 1 while they run.
+  public internal(set) static var threadCount: Int {
     get { ensureConfigured(); return Int(openblas_get_num_threads()) }
     set { ensureConfigured(); openblas_set_num_threads(Int32(max(1, newValue))) }
   }

@@ -152,7 +152,8 @@ extension ConvGeometry {
   /// as much as the GEMM (measured on conv3-5 at 13x13).
   /// Inside a batch shard the threads share the cache, so each gets its part of the budget.
   func imagesPerChunk(budget: Int = 1 << 21) -> Int {
-    let budget = Parallel.isInsideShard ? budget / Parallel.threadCount : budget
+    let context = ComputeContext.current
+    let budget = context.isInsideShard ? budget / context.threadCount : budget
     // A plane this wide already makes a GEMM wide enough; batching would only add the scatter
     // into NCHW and push the columns out of cache (conv1: 3025 positions per image).
     if outputPlane >= 1024 { return 1 }
@@ -371,23 +372,23 @@ func fillRows(_ matrix: UnsafeMutablePointer<Float>, rows: Int, length: Int, wit
 // MARK: - Tensor-level entry points
 
 /// im2col + GEMM convolution of tensors; `bias` may be nil; `activation` is applied to the output.
+/// Scratch comes from `workspace`, or from the compute context's when nil.
 public func conv2dForward(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?, activation: Activation = .identity,
-  workspace: Workspace = .current
+  workspace: Workspace? = nil
 ) -> Tensor {
   g.checkShapes(input: input, weight: weight, bias: bias)
+  // An empty tensor's pointer stands in for "no bias".
+  let biasValues = bias ?? Tensor(zeros: [0])
   var output = Tensor(uninitializedShape: g.outputShape)
-  output.withUnsafeMutableBufferPointer { y in
-    input.withUnsafeBufferPointer { x in
-      weight.withUnsafeBufferPointer { w in
-        if let bias {
-          bias.withUnsafeBufferPointer { b in
-            conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: b.baseAddress!,
+  Workspace.using(workspace) { workspace in
+    output.withUnsafeMutableBufferPointer { y in
+      input.withUnsafeBufferPointer { x in
+        weight.withUnsafeBufferPointer { w in
+          biasValues.withUnsafeBufferPointer { b in
+            conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: bias == nil ? nil : b.baseAddress!,
                           activation: activation, output: y.baseAddress!, workspace: workspace)
           }
-        } else {
-          conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: nil,
-                        activation: activation, output: y.baseAddress!, workspace: workspace)
         }
       }
     }
@@ -397,40 +398,43 @@ public func conv2dForward(
 
 /// Gradients of an im2col + GEMM convolution: input (nil unless `needsInputGradient`), weight
 /// and bias, each freshly made. With `reluOutput` (the output of a forward with `.relu`),
-/// `outputGradient` is that output's gradient.
+/// `outputGradient` is that output's gradient. Scratch as in the forward.
 public func conv2dBackward(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, reluOutput: Tensor? = nil, outputGradient: Tensor,
-  needsInputGradient: Bool = true, workspace: Workspace = .current
+  needsInputGradient: Bool = true, workspace: Workspace? = nil
 ) -> (input: Tensor?, weight: Tensor, bias: Tensor) {
   g.checkShapes(input: input, weight: weight, bias: nil)
   precondition(outputGradient.shape == g.outputShape,
                "convolution \(g): output gradient \(outputGradient.shape), expected \(g.outputShape)")
   precondition(reluOutput == nil || reluOutput!.shape == g.outputShape,
                "convolution \(g): ReLU output \(reluOutput!.shape), expected \(g.outputShape)")
-  // An empty tensor's pointer stands in for "no fused ReLU".
+  // Empty tensors' pointers stand in for "no fused ReLU" and "no input gradient".
   let mask = reluOutput ?? Tensor(zeros: [0])
-  var dx = needsInputGradient ? Tensor(uninitializedShape: g.inputShape) : nil
+  var dx = Tensor(uninitializedShape: needsInputGradient ? g.inputShape : [0])
   var dw = Tensor(uninitializedShape: g.weightShape), db = Tensor(uninitializedShape: [g.outChannels])
-  input.withUnsafeBufferPointer { x in
-    weight.withUnsafeBufferPointer { w in
-      outputGradient.withUnsafeBufferPointer { dy in
-        dw.withUnsafeMutableBufferPointer { dw in
-          db.withUnsafeMutableBufferPointer { db in
-            mask.withUnsafeBufferPointer { mask in
-              func run(_ dx: UnsafeMutablePointer<Float>?) {
-                conv2dBackward(g, input: x.baseAddress!, weight: w.baseAddress!,
-                               activatedOutput: reluOutput == nil ? nil : mask.baseAddress!,
-                               outputGradient: dy.baseAddress!, inputGradient: dx, weightGradient: dw.baseAddress!,
-                               biasGradient: db.baseAddress!, accumulate: false, workspace: workspace)
+  Workspace.using(workspace) { workspace in
+    input.withUnsafeBufferPointer { x in
+      weight.withUnsafeBufferPointer { w in
+        outputGradient.withUnsafeBufferPointer { dy in
+          dw.withUnsafeMutableBufferPointer { dw in
+            db.withUnsafeMutableBufferPointer { db in
+              mask.withUnsafeBufferPointer { mask in
+                dx.withUnsafeMutableBufferPointer { dx in
+                  conv2dBackward(g, input: x.baseAddress!, weight: w.baseAddress!,
+                                 activatedOutput: reluOutput == nil ? nil : mask.baseAddress!,
+                                 outputGradient: dy.baseAddress!,
+                                 inputGradient: needsInputGradient ? dx.baseAddress! : nil,
+                                 weightGradient: dw.baseAddress!, biasGradient: db.baseAddress!,
+                                 accumulate: false, workspace: workspace)
+                }
               }
-              if dx != nil { dx!.withUnsafeMutableBufferPointer { run($0.baseAddress!) } } else { run(nil) }
             }
           }
         }
       }
     }
   }
-  return (dx, dw, db)
+  return (needsInputGradient ? dx : nil, dw, db)
 }
 
 /// Calls `body(first, count)` for consecutive chunks of `g.imagesPerChunk()` images covering the

@@ -105,9 +105,10 @@ func lrnDimensions(_ input: Tensor) -> (batch: Int, channels: Int, plane: Int) {
 /// the input, which is cheaper than writing and reading it back, and saves a tensor per layer.
 public func localResponseNormForward(
   _ p: LRNParameters, batch: Int, channels: Int, plane: Int,
-  input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+  input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, workspace: Workspace
 ) {
-  forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 1) { base, range, squares in
+  forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 1, workspace: workspace) {
+    base, range, squares in
     let width = range.count
     storeSquares(of: input + base + range.lowerBound, plane: plane, channels: channels, width: width, into: squares)
     for c in 0..<channels {
@@ -126,10 +127,12 @@ public func localResponseNormForward(
 /// with the scales recomputed from the input block by block. Overwrites `inputGradient`.
 public func localResponseNormBackward(
   _ p: LRNParameters, batch: Int, channels: Int, plane: Int,
-  input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>
+  input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>,
+  workspace: Workspace
 ) {
   let factor = 2 * p.effectiveAlpha * p.beta, factor8 = Float8(repeating: factor)
-  forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 3) { base, range, buffer in
+  forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 3, workspace: workspace) {
+    base, range, buffer in
     let width = range.count, rows = channels * width
     let squares = buffer, powers = buffer + rows, ratios = buffer + 2 * rows
     storeSquares(of: input + base + range.lowerBound, plane: plane, channels: channels, width: width, into: squares)
@@ -220,13 +223,14 @@ private func windowSum(of matrix: UnsafeMutablePointer<Float>, width: Int, rows:
 
 /// Splits the work into (image, plane-chunk) blocks whose rows for all channels fit 64 KB per
 /// buffer (L2-resident) and runs them in parallel; `body` gets the image's base offset, the plane
-/// range and a per-thread scratch of `buffers` × channels × range floats.
-func forEachLRNBlock(batch: Int, channels: Int, plane: Int, buffers: Int,
+/// range and a scratch of `buffers` × channels × range floats, its chunk's part of `workspace`.
+func forEachLRNBlock(batch: Int, channels: Int, plane: Int, buffers: Int, workspace: Workspace,
                      _ body: (Int, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
   let chunkWidth = Swift.max(64, Swift.min(plane, (1 << 14) / Swift.max(channels, 1)))
   let chunksPerImage = (plane + chunkWidth - 1) / chunkWidth
-  Parallel.forEachChunk(batch * chunksPerImage, minimumChunk: 2) { blocks in
-    let buffer = Workspace.current.floats(buffers * channels * chunkWidth, slot: 0)
+  workspace.prepareShards(Parallel.chunkCount(batch * chunksPerImage, minimumChunk: 2))
+  Parallel.forEachIndexedChunk(batch * chunksPerImage, minimumChunk: 2) { chunk, blocks in
+    let buffer = workspace.shard(chunk).floats(buffers * channels * chunkWidth, slot: 0)
     for block in blocks {
       let image = block / chunksPerImage, chunk = block % chunksPerImage
       let range = (chunk * chunkWidth)..<Swift.min(plane, (chunk + 1) * chunkWidth)
@@ -235,20 +239,26 @@ func forEachLRNBlock(batch: Int, channels: Int, plane: Int, buffers: Int,
   }
 }
 
-/// LRN of a tensor.
-public func localResponseNormForward(_ p: LRNParameters, input: Tensor) -> Tensor {
+/// LRN of a tensor. Scratch comes from `workspace`, or from the compute context's when nil.
+public func localResponseNormForward(_ p: LRNParameters, input: Tensor, workspace: Workspace? = nil) -> Tensor {
   let (n, c, plane) = lrnDimensions(input)
   var output = Tensor(uninitializedShape: input.shape)
   input.withUnsafeBufferPointer { x in
     output.withUnsafeMutableBufferPointer { y in
-      localResponseNormForward(p, batch: n, channels: c, plane: plane, input: x.baseAddress!, output: y.baseAddress!)
+      Workspace.using(workspace) { workspace in
+        localResponseNormForward(p, batch: n, channels: c, plane: plane, input: x.baseAddress!, output: y.baseAddress!,
+                                 workspace: workspace)
+      }
     }
   }
   return output
 }
 
-/// The input gradient of an LRN from its forward input (the scales are recomputed).
-public func localResponseNormBackward(_ p: LRNParameters, input: Tensor, outputGradient: Tensor) -> Tensor {
+/// The input gradient of an LRN from its forward input (the scales are recomputed). Scratch as in
+/// the forward.
+public func localResponseNormBackward(
+  _ p: LRNParameters, input: Tensor, outputGradient: Tensor, workspace: Workspace? = nil
+) -> Tensor {
   let (n, c, plane) = lrnDimensions(input)
   precondition(outputGradient.shape == input.shape,
                "LRN backward: output gradient \(outputGradient.shape), expected \(input.shape)")
@@ -256,8 +266,11 @@ public func localResponseNormBackward(_ p: LRNParameters, input: Tensor, outputG
   input.withUnsafeBufferPointer { x in
     outputGradient.withUnsafeBufferPointer { dy in
       dx.withUnsafeMutableBufferPointer { dx in
-        localResponseNormBackward(p, batch: n, channels: c, plane: plane, input: x.baseAddress!,
-                                  outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!)
+        Workspace.using(workspace) { workspace in
+          localResponseNormBackward(p, batch: n, channels: c, plane: plane, input: x.baseAddress!,
+                                    outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!,
+                                    workspace: workspace)
+        }
       }
     }
   }

@@ -103,10 +103,10 @@ func naiveWindowMaximum(_ g: PoolGeometry, _ x: [Float], plane: Int, oy: Int, ox
 ///
 /// Ties go to the first maximum in row-major window order, as in the reference (and PyTorch):
 /// each column keeps its first row with the maximum, and across columns a tie goes to the smaller
-/// row, then to the earlier column.
+/// row, then to the earlier column. Each chunk of planes works in its own part of `workspace`.
 public func maxPool2dForward(
   _ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-  argmax: UnsafeMutablePointer<Int32>?
+  argmax: UnsafeMutablePointer<Int32>?, workspace: Workspace
 ) {
   let inPlane = g.height * g.width, outPlane = g.outHeight * g.outWidth, width = g.width
   let (stride, window) = (g.stride, g.window)
@@ -115,8 +115,9 @@ public func maxPool2dForward(
   let laneColumns = Float8(0, 1, 2, 3, 4, 5, 6, 7) * Float(stride)
   // A row past every real one: it loses every tie, and is clamped away if a window of NaNs keeps it.
   let outsideRow = Float(g.height)
-  Parallel.forEachChunk(g.batch * g.channels, minimumChunk: 8) { planes in
-    let scratch = Workspace.current.floats(2 * width + 2 * stride * phaseLength + 3 * paddedOutWidth, slot: 0)
+  workspace.prepareShards(Parallel.chunkCount(g.batch * g.channels, minimumChunk: 8))
+  Parallel.forEachIndexedChunk(g.batch * g.channels, minimumChunk: 8) { chunk, planes in
+    let scratch = workspace.shard(chunk).floats(2 * width + 2 * stride * phaseLength + 3 * paddedOutWidth, slot: 0)
     let columnMaxima = scratch, columnRows = scratch + width
     let phaseMaxima = columnRows + width, phaseRows = phaseMaxima + stride * phaseLength
     let rowMaxima = phaseRows + stride * phaseLength, rowRows = rowMaxima + paddedOutWidth
@@ -244,28 +245,36 @@ public func maxPool2dBackward(
   }
 }
 
-/// Max pooling of a tensor: the output and the argmax its backward needs.
-public func maxPool2dForward(_ g: PoolGeometry, input: Tensor) -> (output: Tensor, argmax: IndexBuffer) {
+/// Max pooling of a tensor: the output and the argmax its backward needs. Scratch comes from
+/// `workspace`, or from the compute context's when nil.
+public func maxPool2dForward(
+  _ g: PoolGeometry, input: Tensor, workspace: Workspace? = nil
+) -> (output: Tensor, argmax: IndexBuffer) {
   g.checkInput(input)
   var output = Tensor(uninitializedShape: g.outputShape)
   let argmax = IndexBuffer(uninitializedCount: output.count)
   input.withUnsafeBufferPointer { x in
     output.withUnsafeMutableBufferPointer { y in
       argmax.withUnsafeMutableBufferPointer { a in
-        maxPool2dForward(g, input: x.baseAddress!, output: y.baseAddress!, argmax: a.baseAddress!)
+        Workspace.using(workspace) { workspace in
+          maxPool2dForward(g, input: x.baseAddress!, output: y.baseAddress!, argmax: a.baseAddress!,
+                           workspace: workspace)
+        }
       }
     }
   }
   return (output, argmax)
 }
 
-/// Max pooling of a tensor without the argmax, for inference.
-public func maxPool2dInference(_ g: PoolGeometry, input: Tensor) -> Tensor {
+/// Max pooling of a tensor without the argmax, for inference. Scratch as in `maxPool2dForward`.
+public func maxPool2dInference(_ g: PoolGeometry, input: Tensor, workspace: Workspace? = nil) -> Tensor {
   g.checkInput(input)
   var output = Tensor(uninitializedShape: g.outputShape)
   input.withUnsafeBufferPointer { x in
     output.withUnsafeMutableBufferPointer { y in
-      maxPool2dForward(g, input: x.baseAddress!, output: y.baseAddress!, argmax: nil)
+      Workspace.using(workspace) { workspace in
+        maxPool2dForward(g, input: x.baseAddress!, output: y.baseAddress!, argmax: nil, workspace: workspace)
+      }
     }
   }
   return output

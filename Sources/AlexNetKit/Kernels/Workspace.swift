@@ -1,11 +1,17 @@
 import Foundation
+import Synchronization
 
 /// Scratch memory for the fast kernels (im2col columns, GEMM outputs), kept between calls so the
 /// training step does not allocate it again every time. A slot grows to the largest request it
-/// has seen and never shrinks. One workspace per thread (`Workspace.current`); a sharded kernel
-/// gives each shard one of its caller's (`shard(_:)`).
-public final class Workspace {
+/// has seen and never shrinks. The caller owns it: a kernel is handed one, or borrows its compute
+/// context's (`ComputeContext.withWorkspace`); a sharded or chunked kernel gives each shard or
+/// chunk one of its caller's (`shard(_:)`).
+///
+/// Sendable so that a context can carry it; one kernel uses it at a time (contexts lend it to one
+/// borrower, and a caller passing it explicitly must not pass it to two kernels at once).
+public final class Workspace: @unchecked Sendable {
   private var slots: [(base: UnsafeMutablePointer<Float>, capacity: Int)] = []
+  private let lent = Atomic(false)
 
   public init() {}
 
@@ -42,14 +48,17 @@ public final class Workspace {
 
   deinit { for slot in slots { slot.base.deallocate() } }
 
-  private static let key = "AlexNetKit.Workspace"
+  /// Takes the workspace for one borrower; false when someone else holds it.
+  func borrow() -> Bool {
+    lent.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+  }
 
-  /// This thread's workspace, made on first use.
-  public static var current: Workspace {
-    let dictionary = Thread.current.threadDictionary
-    if let existing = dictionary[key] as? Workspace { return existing }
-    let made = Workspace()
-    dictionary[key] = made
-    return made
+  /// Ends `borrow()`.
+  func giveBack() { lent.store(false, ordering: .releasing) }
+
+  /// Runs `body` with `workspace`, or, when nil, with the current compute context's.
+  static func using<R>(_ workspace: Workspace?, _ body: (Workspace) throws -> R) rethrows -> R {
+    if let workspace { return try body(workspace) }
+    return try ComputeContext.current.withWorkspace(body)
   }
 }

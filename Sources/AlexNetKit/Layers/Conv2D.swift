@@ -7,6 +7,8 @@ public final class Conv2D: Layer {
   public let bias: Variable?
   public let stride: Int, padding: Padding, groups: Int
   public var isTraining = true
+  /// The filters in the Winograd domain for inference, transformed again only when they change.
+  let winogradFilterCache = WinogradFilterCache()
 
   /// A convolution with the given weights; the shapes are checked and named when they disagree.
   public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding = .valid, groups: Int = 1) {
@@ -37,14 +39,13 @@ public final class Conv2D: Layer {
   public var outChannels: Int { weight.shape[0] }
   public var kernel: Int { weight.shape[2] }
 
-  public func callAsFunction(_ input: Variable) -> Variable {
-    input.conv2d(weight, bias, stride: stride, padding: padding, groups: groups)
-  }
+  public func callAsFunction(_ input: Variable) -> Variable { self(input, activation: .identity) }
 
   /// The convolution with an activation fused into it (`Sequential` uses this for a Conv2D
   /// followed by a ReLU).
   public func callAsFunction(_ input: Variable, activation: Activation) -> Variable {
-    input.conv2d(weight, bias, stride: stride, padding: padding, groups: groups, activation: activation)
+    if let output = winogradInference(input, activation: activation) { return output }
+    return input.conv2d(weight, bias, stride: stride, padding: padding, groups: groups, activation: activation)
   }
 
   func geometry(_ inputShape: [Int]) throws(ShapeError) -> ConvGeometry {

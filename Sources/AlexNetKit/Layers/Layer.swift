@@ -1,3 +1,5 @@
+import Foundation
+
 /// A layer: hyper-parameters and named parameters, called on a variable. It has no backward of
 /// its own; the operations it calls record theirs. Layers are classes because parameters and
 /// batch-norm statistics are shared mutable state, as in PyTorch.
@@ -55,8 +57,7 @@ extension Layer {
 
   /// Switches this layer and all below it to training mode (or inference with `false`).
   public func train(_ on: Bool = true) {
-    var layer = self
-    layer.isTraining = on
+    isTraining = on
   }
 
   /// Inference mode: dropout off, batch norm on running statistics.
@@ -78,44 +79,84 @@ extension Layer {
     }
   }
 
+  /// Every layer of the tree, this one first (named ""), then each child before its own children,
+  /// with hierarchical names ("features", "features.0"...).
+  public var namedLayers: [(name: String, layer: any Layer)] {
+    [("", self)] + children.flatMap { child in
+      child.layer.namedLayers.map { inner in
+        (name: inner.name.isEmpty ? child.name : "\(child.name).\(inner.name)", layer: inner.layer)
+      }
+    }
+  }
+
   /// Clears the gradient of every parameter.
   public func zeroGradients() { for (_, parameter) in namedParameters { parameter.zeroGradient() } }
 
   /// Copies values from a state dict, checking every name and shape first: when anything is
-  /// missing, unexpected or of the wrong shape, nothing is changed and the error lists it all.
+  /// missing, unexpected or of the wrong shape, nothing is changed and the error counts each kind
+  /// and names the first few.
   public func loadState(_ state: [(name: String, tensor: Tensor)]) throws(StateMismatchError) {
     let entries = stateEntries
     var given: [String: Tensor] = [:]
     for (name, tensor) in state { given[name] = tensor }
-    var problems: [String] = []
+    var mismatch = StateMismatchError()
     for (name, variable) in entries {
       guard let tensor = given[name] else {
-        problems.append("missing \(name) \(variable.value.shape)")
+        mismatch.missing.append(name)
         continue
       }
       if tensor.shape != variable.value.shape {
-        problems.append("\(name): shape \(tensor.shape), expected \(variable.value.shape)")
+        mismatch.misshaped.append(
+          "\(name): shape \(tensor.shape), expected \(variable.value.shape)")
       }
     }
     let known = Set(entries.map(\.name))
-    for (name, tensor) in state where !known.contains(name) {
-      problems.append("unexpected \(name) \(tensor.shape)")
-    }
-    guard problems.isEmpty else { throw StateMismatchError(problems: problems) }
+    mismatch.unexpected = state.map(\.name).filter { !known.contains($0) }
+    guard mismatch.problems.isEmpty else { throw mismatch }
     for (name, variable) in entries { variable.value = given[name]! }
   }
 }
 
-/// Weights that do not fit a model: every missing, unexpected or mis-shaped entry by name.
+/// Weights that do not fit a model: the missing, unexpected and mis-shaped entries by name. The
+/// description stays one short line however many there are (counts, then the first few names),
+/// since a state dict of another model differs in dozens of entries.
 public struct StateMismatchError: Error, CustomStringConvertible, Sendable {
-  public var problems: [String]
+  /// Entries the model has and the weights lack.
+  public var missing: [String] = []
+  /// Entries the weights have and the model lacks.
+  public var unexpected: [String] = []
+  /// "name: shape [given], expected [shape]".
+  public var misshaped: [String] = []
+  /// Other problems, each described in full.
+  public var other: [String] = []
+
+  public init(missing: [String] = [], unexpected: [String] = [], misshaped: [String] = []) {
+    (self.missing, self.unexpected, self.misshaped) = (missing, unexpected, misshaped)
+  }
+
+  /// Problems that fit none of the three kinds (an optimizer's unknown state, say).
+  public init(problems: [String]) { other = problems }
+
+  /// Every problem, in full.
+  public var problems: [String] {
+    missing.map { "missing \($0)" } + unexpected.map { "unexpected \($0)" } + misshaped + other
+  }
+
+  /// How many names a description shows before "and N more".
+  static let shownNames = 3
+
   public var description: String {
-    "\(problems.count) weight\(problems.count == 1 ? "" : "s") do not fit the model: " + problems.joined(separator: "; ")
+    let count = problems.count
+    let kinds = [(missing.count, "missing"), (unexpected.count, "unexpected"),
+                 (misshaped.count, "of the wrong shape"), (other.count, "other")]
+      .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+    let shown = problems.prefix(Self.shownNames).joined(separator: "; ")
+    let more = count > Self.shownNames ? "; and \(count - Self.shownNames) more" : ""
+    let weights = count == 1 ? "weight" : "weights"
+    return "\(count) \(weights) do not fit the model (\(kinds)): \(shown)\(more)"
   }
 }
 
 extension StateMismatchError: LocalizedError {
   public var errorDescription: String? { description }
 }
-
-import Foundation

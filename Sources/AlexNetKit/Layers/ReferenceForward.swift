@@ -1,40 +1,75 @@
-/// The slow path for a whole model: its leaves applied one by one through the naive reference
+/// The slow path for a whole model: its layers applied one by one through the naive reference
 /// kernels (textbook loops: no im2col, GEMM, batch shards, fusion or threads), as in inference
 /// (dropout off, batch norm from its running statistics). The fast forward is checked against it,
-/// by the tests and by the benchmark's whole-model check. Throws for a layer it has no reference
+/// by the tests and by the benchmark's whole-model check. A `Sequential` runs its children in
+/// order, a `Residual` adds its branch to its shortcut. Throws for a layer it has no reference
 /// for, or a shape the layers reject.
 public func referenceForward(_ model: any Layer, input: Tensor) throws(ShapeError) -> Tensor {
-  var x = input
-  for (name, layer) in model.namedLeaves {
-    switch layer {
-    case let convolution as Conv2D:
-      x = conv2dForwardNaive(try convolution.geometry(x.shape), input: x, weight: convolution.weight.value,
-                             bias: convolution.bias?.value)
-    case is ReLU:
-      x = reluForwardNaive(input: x)
-    case let pool as MaxPool2D:
-      guard x.rank == 4 else { throw ShapeError("layer \(name): max pooling needs [N, C, H, W], got \(x.shape)") }
-      let g = try PoolGeometry(batch: x.shape[0], channels: x.shape[1], height: x.shape[2], width: x.shape[3],
-                               window: pool.window, stride: pool.stride, padding: pool.padding)
-      x = maxPool2dForwardNaive(g, input: x)
-    case let lrn as LocalResponseNorm:
-      x = localResponseNormForwardNaive(lrn.configuration, input: x)
-    case let dense as Dense:
-      x = denseForwardNaive(input: x, weight: dense.weight.value, bias: dense.bias?.value)
-    case is Flatten:
-      x = x.reshaped([x.shape[0], x.count / Swift.max(x.shape[0], 1)])
-    case is Dropout:
-      continue
-    case let norm as BatchNorm:
-      x = batchNormInferenceReference(x, gamma: norm.gamma.value, beta: norm.beta.value, mean: norm.runningMean.value,
-                                      variance: norm.runningVariance.value, epsilon: norm.configuration.epsilon)
-    case let pool as AdaptiveAveragePool2D:
-      x = adaptiveAveragePoolReference(x, height: pool.height, width: pool.width)
-    default:
-      throw ShapeError("layer \(name) (\(layer.kind)) has no reference kernel")
+  try referenceForward(model, name: "", input: input)
+}
+
+func referenceForward(
+  _ layer: any Layer, name: String, input: Tensor
+) throws(ShapeError) -> Tensor {
+  let prefix = name.isEmpty ? "" : name + "."
+  switch layer {
+  case let sequential as Sequential:
+    var x = input
+    for (child, inner) in sequential.layers {
+      x = try referenceForward(inner, name: prefix + child, input: x)
     }
+    return x
+  case let residual as Residual:
+    let y = try referenceForward(residual.branch, name: prefix + "branch", input: input)
+    var s = input
+    if let shortcut = residual.shortcut {
+      s = try referenceForward(shortcut, name: prefix + "shortcut", input: input)
+    }
+    guard y.shape == s.shape else {
+      throw ShapeError("layer \(name): branch \(y.shape), shortcut \(s.shape)")
+    }
+    return Tensor(shape: y.shape, scalars: zip(y.scalars, s.scalars).map { $0 + $1 })
+  default:
+    return try referenceLeafForward(layer, name: name, input: input)
   }
-  return x
+}
+
+/// One leaf layer through its naive kernel.
+func referenceLeafForward(
+  _ layer: any Layer, name: String, input x: Tensor
+) throws(ShapeError) -> Tensor {
+  switch layer {
+  case let convolution as Conv2D:
+    return conv2dForwardNaive(
+      try convolution.geometry(x.shape), input: x, weight: convolution.weight.value,
+      bias: convolution.bias?.value)
+  case is ReLU:
+    return reluForwardNaive(input: x)
+  case let pool as MaxPool2D:
+    guard x.rank == 4 else {
+      throw ShapeError("layer \(name): max pooling needs [N, C, H, W], got \(x.shape)")
+    }
+    let g = try PoolGeometry(
+      batch: x.shape[0], channels: x.shape[1], height: x.shape[2], width: x.shape[3],
+      window: pool.window, stride: pool.stride, padding: pool.padding)
+    return maxPool2dForwardNaive(g, input: x)
+  case let lrn as LocalResponseNorm:
+    return localResponseNormForwardNaive(lrn.configuration, input: x)
+  case let dense as Dense:
+    return denseForwardNaive(input: x, weight: dense.weight.value, bias: dense.bias?.value)
+  case is Flatten:
+    return x.reshaped([x.shape[0], x.count / Swift.max(x.shape[0], 1)])
+  case is Dropout:
+    return x
+  case let norm as BatchNorm:
+    return batchNormInferenceReference(
+      x, gamma: norm.gamma.value, beta: norm.beta.value, mean: norm.runningMean.value,
+      variance: norm.runningVariance.value, epsilon: norm.configuration.epsilon)
+  case let pool as AdaptiveAveragePool2D:
+    return adaptiveAveragePoolReference(x, height: pool.height, width: pool.width)
+  default:
+    throw ShapeError("layer \(name) (\(layer.kind)) has no reference kernel")
+  }
 }
 
 /// (x − mean) / √(variance + ε) · γ + β per channel, element by element.

@@ -18,24 +18,42 @@ public struct ModelSummary: Sendable {
   /// Floating-point operations (multiply-adds ×2) of one image's forward pass.
   public var forwardFLOPsPerImage: Double
 
-  /// Traces an input of `inputShape` ([C, H, W], no batch) through the model's shapes.
+  /// Traces an input of `inputShape` ([C, H, W], no batch) through the model's shapes: the
+  /// children of a `Sequential` in a chain, each child of any other container (a `Residual`'s
+  /// branch and shortcut) from the container's input, then the container's own row for the result.
   public init(_ model: any Layer, inputShape: [Int]) throws(ShapeError) {
-    var shape = [1] + inputShape
     var rows: [Row] = []
-    let leaves = model.children.isEmpty ? [(name: "0", layer: model)] : model.namedLeaves
-    for (name, layer) in leaves {
-      do {
-        shape = try layer.outputShape(for: shape)
-      } catch {
-        throw ShapeError("layer \(name) (\(layer.kind)) of input \(Array(shape.dropFirst())): \(error.message)")
-      }
-      let count = (layer.parameters + layer.buffers).reduce(0) { $0 + $1.variable.value.count }
-      rows.append(Row(name: name, kind: layer.kind, outputShape: Array(shape.dropFirst()), parameters: count))
-    }
+    let root = model.children.isEmpty || model is Sequential ? "0" : "model"
+    _ = try Self.trace(model, name: root, shape: [1] + inputShape, isRoot: true, into: &rows)
     self.rows = rows
     trainableParameters = model.trainableParameterCount
     nonTrainableParameters = model.nonTrainableParameterCount
     forwardFLOPsPerImage = model.forwardFLOPs(inputShape: [1] + inputShape)
+  }
+
+  /// Appends the rows of `layer` (named `name`) for an input of `shape`; returns its output shape.
+  static func trace(_ layer: any Layer, name: String, shape: [Int], isRoot: Bool,
+                    into rows: inout [Row]) throws(ShapeError) -> [Int] {
+    let prefix = isRoot ? "" : name + "."
+    if let sequential = layer as? Sequential, !isRoot || !layer.children.isEmpty {
+      var x = shape
+      for (child, inner) in sequential.layers {
+        x = try trace(inner, name: prefix + child, shape: x, isRoot: false, into: &rows)
+      }
+      return x
+    }
+    for (child, inner) in layer.children {
+      _ = try trace(inner, name: prefix + child, shape: shape, isRoot: false, into: &rows)
+    }
+    let output: [Int]
+    do { output = try layer.outputShape(for: shape) } catch {
+      let input = Array(shape.dropFirst())
+      throw ShapeError("layer \(name) (\(layer.kind)) of input \(input): \(error.message)")
+    }
+    let count = (layer.parameters + layer.buffers).reduce(0) { $0 + $1.variable.value.count }
+    rows.append(
+      Row(name: name, kind: layer.kind, outputShape: Array(output.dropFirst()), parameters: count))
+    return output
   }
 
   /// The table as text.

@@ -45,3 +45,27 @@ public enum ModelCatalog {
     }
   }
 }
+
+extension ModelCatalog {
+  /// The catalogue model a checkpoint was trained as, for its class count, with the checkpoint's
+  /// weights loaded. Throws, naming `source`, for an identifier outside the catalogue (a network of
+  /// one's own: its author's code builds it and calls `loadState`) or weights that do not fit.
+  public static func make(
+    for checkpoint: Checkpoint, source: String
+  ) throws -> (name: ModelName, model: Sequential) {
+    guard let name = ModelName(rawValue: checkpoint.model) else {
+      let known = ModelName.allCases.map(\.rawValue).joined(separator: ", ")
+      throw SafetensorsError(
+        source, "holds model \(checkpoint.model), which is not in the catalogue (\(known))")
+    }
+    guard !checkpoint.classNames.isEmpty else {
+      throw SafetensorsError(
+        source, "records no class names, so the model's class count is unknown")
+    }
+    let model = make(name, classes: checkpoint.classNames.count)
+    do { try model.loadState(checkpoint.weights) } catch {
+      throw SafetensorsError(source, error.description)
+    }
+    return (name, model)
+  }
+}

@@ -9,9 +9,10 @@ import Foundation
 /// flushed to disk and then renamed over the target (rename is atomic within a file system), and
 /// the directory is flushed so the rename itself survives a crash.
 public enum AtomicFile {
-  /// A test hook: called after the temporary file is written, before the rename; a throw there
-  /// simulates a crash between the two.
-  nonisolated(unsafe) static var beforeRename: ((URL) throws -> Void)?
+  /// A test hook for the writes of one scope (`$beforeRename.withValue(hook) { ... }`): called
+  /// after the temporary file is written, before the rename; a throw there simulates a crash
+  /// between the two. Task-local, so a test's hook never reaches another test's writes.
+  @TaskLocal static var beforeRename: (@Sendable (URL) throws -> Void)?
 
   public static func write(_ bytes: [UInt8], to url: URL) throws {
     let directory = url.deletingLastPathComponent()

@@ -1,12 +1,21 @@
 import Foundation
 
 /// Everything needed to resume training exactly: the weights and batch-norm statistics, the
-/// optimizer's state (prefix `optimizer.`), and in the safetensors metadata the epoch, learning
-/// rate, schedule and early-stopping state, dropout generators, class names and the caller's
-/// records (the configuration, with the normalisation statistics). One file (`cp-0001.safetensors`...), written atomically: a run killed at any
+/// optimizer's state (prefix `optimizer.`), and in the safetensors metadata the model's identifier
+/// and configuration, the epoch, learning rate, schedule and early-stopping state, dropout
+/// generators, class names and the caller's records (the configuration, with the normalisation
+/// statistics). One file (`cp-0001.safetensors`...), written atomically: a run killed at any
 /// moment leaves the previous checkpoint whole.
+///
+/// The model is any `Layer`: a catalogue model is recorded by its name ("small"), a network of
+/// one's own by the identifier its author gives, with an optional configuration (JSON) from which
+/// the author's code rebuilds it. `ModelCatalog.make(for:)` rebuilds catalogue models.
 public struct Checkpoint {
-  public var model: ModelName
+  /// The model's identifier: a `ModelName`'s raw value for catalogue models.
+  public var model: String
+  /// JSON that describes how to build the model (widths, depth...), or nil when the identifier
+  /// and the class count say it all (the catalogue).
+  public var modelConfiguration: String?
   public var classNames: [String]
   public var epoch: Int
   public var learningRate: Float
@@ -18,10 +27,19 @@ public struct Checkpoint {
 
   public static func fileName(epoch: Int) -> String { String(format: "cp-%04d.safetensors", epoch) }
 
-  public init(model: ModelName, classNames: [String], epoch: Int, learningRate: Float,
-              weights: [(name: String, tensor: Tensor)], optimizerState: [(name: String, tensor: Tensor)],
-              records: [String: String]) {
-    (self.model, self.classNames, self.epoch, self.learningRate) = (model, classNames, epoch, learningRate)
+  /// Metadata keys of the checkpoint itself; every other key is one of `records`.
+  static let ownKeys: Set<String> = [
+    "model", "model_configuration", "classes", "class_names", "epoch", "learning_rate",
+    "learning_rate_bits",
+  ]
+
+  public init(
+    model: String, modelConfiguration: String? = nil, classNames: [String], epoch: Int,
+    learningRate: Float, weights: [(name: String, tensor: Tensor)],
+    optimizerState: [(name: String, tensor: Tensor)], records: [String: String]
+  ) {
+    (self.model, self.modelConfiguration, self.classNames) = (model, modelConfiguration, classNames)
+    (self.epoch, self.learningRate) = (epoch, learningRate)
     (self.weights, self.optimizerState, self.records) = (weights, optimizerState, records)
   }
 
@@ -32,44 +50,77 @@ public struct Checkpoint {
     for url in urls { try AtomicFile.write(bytes, to: url) }
   }
 
-  /// The checkpoint as safetensors bytes.
+  /// The checkpoint as safetensors bytes. The learning rate is written twice: as a decimal number
+  /// for people (`learning_rate`) and as its bit pattern for an exact resume
+  /// (`learning_rate_bits`).
   public func encoded() throws -> [UInt8] {
     var metadata = records
-    metadata["model"] = model.rawValue
+    metadata["model"] = model
+    metadata["model_configuration"] = modelConfiguration
     metadata["classes"] = String(classNames.count)
     metadata["class_names"] = String(decoding: try JSONEncoder().encode(classNames), as: UTF8.self)
     metadata["epoch"] = String(epoch)
-    metadata["learning_rate"] = String(learningRate.bitPattern)  // bit-exact
-    return Safetensors.encode(weights + optimizerState.map { ("optimizer.\($0.name)", $0.tensor) }, metadata: metadata)
+    metadata["learning_rate"] = "\(learningRate)"
+    metadata["learning_rate_bits"] = String(learningRate.bitPattern)
+    return Safetensors.encode(
+      weights + optimizerState.map { ("optimizer.\($0.name)", $0.tensor) }, metadata: metadata)
   }
 
-  /// Reads a checkpoint (or bare weights: a file without the metadata gives epoch 0 and no names).
+  /// Reads a checkpoint of any model. Files without the training metadata (bare weights) are
+  /// refused, naming the file.
   public init(contentsOf url: URL) throws {
     let file = try SafetensorsFile(contentsOf: url)
     let metadata = file.metadata
-    guard let modelName = metadata["model"] else {
-      throw SafetensorsError(url.path, "has no training metadata (model, epoch...): it is not a checkpoint of this tool")
-    }
-    guard let model = ModelName(rawValue: modelName) else {
-      throw SafetensorsError(url.path, "was made for model \(modelName), which this version does not know")
+    guard let model = metadata["model"] else {
+      throw SafetensorsError(
+        url.path, "has no training metadata (model, epoch...): it is not a checkpoint of this tool")
     }
     self.model = model
-    classNames = (try? JSONDecoder().decode([String].self, from: Data((metadata["class_names"] ?? "[]").utf8))) ?? []
+    modelConfiguration = metadata["model_configuration"]
+    guard
+      let names = try? JSONDecoder().decode(
+        [String].self, from: Data((metadata["class_names"] ?? "[]").utf8))
+    else {
+      throw SafetensorsError(
+        url.path, "has unreadable class_names metadata (expected a JSON list of strings)")
+    }
+    classNames = names
     epoch = Int(metadata["epoch"] ?? "") ?? 0
-    learningRate = Float(bitPattern: UInt32(metadata["learning_rate"] ?? "") ?? 0)
+    guard let rate = Self.learningRate(metadata) else {
+      throw SafetensorsError(url.path, "has an unreadable learning_rate (expected a number)")
+    }
+    learningRate = rate
     let all = file.tensors()
     weights = all.filter { !$0.name.hasPrefix("optimizer.") }
-    optimizerState = all.filter { $0.name.hasPrefix("optimizer.") }.map { (String($0.name.dropFirst("optimizer.".count)), $0.tensor) }
-    records = metadata.filter { !["model", "classes", "class_names", "epoch", "learning_rate"].contains($0.key) }
+    optimizerState = all.filter { $0.name.hasPrefix("optimizer.") }
+      .map { (String($0.name.dropFirst("optimizer.".count)), $0.tensor) }
+    records = metadata.filter { !Self.ownKeys.contains($0.key) }
+  }
+
+  /// The exact learning rate: from `learning_rate_bits`; in checkpoints written before that key
+  /// existed, `learning_rate` held the bit pattern itself (all digits, where a decimal Float always
+  /// has a point or an exponent); 0 when neither is there.
+  static func learningRate(_ metadata: [String: String]) -> Float? {
+    if let bits = metadata["learning_rate_bits"] {
+      return UInt32(bits).map(Float.init(bitPattern:))
+    }
+    guard let text = metadata["learning_rate"] else { return 0 }
+    if text.allSatisfy(\.isASCIIDigit) { return UInt32(text).map(Float.init(bitPattern:)) }
+    return Float(text)
   }
 
   /// Refuses a checkpoint of another model or class count, saying which.
-  public func checkCompatible(model expected: ModelName, classes: Int, source: String) throws {
+  public func checkCompatible(model expected: String, classes: Int, source: String) throws {
     guard model == expected else {
-      throw SafetensorsError(source, "is a checkpoint of model \(model.rawValue), not \(expected.rawValue)")
+      throw SafetensorsError(source, "is a checkpoint of model \(model), not \(expected)")
     }
     guard classNames.isEmpty || classNames.count == classes else {
-      throw SafetensorsError(source, "is a checkpoint for \(classNames.count) classes, not \(classes)")
+      throw SafetensorsError(
+        source, "is a checkpoint for \(classNames.count) classes, not \(classes)")
     }
   }
+}
+
+extension Character {
+  fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }

@@ -5,7 +5,7 @@ import RealModule
 /// each image's softmax averaged over its ten views (four corners, centre, and their mirrors);
 /// the loss is −log of the averaged probability of the true class. An unreadable image is an error.
 public func evaluateTenCrop(
-  _ model: Sequential, samples: [ImageFolder.Sample], preprocessing: Preprocessing,
+  _ model: any Layer, samples: [ImageFolder.Sample], preprocessing: Preprocessing,
   classCount: Int
 ) throws -> ClassificationMetrics {
   var metrics = ClassificationMetrics(classCount: classCount)

@@ -47,7 +47,8 @@ public struct Preprocessing: Codable, Sendable, Equatable {
 
 /// Class probabilities of one image, in inference mode: the centre view, or the average of the
 /// softmax over the ten crops (Krizhevsky et al. 2012, §4.1).
-public func classProbabilities(_ model: Sequential, image: RGBImage, preprocessing: Preprocessing, tenCrop: Bool = false) -> [Float] {
+public func classProbabilities(_ model: any Layer, image: RGBImage, preprocessing: Preprocessing,
+                               tenCrop: Bool = false) -> [Float] {
   let input = tenCrop ? preprocessing.tenCropTensor(image) : preprocessing.tensor(image)
   let logits = model.inInferenceMode { withGradientsDisabled { model(Variable(input)) }.value }
   let classes = logits.shape[1]

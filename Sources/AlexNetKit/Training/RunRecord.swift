@@ -28,7 +28,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
       classNames, trainingImages, validationImages
     )
     (self.normalization, self.colorPCA) = (normalization, colorPCA)
-    threads = Parallel.threadCount
+    threads = ComputeContext.current.threadCount
     blasCore = BLASRuntime.configuration.coreName
   }
 

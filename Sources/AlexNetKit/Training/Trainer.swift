@@ -23,11 +23,19 @@ public enum ClassWeighting: Sendable, Codable, Equatable {
 /// the schedule, early stopping, a checkpoint every epoch (and the best by validation loss), the
 /// history as CSV and SVG, all in `outputDirectory`.
 ///
+/// The model is any `Layer` (a catalogue model or a network of one's own); `modelIdentifier` names
+/// it in the checkpoints ("small" for the catalogue's, anything for one's own), and resuming
+/// refuses a checkpoint with another identifier. Batches come from any `BatchSource`.
+///
 /// A step has three visible phases, `computeGradients`, `reduceGradients` and `applyUpdate`, so
 /// that data-parallel training can average gradients across processes between the first and last.
 public final class Trainer {
-  public let model: Sequential
-  public let modelName: ModelName
+  public let model: any Layer
+  /// Recorded in every checkpoint: a `ModelName`'s raw value for catalogue models.
+  public let modelIdentifier: String
+  /// JSON from which the model's author rebuilds it, recorded in every checkpoint (nil for the
+  /// catalogue, whose models the identifier and class count fix).
+  public var modelConfiguration: String?
   public let classNames: [String]
   public let optimizer: any Optimizer
   public var schedule: ReduceOnPlateau
@@ -49,11 +57,14 @@ public final class Trainer {
   /// The record of each finished epoch.
   public var onEpoch: ((EpochRecord) -> Void)?
 
-  public init(model: Sequential, modelName: ModelName, classNames: [String], optimizer: any Optimizer,
-              schedule: ReduceOnPlateau = ReduceOnPlateau(), earlyStopping: EarlyStopping? = nil,
-              earlyStoppingMonitor: String = "loss", labelSmoothing: Float = 0, classWeights: [Float]? = nil,
-              outputDirectory: URL?) {
-    (self.model, self.modelName, self.classNames, self.optimizer) = (model, modelName, classNames, optimizer)
+  public init(
+    model: any Layer, modelIdentifier: String, modelConfiguration: String? = nil,
+    classNames: [String], optimizer: any Optimizer, schedule: ReduceOnPlateau = ReduceOnPlateau(),
+    earlyStopping: EarlyStopping? = nil, earlyStoppingMonitor: String = "loss",
+    labelSmoothing: Float = 0, classWeights: [Float]? = nil, outputDirectory: URL?
+  ) {
+    (self.model, self.modelIdentifier, self.classNames) = (model, modelIdentifier, classNames)
+    (self.modelConfiguration, self.optimizer) = (modelConfiguration, optimizer)
     (self.schedule, self.earlyStopping, self.earlyStoppingMonitor) = (schedule, earlyStopping, earlyStoppingMonitor)
     (self.labelSmoothing, self.classWeights, self.outputDirectory) = (labelSmoothing, classWeights, outputDirectory)
   }
@@ -83,15 +94,17 @@ public final class Trainer {
   /// Trains until `epochs` (counting epochs already completed, so a resumed run continues to the
   /// same end), or until early stopping. Returns the history.
   @discardableResult
-  public func fit(training: BatchLoader, validation: BatchLoader?, epochs: Int) throws -> History {
+  public func fit(
+    training: any BatchSource, validation: (any BatchSource)?, epochs: Int
+  ) throws -> History {
     while completedEpochs < epochs {
       let epoch = completedEpochs + 1
       let clock = ContinuousClock(), started = clock.now
       model.train()
       var metrics = ClassificationMetrics(classCount: classNames.count)
-      let batches = training.epoch(epoch - 1)
       var seen = 0
-      for (index, batch) in batches.enumerated() where !batch.labels.isEmpty {
+      try training.forEachBatch(epoch: epoch - 1) { index, batch in
+        guard !batch.labels.isEmpty else { return }
         let (loss, logits) = computeGradients(images: batch.images, labels: batch.labels)
         reduceGradients()
         applyUpdate()
@@ -100,8 +113,9 @@ public final class Trainer {
         let elapsed = (clock.now - started).seconds
         onBatch?(index + 1, training.batchCount, metrics.loss, metrics.top1Accuracy, Double(seen) / max(elapsed, 1e-9))
       }
-      if let error = batches.error { throw error }
-      let validationMetrics = try validation.map { try evaluate(model, loader: $0, classCount: classNames.count, epoch: 0) }
+      let validationMetrics = try validation.map {
+        try evaluate(model, loader: $0, classCount: classNames.count)
+      }
       let record = EpochRecord(
         epoch: epoch, loss: metrics.loss, accuracy: metrics.top1Accuracy, top5: metrics.top5Accuracy,
         validationLoss: validationMetrics?.loss, validationAccuracy: validationMetrics?.top1Accuracy,
@@ -140,13 +154,16 @@ public final class Trainer {
     if let earlyStopping { records["early_stopping"] = json(earlyStopping) }
     records["dropout"] = json(dropoutStates().mapValues { $0.map(String.init) })
     records["history"] = json(history)
-    return Checkpoint(model: modelName, classNames: classNames, epoch: completedEpochs, learningRate: optimizer.learningRate,
-                      weights: model.stateDict, optimizerState: optimizer.state, records: records)
+    return Checkpoint(
+      model: modelIdentifier, modelConfiguration: modelConfiguration, classNames: classNames,
+      epoch: completedEpochs, learningRate: optimizer.learningRate, weights: model.stateDict,
+      optimizerState: optimizer.state, records: records)
   }
 
   /// Restores everything a checkpoint holds, so training continues as if it had never stopped.
   public func resume(from checkpoint: Checkpoint, source: String) throws {
-    try checkpoint.checkCompatible(model: modelName, classes: classNames.count, source: source)
+    try checkpoint.checkCompatible(
+      model: modelIdentifier, classes: classNames.count, source: source)
     do { try model.loadState(checkpoint.weights) } catch { throw SafetensorsError(source, error.description) }
     do { try optimizer.loadState(checkpoint.optimizerState) } catch { throw SafetensorsError(source, error.description) }
     optimizer.learningRate = checkpoint.learningRate
@@ -162,7 +179,7 @@ public final class Trainer {
     if let restored = try decode(EarlyStopping.self, "early_stopping") { earlyStopping = restored }
     if let restored = try decode(History.self, "history") { history = restored }
     if let states = try decode([String: [String]].self, "dropout") {
-      for (name, layer) in model.namedLeaves {
+      for (name, layer) in model.namedLayers {
         guard let dropout = layer as? Dropout, let words = states[name]?.compactMap(UInt64.init),
               let generator = SeededGenerator(state: words) else { continue }
         dropout.generator = generator
@@ -170,25 +187,28 @@ public final class Trainer {
     }
   }
 
+  /// Every dropout layer's generator state, by the layer's name in the tree.
   func dropoutStates() -> [String: [UInt64]] {
     var states: [String: [UInt64]] = [:]
-    for (name, layer) in model.namedLeaves { if let dropout = layer as? Dropout { states[name] = dropout.generator.state } }
+    for (name, layer) in model.namedLayers {
+      if let dropout = layer as? Dropout { states[name] = dropout.generator.state }
+    }
     return states
   }
 }
 
-/// Loss, top-1/top-5, per-class accuracy and confusion matrix of a model over a loader, in eval
-/// mode and without recording a graph.
-public func evaluate(_ model: Sequential, loader: BatchLoader, classCount: Int, epoch: Int = 0) throws -> ClassificationMetrics {
+/// Loss, top-1/top-5, per-class accuracy and confusion matrix of any model over a batch source, in
+/// eval mode and without recording a graph.
+public func evaluate(_ model: any Layer, loader: any BatchSource, classCount: Int,
+                     epoch: Int = 0) throws -> ClassificationMetrics {
   try model.inInferenceMode {
     var metrics = ClassificationMetrics(classCount: classCount)
-    let batches = loader.epoch(epoch)
-    for batch in batches where !batch.labels.isEmpty {
+    try loader.forEachBatch(epoch: epoch) { _, batch in
+      guard !batch.labels.isEmpty else { return }
       let logits = withGradientsDisabled { model(Variable(batch.images)) }.value
       let loss = softmaxCrossEntropy(logits: logits, targets: oneHotTargets(labels: batch.labels, classes: classCount)).loss
       metrics.add(scores: logits, labels: batch.labels, meanLoss: loss)
     }
-    if let error = batches.error { throw error }
     return metrics
   }
 }

@@ -43,7 +43,7 @@ public final class TrainingRun {
   public let directory: RunDirectory
   /// config.json's content.
   public let record: RunRecord
-  public let model: Sequential
+  public let model: any Layer
   public let trainer: Trainer
   public let trainingLoader: BatchLoader
   public let validationLoader: BatchLoader?
@@ -55,10 +55,11 @@ public final class TrainingRun {
 
   /// Prepares the run (reads the data, measures it, builds the model and, when resuming, loads
   /// the checkpoint); writes nothing. `network` builds the model for a class count instead of the
-  /// catalogue (its parameter names must stay the same from run to run, for resuming).
+  /// catalogue (its parameter names must stay the same from run to run, for resuming); the
+  /// checkpoints record it under `configuration.model`.
   public init(
     _ configuration: TrainingConfiguration, directory: RunDirectory, workers: Int = 1,
-    stopOnBadFile: Bool = false, network: ((_ classes: Int) -> Sequential)? = nil,
+    stopOnBadFile: Bool = false, network: ((_ classes: Int) -> any Layer)? = nil,
     onEvent: @escaping @Sendable (TrainingEvent) -> Void = { _ in }
   ) throws {
     try configuration.validate()
@@ -130,9 +131,9 @@ public final class TrainingRun {
 
   static func makeModel(
     _ configuration: TrainingConfiguration, classes: Int, side: Int,
-    network: ((Int) -> Sequential)?
-  ) throws -> Sequential {
-    let made: Sequential
+    network: ((Int) -> any Layer)?
+  ) throws -> any Layer {
+    let made: any Layer
     if let network {
       made = network(classes)
     } else {
@@ -153,21 +154,16 @@ public final class TrainingRun {
   }
 
   static func makeTrainer(
-    _ record: RunRecord, model: Sequential, data: TrainingData,
+    _ record: RunRecord, model: any Layer, data: TrainingData,
     directory: RunDirectory
   ) throws -> Trainer {
     let c = record.configuration
-    // Checkpoints name a catalogue architecture; a caller's network is recorded under one of them.
-    guard let name = c.catalogueModel else {
-      throw ConfigurationError(
-        "--model", "must name a catalogue architecture for the checkpoints, got \(c.model)")
-    }
     let optimizer: any Optimizer =
       c.optimizer == .sgd
       ? SGD(learningRate: c.learningRate, momentum: c.momentum, weightDecay: c.weightDecay)
       : Adam(learningRate: c.learningRate, weightDecay: c.weightDecay)
     let trainer = Trainer(
-      model: model, modelName: name, classNames: record.classNames, optimizer: optimizer,
+      model: model, modelIdentifier: c.model, classNames: record.classNames, optimizer: optimizer,
       schedule: ReduceOnPlateau(
         factor: c.lrFactor, patience: c.lrPatience, minRate: c.minLearningRate),
       earlyStopping: EarlyStopping(patience: c.patience), earlyStoppingMonitor: c.monitor.rawValue,

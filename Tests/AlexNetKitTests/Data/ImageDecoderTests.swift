@@ -88,6 +88,15 @@ import Testing
     } throws: { error in "\(error)".hasPrefix("short.jpg: ") && "\(error)".contains("not a readable JPEG") }
   }
 
+  /// Inputs the fuzzer (`make fuzz`) found crashing, kept as cases: each must be a clean error.
+  @Test(arguments: ["fuzz/damaged-16bit.png"])
+  func fuzzerFindingsAreCleanErrors(_ name: String) throws {
+    let bytes = try DataFixtures.bytes(name)
+    #expect {
+      try ImageDecoder.decode(bytes: bytes, name: name)
+    } throws: { error in "\(error)".hasPrefix("\(name): ") && "\(error)".contains("not a readable") }
+  }
+
   @Test func badFilesAreNamedWithTheReason() throws {
     let golf = try DataFixtures.bytes("golf_ball.JPEG")
     let cases: [(String, [UInt8], String)] = [

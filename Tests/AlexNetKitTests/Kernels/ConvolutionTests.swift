@@ -83,7 +83,7 @@ import Testing
             db.withUnsafeMutableBufferPointer { db in
               conv2dBackward(g, input: x.baseAddress!, weight: w.baseAddress!, outputGradient: dy.baseAddress!,
                              inputGradient: nil, weightGradient: dw.baseAddress!, biasGradient: db.baseAddress!,
-                             accumulate: true, workspace: .current)
+                             accumulate: true, workspace: Workspace())
             }
           }
         }

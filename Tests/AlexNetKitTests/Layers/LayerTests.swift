@@ -89,6 +89,21 @@ import Testing
     #expect(model.stateDict.map(\.tensor) == other.stateDict.map(\.tensor))
   }
 
+  /// Weights of another model differ in dozens of entries; the error stays one short line.
+  @Test func aMismatchOfManyEntriesIsOneShortLine() {
+    let model = ModelCatalog.make(.small, classes: 3)
+    let torchvision = ModelCatalog.make(.alexnetTV, classes: 3)
+    #expect {
+      try model.loadState(torchvision.stateDict)
+    } throws: { error in
+      let text = "\(error)", mismatch = error as! StateMismatchError
+      let total = mismatch.missing.count + mismatch.unexpected.count + mismatch.misshaped.count
+      return text.count < 300 && !text.contains("\n") && total > 10
+        && text.hasPrefix("\(total) weights") && text.contains("\(mismatch.missing.count) missing")
+        && text.hasSuffix("and \(total - 3) more")
+    }
+  }
+
   @Test func shapeErrorsNameTheLayer() {
     let model = ModelCatalog.make(.alexnetBN, classes: 16)
     #expect {

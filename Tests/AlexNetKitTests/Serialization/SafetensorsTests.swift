@@ -108,12 +108,11 @@ import Testing
     let target = directory.appendingPathComponent("cp-0001.safetensors")
     try AtomicFile.write("old", to: target)
     struct Crash: Error {}
-    AtomicFile.beforeRename = { _ in throw Crash() }
-    defer { AtomicFile.beforeRename = nil }
-    #expect(throws: Crash.self) { try AtomicFile.write("new", to: target) }
+    AtomicFile.$beforeRename.withValue({ _ in throw Crash() }) {
+      #expect(throws: Crash.self) { try AtomicFile.write("new", to: target) }
+    }
     #expect(try String(contentsOf: target, encoding: .utf8) == "old")
     #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["cp-0001.safetensors"])
-    AtomicFile.beforeRename = nil
     try AtomicFile.write("new", to: target)
     #expect(try String(contentsOf: target, encoding: .utf8) == "new")
   }

@@ -40,8 +40,10 @@ import Testing
   }
 
   func trainer(_ folder: ImageFolder, seed: UInt64 = 3, output: URL?, optimizer: (any Optimizer)? = nil) -> Trainer {
-    Trainer(model: ModelCatalog.make(.small, classes: folder.classNames.count, seed: seed), modelName: .small,
-            classNames: folder.classNames, optimizer: optimizer ?? SGD(learningRate: 0.01), outputDirectory: output)
+    Trainer(
+      model: ModelCatalog.make(.small, classes: folder.classNames.count, seed: seed),
+      modelIdentifier: "small", classNames: folder.classNames,
+      optimizer: optimizer ?? SGD(learningRate: 0.01), outputDirectory: output)
   }
 
   @Test func smallModelOverfitsAFewRealImages() throws {
@@ -91,10 +93,9 @@ import Testing
     try training.fit(training: loader(folder), validation: nil, epochs: 1)
     let before = try Data(contentsOf: directory.appendingPathComponent("cp-0001.safetensors"))
     struct Killed: Error {}
-    AtomicFile.beforeRename = { _ in throw Killed() }
-    defer { AtomicFile.beforeRename = nil }
-    #expect(throws: Killed.self) { try training.fit(training: loader(folder), validation: nil, epochs: 2) }
-    AtomicFile.beforeRename = nil
+    AtomicFile.$beforeRename.withValue({ _ in throw Killed() }) {
+      #expect(throws: Killed.self) { try training.fit(training: loader(folder), validation: nil, epochs: 2) }
+    }
     let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
     #expect(!files.contains("cp-0002.safetensors") && !files.contains { $0.contains(".tmp-") })
     #expect(try Data(contentsOf: directory.appendingPathComponent("cp-0001.safetensors")) == before)
@@ -106,11 +107,12 @@ import Testing
     let directory = try DataFixtures.scratchDirectory()
     try trainer(folder, output: directory).fit(training: loader(folder), validation: nil, epochs: 1)
     let checkpoint = try Checkpoint(contentsOf: directory.appendingPathComponent("cp-0001.safetensors"))
-    let other = Trainer(model: ModelCatalog.make(.small, classes: 5), modelName: .small, classNames: ["a", "b", "c", "d", "e"],
-                        optimizer: SGD(), outputDirectory: nil)
+    let other = Trainer(
+      model: ModelCatalog.make(.small, classes: 5), modelIdentifier: "small",
+      classNames: ["a", "b", "c", "d", "e"], optimizer: SGD(), outputDirectory: nil)
     #expect { try other.resume(from: checkpoint, source: "cp-0001") } throws: { "\($0)".contains("for 2 classes, not 5") }
     #expect {
-      try checkpoint.checkCompatible(model: .alexnet, classes: 2, source: "cp-0001")
+      try checkpoint.checkCompatible(model: "alexnet", classes: 2, source: "cp-0001")
     } throws: { "\($0)".contains("model small, not alexnet") }
   }
 }

@@ -1,0 +1,264 @@
+// The Winograd F(2×2, 3×3) convolution path (transforms: WinogradTransforms.swift): for 3×3
+// kernels at stride 1, 16 matrix products of the transformed filters and input tiles replace one
+// product 2.25 times as large. The input gradient of such a convolution is again one (a full
+// correlation of the output gradient with the flipped, transposed filters), so it runs here too.
+
+/// A 3×3, stride-1 correlation as the Winograd path sees it: input planes height × width, output
+/// planes outHeight × outWidth, `padTop`/`padLeft` zero cells before the first row and column
+/// (negative: that many input cells skipped).
+struct WinogradShape {
+  let inChannels, outChannels, groups: Int
+  let height, width, outHeight, outWidth: Int
+  let padTop, padLeft: Int
+
+  /// The forward convolution `g`.
+  init(forward g: ConvGeometry) {
+    (inChannels, outChannels, groups) = (g.inChannels, g.outChannels, g.groups)
+    (height, width, outHeight, outWidth) = (g.height, g.width, g.outHeight, g.outWidth)
+    (padTop, padLeft) = (g.padTop, g.padLeft)
+  }
+
+  /// The input gradient of `g`: dX[y] = Σₐ dY[y − (2 − padTop) + a] · w[2 − a], so the output
+  /// gradient is the input, padded by 2 − padTop, and the filters are flipped and transposed.
+  init(inputGradientOf g: ConvGeometry) {
+    (inChannels, outChannels, groups) = (g.outChannels, g.inChannels, g.groups)
+    (height, width, outHeight, outWidth) = (g.outHeight, g.outWidth, g.height, g.width)
+    (padTop, padLeft) = (2 - g.padTop, 2 - g.padLeft)
+  }
+
+  var inPerGroup: Int { inChannels / groups }
+  var outPerGroup: Int { outChannels / groups }
+  var tilesHigh: Int { (outHeight + 1) / 2 }
+  var tilesWide: Int { (outWidth + 1) / 2 }
+  var tilesPerImage: Int { tilesHigh * tilesWide }
+  var inputImage: Int { inChannels * height * width }
+  var outputImage: Int { outChannels * outHeight * outWidth }
+  /// Floats of the transformed filters: U[ξ][outChannels][inPerGroup].
+  var filterCount: Int { 16 * outChannels * inPerGroup }
+  /// Floats a padded row of the input transform needs: eight tiles read 18 floats from 2·first.
+  var paddedRowLength: Int { 16 * ((tilesWide + 7) / 8) + 2 }
+
+  /// Images per round of transforms and products: as many as keep the transformed input and the
+  /// products within `budget` floats (16 MB, shared by the threads of a batch shard). Twice the
+  /// im2col path's budget: one image gives products only 49 columns wide at 13x13 (conv3-5), too
+  /// narrow for OpenBLAS to reach speed, so a few images per product pay for leaving the cache.
+  func imagesPerChunk(batch: Int, budget: Int = 1 << 22) -> Int {
+    let budget = Parallel.isInsideShard ? budget / Parallel.threadCount : budget
+    let perImage = 16 * (inChannels + outChannels) * tilesPerImage
+    return Swift.max(1, Swift.min(batch, budget / Swift.max(perImage, 1)))
+  }
+}
+
+public enum Winograd {
+  /// Whether the Winograd path computes `g`: a 3×3 kernel at stride 1 (any padding and groups).
+  public static func supports(_ g: ConvGeometry) -> Bool { g.kernel == 3 && g.stride == 1 }
+}
+
+/// `g`'s filters in the Winograd domain, made once (inference keeps them while the weights stay).
+public struct WinogradFilters: Sendable {
+  public let geometry: ConvGeometry
+  let scalars: [Float]
+
+  /// Transforms `weight` ([outChannels, inChannels / groups, 3, 3]) for the forward pass of `g`.
+  public init(_ g: ConvGeometry, weight: Tensor) {
+    precondition(Winograd.supports(g), "Winograd: \(g) is not a 3x3 stride-1 convolution")
+    precondition(weight.shape == g.weightShape, "Winograd \(g): weight \(weight.shape), expected \(g.weightShape)")
+    let s = WinogradShape(forward: g)
+    geometry = g
+    scalars = [Float](unsafeUninitializedCapacity: s.filterCount) { buffer, count in
+      weight.withUnsafeBufferPointer { w in
+        winogradTransformFilters(s, weight: w.baseAddress!, transposed: false, into: buffer.baseAddress!)
+      }
+      count = s.filterCount
+    }
+  }
+}
+
+/// U[ξ][o][c] = G w[o][c] Gᵀ for the forward shape `s`; with `transposed` (the input gradient's
+/// shape) U[ξ][c][o] from the forward weights w[o][c], flipped.
+func winogradTransformFilters(_ s: WinogradShape, weight: UnsafePointer<Float>, transposed: Bool,
+                              into u: UnsafeMutablePointer<Float>) {
+  let stride = s.outChannels * s.inPerGroup
+  Parallel.forEachChunk(s.outChannels, minimumChunk: 16) { rows in
+    for row in rows {
+      for column in 0..<s.inPerGroup {
+        // Forward: w[row][column]. Input gradient: the forward weight of output channel
+        // (group's first + column) and input channel (row's index inside its group).
+        let kernel = transposed
+          ? ((row / s.outPerGroup) * s.inPerGroup + column) * s.outPerGroup + row % s.outPerGroup
+          : row * s.inPerGroup + column
+        winogradFilterTransform(weight + 9 * kernel, flipped: transposed,
+                                output: u + row * s.inPerGroup + column, stride: stride)
+      }
+    }
+  }
+}
+
+// MARK: - Entry points
+
+/// Winograd forward of `g` (3×3, stride 1): same contract as `conv2dForward`. Transforms the
+/// filters into `workspace` slot 3 on every call; `winogradConv2dForward(_:input:filters:...)`
+/// takes them transformed.
+public func winogradConv2dForward(
+  _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+  activation: Activation = .identity, output: UnsafeMutablePointer<Float>, workspace: Workspace
+) {
+  precondition(Winograd.supports(g), "Winograd: \(g) is not a 3x3 stride-1 convolution")
+  let s = WinogradShape(forward: g)
+  let u = workspace.floats(s.filterCount, slot: 3)
+  winogradTransformFilters(s, weight: weight, transposed: false, into: u)
+  winogradCorrelate(s, batch: g.batch, input: input, mask: nil, filters: u, bias: bias, activation: activation,
+                    output: output, workspace: workspace)
+}
+
+/// Winograd forward with filters transformed beforehand (`filters.geometry` may have another batch).
+public func winogradConv2dForward(
+  _ g: ConvGeometry, input: UnsafePointer<Float>, filters: WinogradFilters, bias: UnsafePointer<Float>?,
+  activation: Activation = .identity, output: UnsafeMutablePointer<Float>, workspace: Workspace
+) {
+  precondition(filters.geometry.withBatch(g.batch) == g, "Winograd: filters for \(filters.geometry), used for \(g)")
+  filters.scalars.withUnsafeBufferPointer { u in
+    winogradCorrelate(WinogradShape(forward: g), batch: g.batch, input: input, mask: nil, filters: u.baseAddress!,
+                      bias: bias, activation: activation, output: output, workspace: workspace)
+  }
+}
+
+/// Overwrites `inputGradient` with the input gradient of `g` (3×3, stride 1) for `outputGradient`;
+/// with `activatedOutput` (the output of a fused ReLU) the gradient is masked where it was off.
+/// Uses `workspace` slots 0, 1 and 3.
+public func winogradConv2dInputGradient(
+  _ g: ConvGeometry, weight: UnsafePointer<Float>, activatedOutput: UnsafePointer<Float>? = nil,
+  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>, workspace: Workspace
+) {
+  precondition(Winograd.supports(g), "Winograd: \(g) is not a 3x3 stride-1 convolution")
+  let s = WinogradShape(inputGradientOf: g)
+  let u = workspace.floats(s.filterCount, slot: 3)
+  winogradTransformFilters(s, weight: weight, transposed: true, into: u)
+  winogradCorrelate(s, batch: g.batch, input: outputGradient, mask: activatedOutput, filters: u, bias: nil,
+                    activation: .identity, output: inputGradient, workspace: workspace)
+}
+
+// MARK: - Schedule
+
+/// The correlation of `batch` images, split into one shard of images per thread as the im2col
+/// path is (each shard's products single-threaded, on its own workspace).
+func winogradCorrelate(
+  _ s: WinogradShape, batch: Int, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+  filters: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
+  output: UnsafeMutablePointer<Float>, workspace: Workspace
+) {
+  let shards = Parallel.shardCount(for: batch)
+  guard shards > 1 else {
+    return winogradCorrelateImages(s, batch: batch, input: input, mask: mask, filters: filters, bias: bias,
+                                   activation: activation, output: output, workspace: workspace)
+  }
+  workspace.prepareShards(shards)
+  Parallel.forEachShard(batch, shards: shards) { shard, images in
+    let first = images.lowerBound
+    winogradCorrelateImages(s, batch: images.count, input: input + first * s.inputImage,
+                            mask: mask.map { $0 + first * s.inputImage }, filters: filters, bias: bias,
+                            activation: activation, output: output + first * s.outputImage,
+                            workspace: workspace.shard(shard))
+  }
+}
+
+/// Consecutive images, a chunk at a time: transform the input tiles into V[ξ][inChannels][T]
+/// (T tiles of the chunk), multiply M[ξ] = U[ξ]·V[ξ] per group, transform back into the output.
+func winogradCorrelateImages(
+  _ s: WinogradShape, batch: Int, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+  filters: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
+  output: UnsafeMutablePointer<Float>, workspace: Workspace
+) {
+  let chunk = s.imagesPerChunk(batch: batch)
+  for first in stride(from: 0, to: batch, by: chunk) {
+    let images = Swift.min(chunk, batch - first), tiles = images * s.tilesPerImage
+    let v = workspace.floats(16 * s.inChannels * tiles, slot: 0)
+    // Eight spare floats: the output transform reads whole groups of eight tiles past the last.
+    let m = workspace.floats(16 * s.outChannels * tiles + 8, slot: 1)
+    winogradTransformInput(s, images: images, input: input + first * s.inputImage,
+                           mask: mask.map { $0 + first * s.inputImage }, into: v)
+    winogradMultiply(s, tiles: tiles, filters: filters, transformed: v, into: m)
+    winogradTransformOutput(s, images: images, products: m, bias: bias, activation: activation,
+                            output: output + first * s.outputImage)
+  }
+}
+
+/// M[ξ] = U[ξ]·V[ξ] for the 16 positions and each group: outPerGroup × tiles, inner inPerGroup.
+/// Outside a shard the products are shared among the threads, each single-threaded (one product
+/// is too small to split well).
+func winogradMultiply(_ s: WinogradShape, tiles: Int, filters u: UnsafePointer<Float>,
+                      transformed v: UnsafePointer<Float>, into m: UnsafeMutablePointer<Float>) {
+  let products = 16 * s.groups
+  func multiply(_ range: Range<Int>) {
+    for product in range {
+      let xi = product / s.groups, group = product % s.groups
+      BLAS.sgemm(u + xi * s.outChannels * s.inPerGroup + group * s.outPerGroup * s.inPerGroup,
+                 v + (xi * s.inChannels + group * s.inPerGroup) * tiles,
+                 into: m + (xi * s.outChannels + group * s.outPerGroup) * tiles,
+                 m: s.outPerGroup, n: tiles, k: s.inPerGroup)
+    }
+  }
+  let shards = Parallel.shardCount(for: products)
+  guard shards > 1 else { return multiply(0..<products) }
+  Parallel.forEachShard(products, shards: shards) { _, range in multiply(range) }
+}
+
+// MARK: - Tensor-level entry points
+
+/// Winograd forward of tensors (3×3, stride 1); `bias` may be nil.
+public func winogradConv2dForward(
+  _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?, activation: Activation = .identity,
+  workspace: Workspace = .current
+) -> Tensor {
+  winogradConv2dForward(g, input: input, filters: WinogradFilters(g, weight: weight), bias: bias,
+                        activation: activation, workspace: workspace)
+}
+
+/// Winograd forward of tensors with filters transformed beforehand.
+public func winogradConv2dForward(
+  _ g: ConvGeometry, input: Tensor, filters: WinogradFilters, bias: Tensor?, activation: Activation = .identity,
+  workspace: Workspace = .current
+) -> Tensor {
+  precondition(input.shape == g.inputShape, "Winograd \(g): input \(input.shape), expected \(g.inputShape)")
+  precondition(bias == nil || bias!.shape == [g.outChannels],
+               "Winograd \(g): bias \(bias!.shape), expected [\(g.outChannels)]")
+  var output = Tensor(uninitializedShape: g.outputShape)
+  let noBias = Tensor(zeros: [0])
+  output.withUnsafeMutableBufferPointer { y in
+    input.withUnsafeBufferPointer { x in
+      (bias ?? noBias).withUnsafeBufferPointer { b in
+        winogradConv2dForward(g, input: x.baseAddress!, filters: filters, bias: bias == nil ? nil : b.baseAddress!,
+                              activation: activation, output: y.baseAddress!, workspace: workspace)
+      }
+    }
+  }
+  return output
+}
+
+/// The input gradient of a 3×3 stride-1 convolution by Winograd, as a new tensor; with
+/// `reluOutput` (the output of a forward with `.relu`), `outputGradient` is that output's gradient.
+public func winogradConv2dInputGradient(
+  _ g: ConvGeometry, weight: Tensor, reluOutput: Tensor? = nil, outputGradient: Tensor,
+  workspace: Workspace = .current
+) -> Tensor {
+  precondition(weight.shape == g.weightShape, "Winograd \(g): weight \(weight.shape), expected \(g.weightShape)")
+  precondition(outputGradient.shape == g.outputShape,
+               "Winograd \(g): output gradient \(outputGradient.shape), expected \(g.outputShape)")
+  precondition(reluOutput == nil || reluOutput!.shape == g.outputShape,
+               "Winograd \(g): ReLU output \(reluOutput!.shape), expected \(g.outputShape)")
+  var dx = Tensor(uninitializedShape: g.inputShape)
+  let mask = reluOutput ?? Tensor(zeros: [0])
+  dx.withUnsafeMutableBufferPointer { dx in
+    weight.withUnsafeBufferPointer { w in
+      outputGradient.withUnsafeBufferPointer { dy in
+        mask.withUnsafeBufferPointer { mask in
+          winogradConv2dInputGradient(g, weight: w.baseAddress!,
+                                      activatedOutput: reluOutput == nil ? nil : mask.baseAddress!,
+                                      outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!,
+                                      workspace: workspace)
+        }
+      }
+    }
+  }
+  return dx
+}

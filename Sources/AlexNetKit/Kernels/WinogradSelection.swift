@@ -1,0 +1,194 @@
+import Foundation
+import Synchronization
+
+/// How a convolution is computed.
+public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
+  /// im2col + one SGEMM per group (any kernel, stride, padding).
+  case im2colGEMM
+  /// Winograd F(2×2, 3×3) (3×3 kernels at stride 1); in the backward pass, the input gradient
+  /// only (the weight gradient stays with im2col).
+  case winograd
+}
+
+/// How the algorithm of each convolution shape is picked.
+public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
+  /// cuDNN's benchmark mode: on the first call of a shape, every applicable algorithm is timed a
+  /// few times on the call's own data and the fastest kept for the rest of the process.
+  case measure
+  /// Always this one where it applies, im2col elsewhere: reproducible timings.
+  case fixed(ConvolutionAlgorithm)
+
+  /// `ALEXNET_CONV_ALGORITHM`: `measure` (the default), `im2colGEMM` or `winograd`; read once.
+  public static let environment: ConvolutionAlgorithmPolicy = {
+    let value = ProcessInfo.processInfo.environment["ALEXNET_CONV_ALGORITHM"] ?? "measure"
+    return ConvolutionAlgorithm(rawValue: value).map { .fixed($0) } ?? .measure
+  }()
+}
+
+/// Which pass of a convolution an algorithm was chosen for.
+public enum ConvolutionPass: String, Sendable, Codable {
+  case forward, backward
+}
+
+/// The algorithms chosen so far, by shape (geometry with its batch, pass and thread count: each
+/// changes which is fastest). Lock-protected; filled once per shape.
+public enum ConvolutionAlgorithms {
+  struct Key: Hashable {
+    let geometry: ConvGeometry, pass: ConvolutionPass, threads: Int, sharded: Bool
+  }
+  static let chosen = Mutex<[Key: ConvolutionAlgorithm]>([:])
+
+  static func key(_ g: ConvGeometry, _ pass: ConvolutionPass) -> Key {
+    Key(geometry: g, pass: pass, threads: Parallel.threadCount, sharded: Parallel.shardsBatches)
+  }
+
+  /// The algorithm measured for `g` and `pass` at the current thread settings, if any yet.
+  public static func measured(_ g: ConvGeometry, pass: ConvolutionPass) -> ConvolutionAlgorithm? {
+    let key = key(g, pass)
+    return chosen.withLock { $0[key] }
+  }
+
+  /// The algorithm to run `g`'s `pass` with under `policy`. Under `.measure`, the first call of a
+  /// shape calls `run` for each candidate, three rounds alternating, and keeps the one with the
+  /// lowest median (`run` must leave its results valid whichever runs last).
+  static func choose(
+    _ g: ConvGeometry, pass: ConvolutionPass, policy: ConvolutionAlgorithmPolicy,
+    run: (ConvolutionAlgorithm) -> Void
+  ) -> ConvolutionAlgorithm {
+    guard Winograd.supports(g) else { return .im2colGEMM }
+    if case .fixed(let algorithm) = policy { return algorithm }
+    let key = key(g, pass)
+    if let known = chosen.withLock({ $0[key] }) { return known }
+    let candidates = ConvolutionAlgorithm.allCases
+    var samples = [[Duration]](repeating: [], count: candidates.count)
+    let clock = ContinuousClock()
+    for _ in 0..<3 {
+      for (i, candidate) in candidates.enumerated() { samples[i].append(clock.measure { run(candidate) }) }
+    }
+    let medians = samples.map { $0.sorted()[$0.count / 2] }
+    let best = candidates[medians.indices.min { medians[$0] < medians[$1] }!]
+    chosen.withLock { $0[key] = best }
+    return best
+  }
+}
+
+// MARK: - Dispatch
+
+/// Forward by the algorithm `policy` picks for `g` (same contract as `conv2dForward`).
+public func conv2dForward(
+  _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+  activation: Activation = .identity, output: UnsafeMutablePointer<Float>, workspace: Workspace,
+  policy: ConvolutionAlgorithmPolicy
+) {
+  func run(_ algorithm: ConvolutionAlgorithm) {
+    switch algorithm {
+    case .im2colGEMM:
+      conv2dForward(g, input: input, weight: weight, bias: bias, activation: activation, output: output,
+                    workspace: workspace)
+    case .winograd:
+      winogradConv2dForward(g, input: input, weight: weight, bias: bias, activation: activation, output: output,
+                            workspace: workspace)
+    }
+  }
+  let algorithm = ConvolutionAlgorithms.choose(g, pass: .forward, policy: policy) { run($0) }
+  run(algorithm)
+}
+
+/// Backward by the algorithm `policy` picks for `g` (same contract as `conv2dBackward`). Winograd
+/// computes the input gradient; the weight and bias gradients come from im2col either way. While
+/// measuring, the candidates write their weight and bias gradients to scratch (the real ones may
+/// be accumulating), then the chosen one runs once more for real.
+public func conv2dBackward(
+  _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+  activatedOutput: UnsafePointer<Float>? = nil,
+  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+  weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
+  accumulate: Bool = true, workspace: Workspace, policy: ConvolutionAlgorithmPolicy
+) {
+  func run(_ algorithm: ConvolutionAlgorithm, weightGradient: UnsafeMutablePointer<Float>,
+           biasGradient: UnsafeMutablePointer<Float>?, accumulate: Bool) {
+    let winograd = algorithm == .winograd && inputGradient != nil
+    conv2dBackward(g, input: input, weight: weight, activatedOutput: activatedOutput,
+                   outputGradient: outputGradient, inputGradient: winograd ? nil : inputGradient,
+                   weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate,
+                   workspace: workspace)
+    if winograd, let inputGradient {
+      winogradConv2dInputGradient(g, weight: weight, activatedOutput: activatedOutput,
+                                  outputGradient: outputGradient, inputGradient: inputGradient,
+                                  workspace: workspace)
+    }
+  }
+  var algorithm = ConvolutionAlgorithm.im2colGEMM
+  if inputGradient != nil {
+    algorithm = ConvolutionAlgorithms.choose(g, pass: .backward, policy: policy) { candidate in
+      // Only while measuring, once per shape: the training step itself allocates nothing here.
+      let scratch = UnsafeMutablePointer<Float>.allocate(capacity: g.outChannels * (g.columnRows + 1))
+      defer { scratch.deallocate() }
+      run(candidate, weightGradient: scratch, biasGradient: scratch + g.outChannels * g.columnRows,
+          accumulate: false)
+    }
+  }
+  run(algorithm, weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate)
+}
+
+// MARK: - Inference with filters transformed once
+
+/// One layer's filters in the Winograd domain, kept while its weights stay as they were (the
+/// weight variable's `version` counts every change, in place or not).
+public final class WinogradFilterCache: @unchecked Sendable {
+  private let lock = NSLock()
+  private var kept: (version: Int, filters: WinogradFilters)?
+
+  public init() {}
+
+  /// `weight`'s filters for `g`, transformed now only if the weights or the shape changed since
+  /// the last call.
+  public func filters(_ g: ConvGeometry, weight: Variable) -> WinogradFilters {
+    lock.withLock {
+      if let kept, kept.version == weight.version, kept.filters.geometry.withBatch(g.batch) == g {
+        return kept.filters
+      }
+      let made = WinogradFilters(g, weight: weight.value)
+      kept = (weight.version, made)
+      transforms += 1
+      return made
+    }
+  }
+
+  /// How many times filters were transformed (for tests).
+  public private(set) var transforms = 0
+}
+
+extension Conv2D {
+  /// Inference (no graph recorded) by Winograd with the cached filters, when the policy picks
+  /// Winograd for this shape; nil to take the usual path.
+  func winogradInference(_ input: Variable, activation: Activation,
+                         policy: ConvolutionAlgorithmPolicy = .environment) -> Variable? {
+    guard !GradientMode.isEnabled, policy != .fixed(.im2colGEMM), let g = try? geometry(input.shape),
+          Winograd.supports(g) else { return nil }
+    let filters = winogradFilterCache.filters(g, weight: weight)
+    let workspace = Workspace.current
+    var output = Tensor(uninitializedShape: g.outputShape)
+    let noBias = Tensor(zeros: [0])
+    input.value.withUnsafeBufferPointer { x in
+      (bias?.value ?? noBias).withUnsafeBufferPointer { b in
+        output.withUnsafeMutableBufferPointer { y in
+          let bias = self.bias == nil ? nil : b.baseAddress!
+          func run(_ algorithm: ConvolutionAlgorithm) {
+            if algorithm == .winograd {
+              winogradConv2dForward(g, input: x.baseAddress!, filters: filters, bias: bias, activation: activation,
+                                    output: y.baseAddress!, workspace: workspace)
+            } else {
+              weight.value.withUnsafeBufferPointer { w in
+                conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: bias, activation: activation,
+                              output: y.baseAddress!, workspace: workspace)
+              }
+            }
+          }
+          run(ConvolutionAlgorithms.choose(g, pass: .forward, policy: policy) { run($0) })
+        }
+      }
+    }
+    return Variable(output)
+  }
+}

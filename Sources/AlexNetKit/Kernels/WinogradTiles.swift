@@ -1,0 +1,110 @@
+// The Winograd path's passes over images: cutting planes into overlapping 4×4 tiles (input
+// transform) and putting the 2×2 output blocks back (output transform), eight tiles of a tile row
+// at a time. Tile t of a chunk is image b's tile (ty, tx) with t = b·tilesPerImage + ty·tilesWide + tx.
+
+/// V[ξ][c][t] = (Bᵀ d B)[ξ] for every tile d of every channel c of `images` images. With `mask`
+/// (same layout as the input), input cells where the mask is not positive count as zero.
+func winogradTransformInput(
+  _ s: WinogradShape, images: Int, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+  into v: UnsafeMutablePointer<Float>
+) {
+  let tiles = images * s.tilesPerImage, plane = s.height * s.width, rowLength = s.paddedRowLength
+  Parallel.forEachChunk(images * s.inChannels, minimumChunk: 4) { units in
+    // Four zero-padded input rows, then 16 × 8 floats for a last group of fewer than eight tiles.
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * rowLength + 128) { scratch in
+      let rows = scratch.baseAddress!, partial = rows + 4 * rowLength
+      for unit in units {
+        let b = unit / s.inChannels, c = unit % s.inChannels
+        let offset = unit * plane
+        let channel = v + c * tiles + b * s.tilesPerImage
+        for ty in 0..<s.tilesHigh {
+          for r in 0..<4 {
+            fillPaddedRow(s, row: 2 * ty - s.padTop + r, plane: input + offset, mask: mask.map { $0 + offset },
+                          into: rows + r * rowLength, length: rowLength)
+          }
+          winogradInputTileRow(s, rows: UnsafePointer(rows), rowLength: rowLength, partial: partial,
+                               output: channel + ty * s.tilesWide, stride: s.inChannels * tiles)
+        }
+      }
+    }
+  }
+}
+
+/// One tile row's input transforms, eight tiles at a time; a last group of fewer goes through
+/// `partial` so that nothing past the row's tiles is written (another thread's channel may be there).
+@inline(__always)
+private func winogradInputTileRow(
+  _ s: WinogradShape, rows: UnsafePointer<Float>, rowLength: Int, partial: UnsafeMutablePointer<Float>,
+  output: UnsafeMutablePointer<Float>, stride: Int
+) {
+  for tx in Swift.stride(from: 0, to: s.tilesWide, by: 8) {
+    let x = 2 * tx
+    let group = (rows + x, rows + rowLength + x, rows + 2 * rowLength + x, rows + 3 * rowLength + x)
+    let count = Swift.min(8, s.tilesWide - tx)
+    if count == 8 {
+      winogradInputTransform8(rows: group, output: output + tx, stride: stride)
+    } else {
+      winogradInputTransform8(rows: group, output: partial, stride: 8)
+      for xi in 0..<16 { (output + xi * stride + tx).update(from: partial + 8 * xi, count: count) }
+    }
+  }
+}
+
+/// Input row `row` (any integer: rows outside the plane are zero) placed at `padLeft` in a
+/// zero-filled row of `length`, masked when a mask is given.
+@inline(__always)
+private func fillPaddedRow(
+  _ s: WinogradShape, row: Int, plane: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+  into destination: UnsafeMutablePointer<Float>, length: Int
+) {
+  guard 0 <= row, row < s.height else { return destination.update(repeating: 0, count: length) }
+  // Destination cells first..<last hold input columns first − padLeft ..< last − padLeft.
+  let first = Swift.max(0, s.padLeft), last = Swift.max(first, Swift.min(length, s.width + s.padLeft))
+  destination.update(repeating: 0, count: first)
+  let source = plane + row * s.width + first - s.padLeft
+  if let mask {
+    keepWherePositive(count: last - first, source, where: mask + row * s.width + first - s.padLeft,
+                      into: destination + first)
+  } else {
+    (destination + first).update(from: source, count: last - first)
+  }
+  (destination + last).update(repeating: 0, count: length - last)
+}
+
+/// Output blocks from the products M[ξ][o][t]: Y = Aᵀ m A plus the bias, through the activation,
+/// cut at the plane's edge (the last tile row or column may stick out by one).
+func winogradTransformOutput(
+  _ s: WinogradShape, images: Int, products m: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+  activation: Activation, output: UnsafeMutablePointer<Float>
+) {
+  let tiles = images * s.tilesPerImage, plane = s.outHeight * s.outWidth
+  Parallel.forEachChunk(images * s.outChannels, minimumChunk: 4) { units in
+    for unit in units {
+      let b = unit / s.outChannels, o = unit % s.outChannels
+      let shift = Float8(repeating: bias?[o] ?? 0)
+      let channel = m + o * tiles + b * s.tilesPerImage, out = output + unit * plane
+      for ty in 0..<s.tilesHigh {
+        let top = out + 2 * ty * s.outWidth, twoRows = 2 * ty + 1 < s.outHeight
+        for tx in stride(from: 0, to: s.tilesWide, by: 8) {
+          var y = winogradOutputTransform8(input: channel + ty * s.tilesWide + tx, stride: s.outChannels * tiles)
+          y = (y.0 + shift, y.1 + shift, y.2 + shift, y.3 + shift)
+          if activation == .relu {
+            y = (relu8(y.0), relu8(y.1), relu8(y.2), relu8(y.3))
+          }
+          for lane in 0..<Swift.min(8, s.tilesWide - tx) {
+            let x = 2 * (tx + lane), pair = x + 1 < s.outWidth
+            top[x] = y.0[lane]
+            if pair { top[x + 1] = y.1[lane] }
+            if twoRows {
+              top[s.outWidth + x] = y.2[lane]
+              if pair { top[s.outWidth + x + 1] = y.3[lane] }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+@inline(__always)
+private func relu8(_ x: Float8) -> Float8 { select8(greater8(x, .zero), x, .zero) }
