@@ -43,7 +43,7 @@ struct WinogradShape {
   /// im2col path's budget: one image gives products only 49 columns wide at 13x13 (conv3-5), too
   /// narrow for OpenBLAS to reach speed, so a few images per product pay for leaving the cache.
   func imagesPerChunk(batch: Int, budget: Int = 1 << 22) -> Int {
-    let budget = Parallel.isInsideShard ? budget / Parallel.threadCount : budget
+    let budget = Parallel.isInsideShard ? budget / ComputeContext.current.threadCount : budget
     let perImage = 16 * (inChannels + outChannels) * tilesPerImage
     return Swift.max(1, Swift.min(batch, budget / Swift.max(perImage, 1)))
   }
@@ -208,7 +208,7 @@ func winogradMultiply(_ s: WinogradShape, tiles: Int, filters u: UnsafePointer<F
 /// Winograd forward of tensors (3×3, stride 1); `bias` may be nil.
 public func winogradConv2dForward(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?, activation: Activation = .identity,
-  workspace: Workspace = .current
+  workspace: Workspace? = nil
 ) -> Tensor {
   winogradConv2dForward(g, input: input, filters: WinogradFilters(g, weight: weight), bias: bias,
                         activation: activation, workspace: workspace)
@@ -217,7 +217,7 @@ public func winogradConv2dForward(
 /// Winograd forward of tensors with filters transformed beforehand.
 public func winogradConv2dForward(
   _ g: ConvGeometry, input: Tensor, filters: WinogradFilters, bias: Tensor?, activation: Activation = .identity,
-  workspace: Workspace = .current
+  workspace: Workspace? = nil
 ) -> Tensor {
   precondition(input.shape == g.inputShape, "Winograd \(g): input \(input.shape), expected \(g.inputShape)")
   precondition(bias == nil || bias!.shape == [g.outChannels],
@@ -227,8 +227,10 @@ public func winogradConv2dForward(
   output.withUnsafeMutableBufferPointer { y in
     input.withUnsafeBufferPointer { x in
       (bias ?? noBias).withUnsafeBufferPointer { b in
-        winogradConv2dForward(g, input: x.baseAddress!, filters: filters, bias: bias == nil ? nil : b.baseAddress!,
-                              activation: activation, output: y.baseAddress!, workspace: workspace)
+        Workspace.using(workspace) { workspace in
+          winogradConv2dForward(g, input: x.baseAddress!, filters: filters, bias: bias == nil ? nil : b.baseAddress!,
+                                activation: activation, output: y.baseAddress!, workspace: workspace)
+        }
       }
     }
   }
@@ -239,7 +241,7 @@ public func winogradConv2dForward(
 /// `reluOutput` (the output of a forward with `.relu`), `outputGradient` is that output's gradient.
 public func winogradConv2dInputGradient(
   _ g: ConvGeometry, weight: Tensor, reluOutput: Tensor? = nil, outputGradient: Tensor,
-  workspace: Workspace = .current
+  workspace: Workspace? = nil
 ) -> Tensor {
   precondition(weight.shape == g.weightShape, "Winograd \(g): weight \(weight.shape), expected \(g.weightShape)")
   precondition(outputGradient.shape == g.outputShape,
@@ -252,10 +254,12 @@ public func winogradConv2dInputGradient(
     weight.withUnsafeBufferPointer { w in
       outputGradient.withUnsafeBufferPointer { dy in
         mask.withUnsafeBufferPointer { mask in
-          winogradConv2dInputGradient(g, weight: w.baseAddress!,
-                                      activatedOutput: reluOutput == nil ? nil : mask.baseAddress!,
-                                      outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!,
-                                      workspace: workspace)
+          Workspace.using(workspace) { workspace in
+            winogradConv2dInputGradient(g, weight: w.baseAddress!,
+                                        activatedOutput: reluOutput == nil ? nil : mask.baseAddress!,
+                                        outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!,
+                                        workspace: workspace)
+          }
         }
       }
     }

@@ -39,7 +39,7 @@ public enum ConvolutionAlgorithms {
   static let chosen = Mutex<[Key: ConvolutionAlgorithm]>([:])
 
   static func key(_ g: ConvGeometry, _ pass: ConvolutionPass) -> Key {
-    Key(geometry: g, pass: pass, threads: Parallel.threadCount, sharded: Parallel.shardsBatches)
+    Key(geometry: g, pass: pass, threads: ComputeContext.current.threadCount, sharded: ComputeContext.current.shardsBatches)
   }
 
   /// The algorithm measured for `g` and `pass` at the current thread settings, if any yet.
@@ -167,25 +167,26 @@ extension Conv2D {
     guard !GradientMode.isEnabled, policy != .fixed(.im2colGEMM), let g = try? geometry(input.shape),
           Winograd.supports(g) else { return nil }
     let filters = winogradFilterCache.filters(g, weight: weight)
-    let workspace = Workspace.current
     var output = Tensor(uninitializedShape: g.outputShape)
     let noBias = Tensor(zeros: [0])
-    input.value.withUnsafeBufferPointer { x in
-      (bias?.value ?? noBias).withUnsafeBufferPointer { b in
-        output.withUnsafeMutableBufferPointer { y in
-          let bias = self.bias == nil ? nil : b.baseAddress!
-          func run(_ algorithm: ConvolutionAlgorithm) {
-            if algorithm == .winograd {
-              winogradConv2dForward(g, input: x.baseAddress!, filters: filters, bias: bias, activation: activation,
-                                    output: y.baseAddress!, workspace: workspace)
-            } else {
-              weight.value.withUnsafeBufferPointer { w in
-                conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: bias, activation: activation,
-                              output: y.baseAddress!, workspace: workspace)
+    ComputeContext.current.withWorkspace { workspace in
+      input.value.withUnsafeBufferPointer { x in
+        (bias?.value ?? noBias).withUnsafeBufferPointer { b in
+          output.withUnsafeMutableBufferPointer { y in
+            let bias = self.bias == nil ? nil : b.baseAddress!
+            func run(_ algorithm: ConvolutionAlgorithm) {
+              if algorithm == .winograd {
+                winogradConv2dForward(g, input: x.baseAddress!, filters: filters, bias: bias, activation: activation,
+                                      output: y.baseAddress!, workspace: workspace)
+              } else {
+                weight.value.withUnsafeBufferPointer { w in
+                  conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: bias, activation: activation,
+                                output: y.baseAddress!, workspace: workspace)
+                }
               }
             }
+            run(ConvolutionAlgorithms.choose(g, pass: .forward, policy: policy) { run($0) })
           }
-          run(ConvolutionAlgorithms.choose(g, pass: .forward, policy: policy) { run($0) })
         }
       }
     }
