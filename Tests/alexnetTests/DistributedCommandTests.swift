@@ -47,6 +47,58 @@ import Testing
     #expect(resumed.output.contains("Resuming from cp-0001.safetensors (epoch 1)."))
     #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("cp-0002.safetensors").path))
   }
+
+  /// A rank killed in mid-training ends the whole job within seconds, and the message names it;
+  /// the checkpoint left behind is whole, and one process resumes the run from it.
+  @Test func aLostRankEndsTheJobAndTheRunResumes() throws {
+    let data = try CommandTests.dataFolder(perClass: 6)
+    let run = try CommandTests.scratch().appendingPathComponent("run")
+    let launcher = try #require(Self.mpirun, "mpirun not found: make deps installs openmpi-bin")
+    let job = Process()
+    job.executableURL = URL(fileURLWithPath: launcher)
+    job.arguments = [
+      "-np", "2", "--oversubscribe", "--mca", "btl", "tcp,self", alexnetBinary().path, "train",
+      "--data", data.path, "--validation-split", "0", "--batch-size", "2", "--image-size", "32",
+      "--epochs", "1000", "--output", run.path, "--threads", "1", "--quiet",
+    ]
+    var environment = ProcessInfo.processInfo.environment
+    environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    job.environment = environment
+    let killer = Thread {
+      let checkpoint = run.appendingPathComponent("cp-0001.safetensors").path
+      for _ in 0..<1200 where !FileManager.default.fileExists(atPath: checkpoint) {
+        Thread.sleep(forTimeInterval: 0.1)
+      }
+      Thread.sleep(forTimeInterval: 0.3)  // into the next epoch
+      if let rank1 = Self.processOfRank(1, binary: alexnetBinary().path) { kill(rank1, SIGKILL) }
+    }
+    killer.start()
+    let started = Date()
+    let ended = try capture(job, timeout: 150)
+    #expect(ended.status != 0)
+    #expect(ended.error.contains("process rank 1") && ended.error.contains("signal 9"), "\(ended.error)")
+    #expect(Date().timeIntervalSince(started) < 140)
+
+    let resumed = try runAlexnet(["train", "--output", run.path, "--resume", "--epochs", "1"])
+    #expect(resumed.status == 0, "\(resumed.error)")
+    #expect(resumed.output.contains("Resuming from cp-"), "\(resumed.output)")
+  }
+
+  /// The process of `binary` that mpirun started as `rank` (from its environment).
+  static func processOfRank(_ rank: Int, binary: String) -> pid_t? {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    for entry in entries {
+      guard let pid = pid_t(entry),
+        let command = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+        String(decoding: command, as: UTF8.self).hasPrefix(binary),
+        let environment = FileManager.default.contents(atPath: "/proc/\(entry)/environ")
+      else { continue }
+      let variables = String(decoding: environment, as: UTF8.self).split(separator: "\0")
+      if variables.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
+    }
+    return nil
+  }
 }
 
 /// The built `alexnet` beside the test runner, in the products folder.
