@@ -7,7 +7,7 @@ PKGS := libopenblas-dev liblapacke-dev libturbojpeg0-dev libpng-dev libopenmpi-d
 PCS := openblas lapacke libturbojpeg libpng ompi-c
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test bench demo example fuzz clean
+.PHONY: all deps build release test test-distributed bench demo example fuzz clean
 
 all: build
 
@@ -31,6 +31,21 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(MAKE) example
+
+# The MPI tests on one host, then a two-host run: two network namespaces joined by a veth pair
+# (Scripts/two-hosts.sh, root only; skipped with a message where namespaces cannot be made).
+test-distributed: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter "DistributedCommandTests|ShardTests"
+	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	for c in golf_ball parachute; do mkdir -p $$scratch/data/$$c; \
+	  cp $$(ls -d Samples/imagenette-mini/$$c/* | head -6) $$scratch/data/$$c/; done && \
+	status=0 && Scripts/two-hosts.sh "$$(pwd)/.build/debug/alexnet" $$scratch/data $$scratch/run \
+	  || status=$$? && \
+	if [ $$status = 77 ]; then echo "test-distributed: two-host part skipped"; \
+	elif [ $$status = 0 ] && [ -f $$scratch/run/cp-0001.safetensors ]; then \
+	  echo "test-distributed: two-host run passed"; \
+	else echo "test-distributed: two-host run failed ($$status)" >&2; exit 1; fi
 
 bench: deps
 	$(SWIFT) run -c release benchmarks
