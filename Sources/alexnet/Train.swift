@@ -169,7 +169,9 @@ struct Train: ParsableCommand {
     var directory: RunDirectory?
     var run: TrainingRun?
     var failure: Error?
-    if world.isRoot { do { directory = try RunDirectory(url, mode: mode) } catch { failure = error } }
+    if world.isRoot {
+      do { directory = try RunDirectory(url, mode: mode) } catch { failure = error }
+    }
     if world.allSucceeded(failure == nil) {
       do {
         let opened = directory ?? RunDirectory(following: url, mode: mode)

@@ -35,7 +35,8 @@ import Testing
     ]
     let first = try Self.runMPI(2, common + ["--epochs", "1"])
     #expect(first.status == 0, "\(first.error)")
-    #expect(first.output.contains("Data-parallel over 2 processes: global batch 4 (2 per process)."))
+    #expect(
+      first.output.contains("Data-parallel over 2 processes: global batch 4 (2 per process)."))
     // One rank prints: the epoch line appears once.
     #expect(first.output.components(separatedBy: "Epoch 1/1 - ").count == 2, "\(first.output)")
     let names = Set(try FileManager.default.contentsOfDirectory(atPath: run.path))
@@ -45,7 +46,8 @@ import Testing
     let resumed = try Self.runMPI(3, ["train", "--output", run.path, "--resume", "--epochs", "2"])
     #expect(resumed.status == 0, "\(resumed.error)")
     #expect(resumed.output.contains("Resuming from cp-0001.safetensors (epoch 1)."))
-    #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("cp-0002.safetensors").path))
+    let second = run.appendingPathComponent("cp-0002.safetensors")
+    #expect(FileManager.default.fileExists(atPath: second.path))
   }
 
   /// A rank killed in mid-training ends the whole job within seconds, and the message names it;
@@ -77,7 +79,8 @@ import Testing
     let started = Date()
     let ended = try capture(job, timeout: 150)
     #expect(ended.status != 0)
-    #expect(ended.error.contains("process rank 1") && ended.error.contains("signal 9"), "\(ended.error)")
+    #expect(
+      ended.error.contains("process rank 1") && ended.error.contains("signal 9"), "\(ended.error)")
     #expect(Date().timeIntervalSince(started) < 140)
 
     let resumed = try runAlexnet(["train", "--output", run.path, "--resume", "--epochs", "1"])

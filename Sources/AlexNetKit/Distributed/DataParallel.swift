@@ -86,7 +86,8 @@ public final class DataParallel {
     world.allreduceSum(&values)
     var merged = metrics
     merged.samples = Int(values[0])
-    (merged.lossSum, merged.top1Correct, merged.top5Correct) = (values[1], Int(values[2]), Int(values[3]))
+    merged.lossSum = values[1]
+    (merged.top1Correct, merged.top5Correct) = (Int(values[2]), Int(values[3]))
     let c = metrics.classCount
     merged.confusion = (0..<c).map { row in (0..<c).map { Int(values[4 + row * c + $0]) } }
     return merged
