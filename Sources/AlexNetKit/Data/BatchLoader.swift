@@ -131,7 +131,7 @@ public final class BatchLoader: @unchecked Sendable {
           pipeline.write(decoded, into: buffer.baseAddress! + labels.count * imageSize, using: &generator)
           labels.append(sample.label)
           paths.append(sample.url.path)
-        } catch let error as DataError {
+        } catch let error as FileError {
           if stopOnBadFile { throw error }
           record(error)
         }
@@ -144,7 +144,7 @@ public final class BatchLoader: @unchecked Sendable {
     return Batch(images: images, labels: labels, paths: paths)
   }
 
-  private func record(_ error: DataError) {
+  private func record(_ error: FileError) {
     let isNew: Bool = lock.withLock {
       guard bad[error.path] == nil else { return false }
       bad[error.path] = error.reason

@@ -6,7 +6,7 @@ import Foundation
 /// RGB. The format comes from the file's first bytes, not its name. Grayscale, CMYK and
 /// progressive JPEGs, and PNGs with a palette, transparency, gray or 16 bits per channel, all
 /// become RGB. Files are untrusted: the declared size is checked against `maximumSide` and
-/// `maximumPixels` before any pixel memory is allocated, and every failure is a `DataError` with
+/// `maximumPixels` before any pixel memory is allocated, and every failure is a `FileError` with
 /// the path and the reason.
 public enum ImageDecoder {
   /// Largest accepted width or height (a decompression bomb declares far more).
@@ -26,34 +26,34 @@ public enum ImageDecoder {
   public static func decode(contentsOf url: URL) throws -> RGBImage {
     let data: Data
     do { data = try Data(contentsOf: url) } catch {
-      throw DataError(url.path, "cannot be read (\(error.localizedDescription))")
+      throw FileError(url.path, "cannot be read (\(error.localizedDescription))")
     }
     return try decode(bytes: [UInt8](data), name: url.path)
   }
 
   /// Decodes encoded bytes; `name` labels errors.
   public static func decode(bytes: [UInt8], name: String) throws -> RGBImage {
-    guard !bytes.isEmpty else { throw DataError(name, "is empty") }
+    guard !bytes.isEmpty else { throw FileError(name, "is empty") }
     switch format(of: bytes) {
     case .jpeg: return try decodeJPEG(bytes, name: name)
     case .png: return try decodePNG(bytes, name: name)
-    case nil: throw DataError(name, "is not a JPEG or PNG image (unrecognised signature)")
+    case nil: throw FileError(name, "is not a JPEG or PNG image (unrecognised signature)")
     }
   }
 
   static func checkSize(width: Int, height: Int, name: String) throws {
-    guard width > 0, height > 0 else { throw DataError(name, "declares an empty image (\(width)x\(height))") }
+    guard width > 0, height > 0 else { throw FileError(name, "declares an empty image (\(width)x\(height))") }
     guard width <= maximumSide, height <= maximumSide, width * height <= maximumPixels else {
-      throw DataError(name, "declares \(width)x\(height) pixels, more than the \(maximumSide)-pixel side or "
+      throw FileError(name, "declares \(width)x\(height) pixels, more than the \(maximumSide)-pixel side or "
                         + "\(maximumPixels / 1_000_000)-megapixel limit")
     }
   }
 
   static func decodeJPEG(_ bytes: [UInt8], name: String) throws -> RGBImage {
-    guard let handle = tjInitDecompress() else { throw DataError(name, "cannot start the JPEG decoder") }
+    guard let handle = tjInitDecompress() else { throw FileError(name, "cannot start the JPEG decoder") }
     defer { tjDestroy(handle) }
-    func failure(_ stage: String) -> DataError {
-      DataError(name, "is not a readable JPEG (\(stage): \(String(cString: tjGetErrorStr2(handle))))")
+    func failure(_ stage: String) -> FileError {
+      FileError(name, "is not a readable JPEG (\(stage): \(String(cString: tjGetErrorStr2(handle))))")
     }
     var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
     let headerStatus = bytes.withUnsafeBufferPointer {
@@ -96,9 +96,9 @@ public enum ImageDecoder {
     var image = png_image()
     image.version = png_uint_32(PNG_IMAGE_VERSION)
     defer { png_image_free(&image) }
-    func failure(_ stage: String) -> DataError {
+    func failure(_ stage: String) -> FileError {
       let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-      return DataError(name, "is not a readable PNG (\(stage): \(message))")
+      return FileError(name, "is not a readable PNG (\(stage): \(message))")
     }
     let begun = bytes.withUnsafeBufferPointer { png_image_begin_read_from_memory(&image, $0.baseAddress, bytes.count) }
     guard begun != 0 else { throw failure("header") }
@@ -159,14 +159,14 @@ public enum ImageEncoder {
     let probed = picture.pixels.withUnsafeBytes {
       png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, png_int_32(picture.width * 3), nil)
     }
-    guard probed != 0, size > 0 else { throw DataError("PNG encoder", "cannot size a \(picture.width)x\(picture.height) image") }
+    guard probed != 0, size > 0 else { throw FileError("PNG encoder", "cannot size a \(picture.width)x\(picture.height) image") }
     var bytes = [UInt8](repeating: 0, count: size)
     let written = bytes.withUnsafeMutableBytes { out in
       picture.pixels.withUnsafeBytes {
         png_image_write_to_memory(&image, out.baseAddress, &size, 0, $0.baseAddress, png_int_32(picture.width * 3), nil)
       }
     }
-    guard written != 0 else { throw DataError("PNG encoder", "failed") }
+    guard written != 0 else { throw FileError("PNG encoder", "failed") }
     return Array(bytes.prefix(size))
   }
 
@@ -174,7 +174,7 @@ public enum ImageEncoder {
   /// writes a progressive JPEG, `cmyk` an Adobe-style YCCK one (C, M, Y from R, G, B, K = 255), as
   /// print workflows produce.
   public static func jpeg(_ picture: RGBImage, quality: Int = 95, progressive: Bool = false, cmyk: Bool = false) throws -> [UInt8] {
-    guard let handle = tjInitCompress() else { throw DataError("JPEG encoder", "cannot start") }
+    guard let handle = tjInitCompress() else { throw FileError("JPEG encoder", "cannot start") }
     defer { tjDestroy(handle) }
     var buffer: UnsafeMutablePointer<UInt8>?
     var size: UInt = 0
@@ -190,7 +190,7 @@ public enum ImageEncoder {
                   &buffer, &size, Int32(TJSAMP_444.rawValue), Int32(quality), flags)
     }
     defer { tjFree(buffer) }
-    guard status == 0, let buffer else { throw DataError("JPEG encoder", String(cString: tjGetErrorStr2(handle))) }
+    guard status == 0, let buffer else { throw FileError("JPEG encoder", String(cString: tjGetErrorStr2(handle))) }
     return Array(UnsafeBufferPointer(start: buffer, count: Int(size)))
   }
 }

@@ -32,11 +32,11 @@ public struct ImageFolder: Sendable {
     let fileManager = FileManager.default
     var isDirectory: ObjCBool = false
     guard fileManager.fileExists(atPath: root.path, isDirectory: &isDirectory) else {
-      throw DataError(root.path, "does not exist (expected a folder with one subfolder of images per class)")
+      throw FileError(root.path, "does not exist (expected a folder with one subfolder of images per class)")
     }
-    guard isDirectory.boolValue else { throw DataError(root.path, "is not a folder (expected root/<class>/<image>)") }
+    guard isDirectory.boolValue else { throw FileError(root.path, "is not a folder (expected root/<class>/<image>)") }
     if let split = validationSplit, !(split > 0 && split < 1) {
-      throw DataError(root.path, "validation split \(split) is outside (0, 1)")
+      throw FileError(root.path, "validation split \(split) is outside (0, 1)")
     }
     let entries = (try? fileManager.contentsOfDirectory(atPath: root.path)) ?? []
     let folders = entries.filter { !$0.hasPrefix(".") }.sorted().filter { name in
@@ -62,7 +62,7 @@ public struct ImageFolder: Sendable {
     if let explicitClasses {
       let missing = explicitClasses.filter { filesByFolder[$0] == nil }
       guard missing.isEmpty else {
-        throw DataError(root.path, "has no folder for class\(missing.count == 1 ? "" : "es") \(missing.joined(separator: ", "))")
+        throw FileError(root.path, "has no folder for class\(missing.count == 1 ? "" : "es") \(missing.joined(separator: ", "))")
       }
       classes = explicitClasses
     } else {
@@ -72,10 +72,10 @@ public struct ImageFolder: Sendable {
       }
     }
     guard !classes.isEmpty else {
-      throw DataError(root.path, "has no class subfolders with .jpg, .jpeg or .png images (expected root/<class>/<image>)")
+      throw FileError(root.path, "has no class subfolders with .jpg, .jpeg or .png images (expected root/<class>/<image>)")
     }
     for name in classes where (filesByFolder[name] ?? []).isEmpty {
-      throw DataError(root.appendingPathComponent(name).path, "class folder has no .jpg, .jpeg or .png images")
+      throw FileError(root.appendingPathComponent(name).path, "class folder has no .jpg, .jpeg or .png images")
     }
     self.classNames = classes
     let all = classes.enumerated().flatMap { label, name in filesByFolder[name]!.map { Sample(url: $0, label: label) } }

@@ -123,13 +123,13 @@ public struct ColorPCA: Sendable, Equatable, Codable {
         count += 1
       }
     }
-    guard count > 1 else { throw DataError("PCA", "needs at least two pixels") }
+    guard count > 1 else { throw FileError("PCA", "needs at least two pixels") }
     var covariance = [Float](repeating: 0, count: 9)
     for a in 0..<3 { for b in 0..<3 { covariance[3 * a + b] = Float(products[3 * a + b] / count - sum[a] * sum[b] / (count * count)) } }
     var eigenvalues = [Float](repeating: 0, count: 3)
     BLASRuntime.ensureConfigured()
     let status = LAPACKE_ssyev(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), 3, &covariance, 3, &eigenvalues)
-    guard status == 0 else { throw DataError("PCA", "LAPACK ssyev failed with status \(status)") }
+    guard status == 0 else { throw FileError("PCA", "LAPACK ssyev failed with status \(status)") }
     return ColorPCA(eigenvalues: eigenvalues, eigenvectors: covariance, standardDeviation: standardDeviation)
   }
 

@@ -109,77 +109,109 @@ public func maxPool2dForward(
   argmax: UnsafeMutablePointer<Int32>?, workspace: Workspace
 ) {
   let inPlane = g.height * g.width, outPlane = g.outHeight * g.outWidth, width = g.width
-  let (stride, window) = (g.stride, g.window)
-  let paddedOutWidth = (g.outWidth + 7) / 8 * 8
-  let phaseLength = paddedOutWidth + (window - 1) / stride
-  let laneColumns = Float8(0, 1, 2, 3, 4, 5, 6, 7) * Float(stride)
-  // A row past every real one: it loses every tie, and is clamped away if a window of NaNs keeps it.
-  let outsideRow = Float(g.height)
-  workspace.prepareShards(Parallel.chunkCount(g.batch * g.channels, minimumChunk: 8))
+  let chunks = Parallel.chunkCount(g.batch * g.channels, minimumChunk: 8)
+  workspace.prepareShards(chunks)
   Parallel.forEachIndexedChunk(g.batch * g.channels, minimumChunk: 8) { chunk, planes in
-    let scratch = workspace.shard(chunk).floats(2 * width + 2 * stride * phaseLength + 3 * paddedOutWidth, slot: 0)
-    let columnMaxima = scratch, columnRows = scratch + width
-    let phaseMaxima = columnRows + width, phaseRows = phaseMaxima + stride * phaseLength
-    let rowMaxima = phaseRows + stride * phaseLength, rowRows = rowMaxima + paddedOutWidth
-    let rowColumns = rowRows + paddedOutWidth
+    let rows = PoolRowScratch(g, workspace: workspace.shard(chunk))
     for plane in planes {
       let x = input + plane * inPlane, y = output + plane * outPlane
       for oy in 0..<g.outHeight {
-        let y0 = Swift.max(oy * stride - g.padTop, 0), y1 = Swift.min(oy * stride - g.padTop + window, g.height)
-        columnMaximaDown(x, rows: y0..<y1, width: width, maxima: columnMaxima, rows: argmax == nil ? nil : columnRows)
-        for phase in 0..<stride {
-          // Index i holds column i·stride + phase − padLeft: inside the image for i in inside.
-          let offset = phase - g.padLeft
-          let inside = Swift.min(phaseLength, Swift.max(0, (-offset + stride - 1) / stride))
-            ..< Swift.min(phaseLength, Swift.max(0, (width - offset + stride - 1) / stride))
-          deal(columnMaxima, stride: stride, offset: offset, inside: inside, length: phaseLength,
-               into: phaseMaxima + phase * phaseLength, outside: -.infinity)
-          if argmax != nil {
-            deal(columnRows, stride: stride, offset: offset, inside: inside, length: phaseLength,
-                 into: phaseRows + phase * phaseLength, outside: outsideRow)
-          }
-        }
-        for ox in Swift.stride(from: 0, to: paddedOutWidth, by: 8) {
-          var best = phaseMaxima.load8(ox)
-          // Window column kx is phase kx % stride, shifted by kx / stride: stepped, not divided.
-          var phase = 0, shift = 0
-          func step() {
-            phase += 1
-            if phase == stride { (phase, shift) = (0, shift + 1) }
-          }
-          if argmax == nil {
-            for _ in 1..<window {
-              step()
-              let value = phaseMaxima.load8(phase * phaseLength + ox + shift)
-              best = select8(greater8(value, best), value, best)
-            }
-          } else {
-            let firstColumn = Float8(repeating: Float(ox * stride - g.padLeft)) + laneColumns
-            var bestRow = phaseRows.load8(ox), bestColumn = firstColumn
-            for kx in 1..<window {
-              step()
-              let offset = phase * phaseLength + ox + shift
-              let value = phaseMaxima.load8(offset), row = phaseRows.load8(offset)
-              let better = firstMaximum8(value, best, row: row, bestRow: bestRow)
-              best = select8(better, value, best)
-              bestRow = select8(better, row, bestRow)
-              bestColumn = select8(better, firstColumn + Float8(repeating: Float(kx)), bestColumn)
-            }
-            rowRows.store8(bestRow, ox)
-            rowColumns.store8(bestColumn, ox)
-          }
-          rowMaxima.store8(best, ox)
-        }
-        (y + oy * g.outWidth).update(from: rowMaxima, count: g.outWidth)
+        let y0 = Swift.max(oy * g.stride - g.padTop, 0), y1 = Swift.min(oy * g.stride - g.padTop + g.window, g.height)
+        columnMaximaDown(x, rows: y0..<y1, width: width, maxima: rows.columnMaxima,
+                         rows: argmax == nil ? nil : rows.columnRows)
+        rows.dealPhases(g, withRows: argmax != nil)
+        rows.maximaAcross(g, withPositions: argmax != nil)
+        (y + oy * g.outWidth).update(from: rows.rowMaxima, count: g.outWidth)
         if let argmax {
           let indices = argmax + plane * outPlane + oy * g.outWidth
           let (lastRow, lastColumn) = (Float(g.height - 1), Float(width - 1))
           for ox in 0..<g.outWidth {
-            let row = Int32(Swift.min(rowRows[ox], lastRow)), column = Int32(Swift.min(Swift.max(rowColumns[ox], 0), lastColumn))
+            let row = Int32(Swift.min(rows.rowRows[ox], lastRow))
+            let column = Int32(Swift.min(Swift.max(rows.rowColumns[ox], 0), lastColumn))
             indices[ox] = row * Int32(width) + column
           }
         }
       }
+    }
+  }
+}
+
+/// One output row's scratch in max pooling's two steps, carved from a chunk's workspace (slot 0):
+/// the maxima down each input column (and their rows), the same dealt into `stride` phases, and
+/// the row's output maxima (and their rows and columns), eight-lane padded.
+struct PoolRowScratch {
+  let columnMaxima, columnRows, phaseMaxima, phaseRows, rowMaxima, rowRows, rowColumns: UnsafeMutablePointer<Float>
+  let phaseLength, paddedOutWidth: Int
+
+  @inline(__always)
+  init(_ g: PoolGeometry, workspace: Workspace) {
+    paddedOutWidth = (g.outWidth + 7) / 8 * 8
+    phaseLength = paddedOutWidth + (g.window - 1) / g.stride
+    let phases = g.stride * phaseLength
+    columnMaxima = workspace.floats(2 * g.width + 2 * phases + 3 * paddedOutWidth, slot: 0)
+    columnRows = columnMaxima + g.width
+    phaseMaxima = columnRows + g.width
+    phaseRows = phaseMaxima + phases
+    rowMaxima = phaseRows + phases
+    rowRows = rowMaxima + paddedOutWidth
+    rowColumns = rowRows + paddedOutWidth
+  }
+
+  /// Deals the column maxima (and rows) into the phases: index i of phase p holds column
+  /// i·stride + p − padLeft, −∞ (and a row past every real one) where that leaves the image.
+  @inline(__always)
+  func dealPhases(_ g: PoolGeometry, withRows: Bool) {
+    // A row past every real one: it loses every tie, and is clamped away if a window of NaNs keeps it.
+    let outsideRow = Float(g.height)
+    for phase in 0..<g.stride {
+      let offset = phase - g.padLeft
+      let inside = Swift.min(phaseLength, Swift.max(0, (-offset + g.stride - 1) / g.stride))
+        ..< Swift.min(phaseLength, Swift.max(0, (g.width - offset + g.stride - 1) / g.stride))
+      deal(columnMaxima, stride: g.stride, offset: offset, inside: inside, length: phaseLength,
+           into: phaseMaxima + phase * phaseLength, outside: -.infinity)
+      if withRows {
+        deal(columnRows, stride: g.stride, offset: offset, inside: inside, length: phaseLength,
+             into: phaseRows + phase * phaseLength, outside: outsideRow)
+      }
+    }
+  }
+
+  /// Step two: the maximum over each output's window columns, eight outputs at a time, into
+  /// `rowMaxima`; with positions, also the first maximum's row and column.
+  @inline(__always)
+  func maximaAcross(_ g: PoolGeometry, withPositions: Bool) {
+    let (stride, window) = (g.stride, g.window)
+    let laneColumns = Float8(0, 1, 2, 3, 4, 5, 6, 7) * Float(stride)
+    for ox in Swift.stride(from: 0, to: paddedOutWidth, by: 8) {
+      var best = phaseMaxima.load8(ox)
+      // Window column kx is phase kx % stride, shifted by kx / stride: stepped, not divided.
+      var phase = 0, shift = 0
+      func step() {
+        phase += 1
+        if phase == stride { (phase, shift) = (0, shift + 1) }
+      }
+      if !withPositions {
+        for _ in 1..<window {
+          step()
+          let value = phaseMaxima.load8(phase * phaseLength + ox + shift)
+          best = select8(greater8(value, best), value, best)
+        }
+      } else {
+        let firstColumn = Float8(repeating: Float(ox * stride - g.padLeft)) + laneColumns
+        var bestRow = phaseRows.load8(ox), bestColumn = firstColumn
+        for kx in 1..<window {
+          step()
+          let offset = phase * phaseLength + ox + shift
+          let value = phaseMaxima.load8(offset), row = phaseRows.load8(offset)
+          let better = firstMaximum8(value, best, row: row, bestRow: bestRow)
+          best = select8(better, value, best)
+          bestRow = select8(better, row, bestRow)
+          bestColumn = select8(better, firstColumn + Float8(repeating: Float(kx)), bestColumn)
+        }
+        rowRows.store8(bestRow, ox)
+        rowColumns.store8(bestColumn, ox)
+      }
+      rowMaxima.store8(best, ox)
     }
   }
 }

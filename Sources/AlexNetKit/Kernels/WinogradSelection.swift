@@ -39,7 +39,8 @@ public enum ConvolutionAlgorithms {
   static let chosen = Mutex<[Key: ConvolutionAlgorithm]>([:])
 
   static func key(_ g: ConvGeometry, _ pass: ConvolutionPass) -> Key {
-    Key(geometry: g, pass: pass, threads: ComputeContext.current.threadCount, sharded: ComputeContext.current.shardsBatches)
+    let context = ComputeContext.current
+    return Key(geometry: g, pass: pass, threads: context.threadCount, sharded: context.shardsBatches)
   }
 
   /// The algorithm measured for `g` and `pass` at the current thread settings, if any yet.

@@ -55,16 +55,16 @@ extension ModelCatalog {
   ) throws -> (name: ModelName, model: Sequential) {
     guard let name = ModelName(rawValue: checkpoint.model) else {
       let known = ModelName.allCases.map(\.rawValue).joined(separator: ", ")
-      throw SafetensorsError(
+      throw FileError(
         source, "holds model \(checkpoint.model), which is not in the catalogue (\(known))")
     }
     guard !checkpoint.classNames.isEmpty else {
-      throw SafetensorsError(
+      throw FileError(
         source, "records no class names, so the model's class count is unknown")
     }
     let model = make(name, classes: checkpoint.classNames.count)
     do { try model.loadState(checkpoint.weights) } catch {
-      throw SafetensorsError(source, error.description)
+      throw FileError(source, error.description)
     }
     return (name, model)
   }

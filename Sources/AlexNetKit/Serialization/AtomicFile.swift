@@ -51,12 +51,3 @@ public enum AtomicFile {
 
   static func errnoText() -> String { String(cString: strerror(errno)) }
 }
-
-/// A file that could not be read or written: the message names it and says why.
-public struct FileError: Error, CustomStringConvertible, LocalizedError, Sendable {
-  public var path: String
-  public var reason: String
-  public init(_ url: URL, _ reason: String) { (path, self.reason) = (url.path, reason) }
-  public var description: String { "\(path): \(reason)" }
-  public var errorDescription: String? { description }
-}

@@ -7,7 +7,7 @@ import Foundation
 ///
 /// Files are untrusted: the header length, every offset, every shape product and every byte
 /// count are checked before anything is read, and a truncated or lying file is a
-/// `SafetensorsError` naming the file and the entry, never a crash or a read out of bounds.
+/// `FileError` naming the file and the entry, never a crash or a read out of bounds.
 public struct SafetensorsFile {
   public enum DType: String, Sendable, CaseIterable {
     case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64", i64 = "I64", i32 = "I32", u8 = "U8"
@@ -42,14 +42,14 @@ public struct SafetensorsFile {
 
   public init(contentsOf url: URL) throws {
     let data: Data
-    do { data = try Data(contentsOf: url) } catch { throw SafetensorsError(url.path, "cannot be read: \(error.localizedDescription)") }
+    do { data = try Data(contentsOf: url) } catch { throw FileError(url.path, "cannot be read: \(error.localizedDescription)") }
     try self.init(bytes: [UInt8](data), source: url.path)
   }
 
   public init(bytes: [UInt8], source: String) throws {
     self.source = source
     self.bytes = bytes
-    func fail(_ reason: String) -> SafetensorsError { SafetensorsError(source, reason) }
+    func fail(_ reason: String) -> FileError { FileError(source, reason) }
     guard bytes.count >= 8 else { throw fail("is \(bytes.count) bytes long; a safetensors file has at least an 8-byte header length") }
     let declared = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
     guard declared <= UInt64(Self.maximumHeaderBytes) else { throw fail("declares a \(declared)-byte header, more than the \(Self.maximumHeaderBytes) accepted") }
@@ -121,7 +121,7 @@ public struct SafetensorsFile {
 
   /// The tensor converted to Float32 (F16, BF16, F64 and integers convert; F32 is copied as is).
   public func tensor(named name: String) throws -> Tensor {
-    guard let entry = entry(named: name) else { throw SafetensorsError(source, "has no tensor named \(name)") }
+    guard let entry = entry(named: name) else { throw FileError(source, "has no tensor named \(name)") }
     return tensor(entry)
   }
 
@@ -246,22 +246,13 @@ extension Layer {
     }
     let unusable = relevant.filter { $0.dtype == .u8 || $0.dtype == .i32 || $0.dtype == .i64 }
     guard unusable.isEmpty else {
-      throw SafetensorsError(file.source, unusable.map { "\($0.name) has dtype \($0.dtype.rawValue), expected F32, F16 or BF16" }
+      throw FileError(file.source, unusable.map { "\($0.name) has dtype \($0.dtype.rawValue), expected F32, F16 or BF16" }
         .joined(separator: "; "))
     }
     do {
       try loadState(relevant.map { ($0.name, file.tensor($0)) })
     } catch {
-      throw SafetensorsError(file.source, error.description)
+      throw FileError(file.source, error.description)
     }
   }
-}
-
-/// A safetensors file that is malformed or does not fit: names the file and what is wrong.
-public struct SafetensorsError: Error, CustomStringConvertible, LocalizedError, Sendable {
-  public var source: String
-  public var reason: String
-  public init(_ source: String, _ reason: String) { (self.source, self.reason) = (source, reason) }
-  public var description: String { "\(source): \(reason)" }
-  public var errorDescription: String? { description }
 }

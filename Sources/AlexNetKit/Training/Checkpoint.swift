@@ -72,7 +72,7 @@ public struct Checkpoint {
     let file = try SafetensorsFile(contentsOf: url)
     let metadata = file.metadata
     guard let model = metadata["model"] else {
-      throw SafetensorsError(
+      throw FileError(
         url.path, "has no training metadata (model, epoch...): it is not a checkpoint of this tool")
     }
     self.model = model
@@ -81,13 +81,13 @@ public struct Checkpoint {
       let names = try? JSONDecoder().decode(
         [String].self, from: Data((metadata["class_names"] ?? "[]").utf8))
     else {
-      throw SafetensorsError(
+      throw FileError(
         url.path, "has unreadable class_names metadata (expected a JSON list of strings)")
     }
     classNames = names
     epoch = Int(metadata["epoch"] ?? "") ?? 0
     guard let rate = Self.learningRate(metadata) else {
-      throw SafetensorsError(url.path, "has an unreadable learning_rate (expected a number)")
+      throw FileError(url.path, "has an unreadable learning_rate (expected a number)")
     }
     learningRate = rate
     let all = file.tensors()
@@ -112,10 +112,10 @@ public struct Checkpoint {
   /// Refuses a checkpoint of another model or class count, saying which.
   public func checkCompatible(model expected: String, classes: Int, source: String) throws {
     guard model == expected else {
-      throw SafetensorsError(source, "is a checkpoint of model \(model), not \(expected)")
+      throw FileError(source, "is a checkpoint of model \(model), not \(expected)")
     }
     guard classNames.isEmpty || classNames.count == classes else {
-      throw SafetensorsError(
+      throw FileError(
         source, "is a checkpoint for \(classNames.count) classes, not \(classes)")
     }
   }

@@ -208,7 +208,7 @@ struct TrainingData {
   /// A run needs at least one full batch of training images.
   func checkBatchSize() throws {
     guard training.samples.count >= configuration.batchSize else {
-      throw DataError(
+      throw FileError(
         configuration.data,
         "\(training.samples.count) training images, fewer than one batch of "
           + "\(configuration.batchSize)")
@@ -242,7 +242,7 @@ struct TrainingData {
       images.append(image.resized(shorterSide: resizeSide).centerCropped(side: side))
     }
     guard !images.isEmpty else {
-      throw DataError(configuration.data, "no readable images among the training files")
+      throw FileError(configuration.data, "no readable images among the training files")
     }
     return (Normalization.measured(over: images), try ColorPCA.fitted(to: images, pixelStride: 7))
   }

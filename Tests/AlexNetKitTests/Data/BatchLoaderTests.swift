@@ -43,6 +43,6 @@ import Testing
     let strict = try self.loader(workers: 1, files: bad, stopOnBadFile: true)
     let epoch = strict.epoch(0)
     _ = Array(epoch)
-    #expect(epoch.error is DataError)
+    #expect(epoch.error is FileError)
   }
 }

@@ -117,6 +117,6 @@ import Testing
         return text.hasPrefix("\(name): ") && text.contains(reason)
       }
     }
-    #expect(throws: DataError.self) { try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: "/no/such/file.jpg")) }
+    #expect(throws: FileError.self) { try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: "/no/such/file.jpg")) }
   }
 }
