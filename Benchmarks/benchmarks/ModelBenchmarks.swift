@@ -146,7 +146,8 @@ struct LayerRows {
     let gemmPerStep = gemm / Double(repetitions + 1)
     let allPerStep = rows.reduce(0) { $0 + $1.forwardMilliseconds * 2 + $1.backwardMilliseconds }
       * Double(ComputeContext.current.threadCount)
-    return LayerTable(model: name.rawValue, batch: batch, rows: rows, totalMilliseconds: totalMilliseconds,
+    return LayerTable(model: name.rawValue, batch: batch, rows: rows,
+                      totalMilliseconds: totalMilliseconds,
                       gemmShare: min(1, gemmPerStep / max(allPerStep, 1e-9)))
   }
 }

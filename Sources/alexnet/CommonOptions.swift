@@ -19,7 +19,9 @@ struct ComputeOptions: ParsableArguments {
   /// reporting its errors as `CommandError.reporting` does.
   func run(_ body: () throws -> Void) throws {
     if let notice = BLASRuntime.configuration.notice { printError("note: \(notice)") }
-    try withComputeContext(ComputeContext(threadCount: threads)) { try CommandError.reporting(body) }
+    try withComputeContext(ComputeContext(threadCount: threads)) {
+      try CommandError.reporting(body)
+    }
   }
 }
 

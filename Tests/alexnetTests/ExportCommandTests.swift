@@ -50,8 +50,12 @@ import Testing
     let fromCheckpoint = try runAlexnet(["predict", "--weights", checkpoint, "--json"] + images)
     let fromONNX = try runAlexnet(["predict", "--weights", onnx, "--json"] + images)
     #expect(fromONNX.status == 0, "\(fromONNX.error)")
-    #expect(
-      fromONNX.output == fromCheckpoint.output && fromONNX.output.contains("\"class\":\"red\""))
+    // The same layers and weights; each process picks its convolution algorithm per shape by
+    // timing (im2col or Winograd), so the figures agree to float precision, not bit for bit.
+    let lines = { (text: String) in text.split(separator: "\n").map(String.init) }
+    let predicted = try Self.json(lines(fromONNX.output))
+    #expect(Self.close(predicted, try Self.json(lines(fromCheckpoint.output))))
+    #expect(fromONNX.output.contains("\"class\":\"red\""))
 
     let evaluation = try runAlexnet([
       "evaluate", "--weights", checkpoint, "--data", data.path, "--json",
@@ -59,9 +63,28 @@ import Testing
     let onnxEvaluation = try runAlexnet([
       "evaluate", "--weights", onnx, "--data", data.path, "--json",
     ])
-    #expect(
-      onnxEvaluation.status == 0 && onnxEvaluation.output == evaluation.output,
-      "\(onnxEvaluation.error)")
+    #expect(onnxEvaluation.status == 0, "\(onnxEvaluation.error)")
+    #expect(Self.close(try Self.json([onnxEvaluation.output]), try Self.json([evaluation.output])))
+    #expect(onnxEvaluation.output.contains("\"confusionMatrix\""))
+  }
+
+  /// Each text parsed as JSON.
+  static func json(_ texts: [String]) throws -> [Any] {
+    try texts.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) }
+  }
+
+  /// Same structure, same strings, numbers within 1e-5 (relative to 1 or their size).
+  static func close(_ a: Any, _ b: Any) -> Bool {
+    switch (a, b) {
+    case (let x as [Any], let y as [Any]):
+      return x.count == y.count && zip(x, y).allSatisfy { close($0, $1) }
+    case (let x as [String: Any], let y as [String: Any]):
+      return Set(x.keys) == Set(y.keys) && x.keys.allSatisfy { close(x[$0]!, y[$0]!) }
+    case (let x as String, let y as String): return x == y
+    case (let x as NSNumber, let y as NSNumber):
+      return abs(x.doubleValue - y.doubleValue) <= 1e-5 * max(1, abs(y.doubleValue))
+    default: return false
+    }
   }
 
   @Test func badInputIsOneLineWithNonZeroExit() throws {

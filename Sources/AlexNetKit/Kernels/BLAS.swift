@@ -24,7 +24,8 @@ public enum BLAS {
     BLASRuntime.ensureConfigured()
     guard m > 0, n > 0 else { return }
     // The profile of this call's scope, if any (see `ComputeContext.profile`).
-    let profile = ComputeContext.current.profile, started = profile == nil ? nil : ContinuousClock.now
+    let profile = ComputeContext.current.profile
+    let started = profile == nil ? nil : ContinuousClock.now
     defer { if let profile, let started { record(since: started, in: profile) } }
     cblas_sgemm(
       CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
@@ -46,7 +47,8 @@ public enum BLAS {
     BLASRuntime.ensureConfigured()
     guard m > 0, n > 0 else { return }
     // The profile of this call's scope, if any (see `ComputeContext.profile`).
-    let profile = ComputeContext.current.profile, started = profile == nil ? nil : ContinuousClock.now
+    let profile = ComputeContext.current.profile
+    let started = profile == nil ? nil : ContinuousClock.now
     defer { if let profile, let started { record(since: started, in: profile) } }
     cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(n),
                 x, 1, beta, y, 1)

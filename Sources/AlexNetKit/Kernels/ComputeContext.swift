@@ -65,7 +65,8 @@ public func withComputeContext<R>(_ context: ComputeContext, _ body: () throws -
 
 /// `withComputeContext` for asynchronous work; tasks created inside inherit the context.
 public func withComputeContext<R>(
-  _ context: ComputeContext, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> R
+  _ context: ComputeContext, isolation: isolated (any Actor)? = #isolation,
+  _ body: () async throws -> R
 ) async rethrows -> R {
   let ticket = BLASThreads.enter(context)
   defer { BLASThreads.exit(ticket) }

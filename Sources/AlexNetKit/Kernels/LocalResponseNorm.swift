@@ -107,8 +107,8 @@ public func localResponseNormForward(
   _ p: LRNParameters, batch: Int, channels: Int, plane: Int,
   input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, workspace: Workspace
 ) {
-  forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 1, workspace: workspace) {
-    base, range, squares in
+  forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 1,
+                  workspace: workspace) { base, range, squares in
     let width = range.count
     storeSquares(of: input + base + range.lowerBound, plane: plane, channels: channels, width: width, into: squares)
     for c in 0..<channels {
@@ -127,12 +127,12 @@ public func localResponseNormForward(
 /// with the scales recomputed from the input block by block. Overwrites `inputGradient`.
 public func localResponseNormBackward(
   _ p: LRNParameters, batch: Int, channels: Int, plane: Int,
-  input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>,
-  workspace: Workspace
+  input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+  inputGradient: UnsafeMutablePointer<Float>, workspace: Workspace
 ) {
   let factor = 2 * p.effectiveAlpha * p.beta, factor8 = Float8(repeating: factor)
-  forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 3, workspace: workspace) {
-    base, range, buffer in
+  forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 3,
+                  workspace: workspace) { base, range, buffer in
     let width = range.count, rows = channels * width
     let squares = buffer, powers = buffer + rows, ratios = buffer + 2 * rows
     storeSquares(of: input + base + range.lowerBound, plane: plane, channels: channels, width: width, into: squares)
@@ -240,14 +240,16 @@ func forEachLRNBlock(batch: Int, channels: Int, plane: Int, buffers: Int, worksp
 }
 
 /// LRN of a tensor. Scratch comes from `workspace`, or from the compute context's when nil.
-public func localResponseNormForward(_ p: LRNParameters, input: Tensor, workspace: Workspace? = nil) -> Tensor {
+public func localResponseNormForward(
+  _ p: LRNParameters, input: Tensor, workspace: Workspace? = nil
+) -> Tensor {
   let (n, c, plane) = lrnDimensions(input)
   var output = Tensor(uninitializedShape: input.shape)
   input.withUnsafeBufferPointer { x in
     output.withUnsafeMutableBufferPointer { y in
       Workspace.using(workspace) { workspace in
-        localResponseNormForward(p, batch: n, channels: c, plane: plane, input: x.baseAddress!, output: y.baseAddress!,
-                                 workspace: workspace)
+        localResponseNormForward(p, batch: n, channels: c, plane: plane, input: x.baseAddress!,
+                                 output: y.baseAddress!, workspace: workspace)
       }
     }
   }

@@ -65,7 +65,9 @@ public enum Parallel {
       return
     }
     BLASThreads.bookkeeping.withLock { books in
-      if let count = books.enter(current: BLASRuntime.threadCount) { BLASRuntime.threadCount = count }
+      if let count = books.enter(current: BLASRuntime.threadCount) {
+        BLASRuntime.threadCount = count
+      }
     }
     defer {
       BLASThreads.bookkeeping.withLock { books in
@@ -93,7 +95,8 @@ enum BLASThreads {
   static func enter(_ context: ComputeContext) -> Int? {
     guard context.setsBLASThreads else { return nil }
     return bookkeeping.withLock { books in
-      let (ticket, count) = books.enterContext(threads: context.threadCount, current: BLASRuntime.threadCount)
+      let (ticket, count) = books.enterContext(
+        threads: context.threadCount, current: BLASRuntime.threadCount)
       if let count { BLASRuntime.threadCount = count }
       return ticket
     }

@@ -116,7 +116,8 @@ public func maxPool2dForward(
     for plane in planes {
       let x = input + plane * inPlane, y = output + plane * outPlane
       for oy in 0..<g.outHeight {
-        let y0 = Swift.max(oy * g.stride - g.padTop, 0), y1 = Swift.min(oy * g.stride - g.padTop + g.window, g.height)
+        let top = oy * g.stride - g.padTop
+        let y0 = Swift.max(top, 0), y1 = Swift.min(top + g.window, g.height)
         columnMaximaDown(x, rows: y0..<y1, width: width, maxima: rows.columnMaxima,
                          rows: argmax == nil ? nil : rows.columnRows)
         rows.dealPhases(g, withRows: argmax != nil)
@@ -140,7 +141,8 @@ public func maxPool2dForward(
 /// the maxima down each input column (and their rows), the same dealt into `stride` phases, and
 /// the row's output maxima (and their rows and columns), eight-lane padded.
 struct PoolRowScratch {
-  let columnMaxima, columnRows, phaseMaxima, phaseRows, rowMaxima, rowRows, rowColumns: UnsafeMutablePointer<Float>
+  let columnMaxima, columnRows, phaseMaxima, phaseRows: UnsafeMutablePointer<Float>
+  let rowMaxima, rowRows, rowColumns: UnsafeMutablePointer<Float>
   let phaseLength, paddedOutWidth: Int
 
   @inline(__always)
@@ -161,7 +163,8 @@ struct PoolRowScratch {
   /// i·stride + p − padLeft, −∞ (and a row past every real one) where that leaves the image.
   @inline(__always)
   func dealPhases(_ g: PoolGeometry, withRows: Bool) {
-    // A row past every real one: it loses every tie, and is clamped away if a window of NaNs keeps it.
+    // A row past every real one: it loses every tie, and is clamped away if a window of NaNs
+    // keeps it.
     let outsideRow = Float(g.height)
     for phase in 0..<g.stride {
       let offset = phase - g.padLeft
@@ -299,13 +302,16 @@ public func maxPool2dForward(
 }
 
 /// Max pooling of a tensor without the argmax, for inference. Scratch as in `maxPool2dForward`.
-public func maxPool2dInference(_ g: PoolGeometry, input: Tensor, workspace: Workspace? = nil) -> Tensor {
+public func maxPool2dInference(
+  _ g: PoolGeometry, input: Tensor, workspace: Workspace? = nil
+) -> Tensor {
   g.checkInput(input)
   var output = Tensor(uninitializedShape: g.outputShape)
   input.withUnsafeBufferPointer { x in
     output.withUnsafeMutableBufferPointer { y in
       Workspace.using(workspace) { workspace in
-        maxPool2dForward(g, input: x.baseAddress!, output: y.baseAddress!, argmax: nil, workspace: workspace)
+        maxPool2dForward(g, input: x.baseAddress!, output: y.baseAddress!, argmax: nil,
+                         workspace: workspace)
       }
     }
   }

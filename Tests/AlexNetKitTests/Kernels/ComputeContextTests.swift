@@ -25,7 +25,8 @@ import Testing
     let fromWorkers = Mutex(Set<String>())
     for _ in 0..<rounds {
       let context = ComputeContext.current
-      seen.insert("threads \(context.threadCount) chunks \(Parallel.chunkCount(64)) shards \(Parallel.shardCount(for: 8))")
+      let (chunks, shards) = (Parallel.chunkCount(64), Parallel.shardCount(for: 8))
+      seen.insert("threads \(context.threadCount) chunks \(chunks) shards \(shards)")
       Parallel.forEachChunk(64) { _ in
         let threads = ComputeContext.current.threadCount
         fromWorkers.withLock { _ = $0.insert("chunk sees \(threads)") }
@@ -44,7 +45,8 @@ import Testing
     let results = Mutex([Int: [String]]())
     runSideBySide([
       {
-        let seen = withComputeContext(ComputeContext(threadCount: 1, shardsBatches: false)) { Self.observed(rounds: 50) }
+        let context = ComputeContext(threadCount: 1, shardsBatches: false)
+        let seen = withComputeContext(context) { Self.observed(rounds: 50) }
         results.withLock { $0[1] = seen }
       },
       {
@@ -88,16 +90,19 @@ import Testing
   @Test func poolingAndLRNReuseTheCallersWorkspace() throws {
     var rng = SeededGenerator(seed: 21)
     let g = try PoolGeometry(batch: 3, channels: 8, height: 13, width: 13, window: 3, stride: 2)
-    let x = rng.tensor(g.inputShape), features = rng.tensor([2, 12, 9, 11]), dy = rng.tensor([2, 12, 9, 11])
+    let x = rng.tensor(g.inputShape), pooled = maxPool2dForwardNaive(g, input: x)
+    let features = rng.tensor([2, 12, 9, 11]), dy = rng.tensor([2, 12, 9, 11])
+    let normalised = localResponseNormForwardNaive(.alexNet, input: features)
+    let gradient = localResponseNormBackwardNaive(.alexNet, input: features, outputGradient: dy)
     let workspace = Workspace()
     func run() {
-      #expect(maxPool2dForward(g, input: x, workspace: workspace).output == maxPool2dForwardNaive(g, input: x))
-      #expect(maxPool2dInference(g, input: x, workspace: workspace) == maxPool2dForwardNaive(g, input: x))
-      #expect(maxRelativeError(localResponseNormForward(.alexNet, input: features, workspace: workspace),
-                               localResponseNormForwardNaive(.alexNet, input: features)) <= 1e-5)
-      #expect(maxRelativeError(localResponseNormBackward(.alexNet, input: features, outputGradient: dy,
-                                                         workspace: workspace),
-                               localResponseNormBackwardNaive(.alexNet, input: features, outputGradient: dy)) <= 1e-4)
+      #expect(maxPool2dForward(g, input: x, workspace: workspace).output == pooled)
+      #expect(maxPool2dInference(g, input: x, workspace: workspace) == pooled)
+      let y = localResponseNormForward(.alexNet, input: features, workspace: workspace)
+      #expect(maxRelativeError(y, normalised) <= 1e-5)
+      let dx = localResponseNormBackward(.alexNet, input: features, outputGradient: dy,
+                                         workspace: workspace)
+      #expect(maxRelativeError(dx, gradient) <= 1e-4)
     }
     run()
     let capacity = workspace.capacity
@@ -139,14 +144,16 @@ import Testing
 
   /// The atomic-write hook of one scope does not reach writes outside it, even at the same time.
   @Test func anAtomicWriteHookStaysInItsScope() async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hook-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory
+      .appendingPathComponent("hook-\(UUID().uuidString)")
+    let (a, b) = (directory.appendingPathComponent("a"), directory.appendingPathComponent("b"))
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     struct Crash: Error {}
     try await AtomicFile.$beforeRename.withValue({ _ in throw Crash() }) {
-      #expect(throws: Crash.self) { try AtomicFile.write("a", to: directory.appendingPathComponent("a")) }
-      try await Task.detached { try AtomicFile.write("b", to: directory.appendingPathComponent("b")) }.value
+      #expect(throws: Crash.self) { try AtomicFile.write("a", to: a) }
+      try await Task.detached { try AtomicFile.write("b", to: b) }.value
     }
-    #expect(try String(contentsOf: directory.appendingPathComponent("b"), encoding: .utf8) == "b")
-    #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("a").path))
+    #expect(try String(contentsOf: b, encoding: .utf8) == "b")
+    #expect(!FileManager.default.fileExists(atPath: a.path))
   }
 }

@@ -94,7 +94,9 @@ import Testing
     let before = try Data(contentsOf: directory.appendingPathComponent("cp-0001.safetensors"))
     struct Killed: Error {}
     AtomicFile.$beforeRename.withValue({ _ in throw Killed() }) {
-      #expect(throws: Killed.self) { try training.fit(training: loader(folder), validation: nil, epochs: 2) }
+      #expect(throws: Killed.self) {
+        try training.fit(training: loader(folder), validation: nil, epochs: 2)
+      }
     }
     let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
     #expect(!files.contains("cp-0002.safetensors") && !files.contains { $0.contains(".tmp-") })

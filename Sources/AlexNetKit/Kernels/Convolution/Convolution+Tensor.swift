@@ -16,8 +16,9 @@ public func conv2dForward(
       input.withUnsafeBufferPointer { x in
         weight.withUnsafeBufferPointer { w in
           biasValues.withUnsafeBufferPointer { b in
-            conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: bias == nil ? nil : b.baseAddress!,
-                          activation: activation, output: y.baseAddress!, workspace: workspace)
+            conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!,
+                          bias: bias == nil ? nil : b.baseAddress!, activation: activation,
+                          output: y.baseAddress!, workspace: workspace)
           }
         }
       }

@@ -94,8 +94,8 @@ func conv2dBackwardImages(
 /// by a fused ReLU's output when given (in `workspace` slot 1); a single unmasked image is that
 /// matrix already.
 func gatherOutputGradient(
-  _ g: ConvGeometry, images: Int, outputGradient dy: UnsafePointer<Float>, activatedOutput y: UnsafePointer<Float>?,
-  workspace: Workspace
+  _ g: ConvGeometry, images: Int, outputGradient dy: UnsafePointer<Float>,
+  activatedOutput y: UnsafePointer<Float>?, workspace: Workspace
 ) -> UnsafePointer<Float> {
   if images == 1 && y == nil { return dy }
   let P = g.outputPlane, rowLength = images * P, outputImage = g.outChannels * P
@@ -116,7 +116,9 @@ func gatherOutputGradient(
 
 /// col2im of `images` consecutive images' columns into their NCHW gradients, in parallel over
 /// (image, channel): overlapping windows sum.
-func fillImages(_ g: ConvGeometry, columns: UnsafeMutablePointer<Float>, images: Int, output: UnsafeMutablePointer<Float>) {
+func fillImages(
+  _ g: ConvGeometry, columns: UnsafeMutablePointer<Float>, images: Int, output: UnsafeMutablePointer<Float>
+) {
   let P = g.outputPlane, rowLength = images * P, inputImage = g.inChannels * g.height * g.width
   Parallel.forEachChunk(images * g.inChannels, minimumChunk: 4) { units in
     for unit in units {
