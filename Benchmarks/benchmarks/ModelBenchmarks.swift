@@ -21,6 +21,9 @@ struct LayerRow: Codable {
   var kind: String
   var forwardMilliseconds: Double
   var backwardMilliseconds: Double
+  /// A convolution's algorithms as measured on first use, "forward/backward" ("im2colGEMM" alone
+  /// where there is no other candidate); nil for other layers.
+  var algorithm: String?
 }
 
 struct LayerTable: Codable {
@@ -125,8 +128,14 @@ private func layerRows(
       let y = apply(variable)
       if y.requiresGradient { y.backward(gradient: gradient) }
     }
+    var algorithm: String?
+    if let convolution = layer as? Conv2D {
+      let measured = convolution.measuredAlgorithms(inputShape: input.shape)
+      algorithm = measured.forward.map { "\($0.rawValue)/\((measured.backward ?? $0).rawValue)" }
+        ?? ConvolutionAlgorithm.im2colGEMM.rawValue
+    }
     rows.append(LayerRow(layer: layerName, kind: kind, forwardMilliseconds: forward,
-                         backwardMilliseconds: max(0, both - forward)))
+                         backwardMilliseconds: max(0, both - forward), algorithm: algorithm))
     total += both
     x = output
   }
@@ -154,10 +163,12 @@ struct LayerRows {
 
 func printLayerTable(_ table: LayerTable) {
   print("\nPer-layer times, \(table.model) at batch \(table.batch) (medians; backward = forward-and-backward − forward)")
-  var rows = table.rows.map { r in [r.layer, r.kind, format(r.forwardMilliseconds, 2), format(r.backwardMilliseconds, 2)] }
+  var rows = table.rows.map { r in
+    [r.layer, r.kind, format(r.forwardMilliseconds, 2), format(r.backwardMilliseconds, 2), r.algorithm ?? ""]
+  }
   rows.append(["total", "", format(table.rows.reduce(0) { $0 + $1.forwardMilliseconds }, 1),
-               format(table.rows.reduce(0) { $0 + $1.backwardMilliseconds }, 1)])
-  printTable(["layer", "type", "forward ms", "backward ms"], rows)
+               format(table.rows.reduce(0) { $0 + $1.backwardMilliseconds }, 1), ""])
+  printTable(["layer", "type", "forward ms", "backward ms", "algorithm (forward/backward)"], rows)
   print(String(format: "core time inside SGEMM: %.0f%% (the rest: im2col, col2im, LRN, pooling, elementwise, allocation, idle cores)", table.gemmShare * 100))
 }
 

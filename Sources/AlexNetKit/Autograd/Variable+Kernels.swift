@@ -9,11 +9,13 @@ extension Variable {
                      groups: Int = 1, activation: Activation = .identity) -> Variable {
     let g = Variable.convGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding, groups: groups)
     let x = value, w = weight.value
-    let y = conv2dForward(g, input: x, weight: w, bias: bias?.value, activation: activation)
+    // The algorithm of each shape and pass by measurement, unless ALEXNET_CONV_ALGORITHM fixes it.
+    let y = conv2dForward(g, input: x, weight: w, bias: bias?.value, activation: activation,
+                          policy: .environment)
     let reluOutput = activation == .relu ? y : nil
     return Variable.record(y, activation == .relu ? "conv2d+relu" : "conv2d", [self, weight] + (bias.map { [$0] } ?? [])) { dy in
       let gradients = conv2dBackward(g, input: x, weight: w, reluOutput: reluOutput, outputGradient: dy,
-                                     needsInputGradient: self.requiresGradient)
+                                     needsInputGradient: self.requiresGradient, policy: .environment)
       if let dx = gradients.input { self.accumulate(dx) }
       if weight.requiresGradient { weight.accumulate(gradients.weight) }
       if let bias, bias.requiresGradient { bias.accumulate(gradients.bias) }

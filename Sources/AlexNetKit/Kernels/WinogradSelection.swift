@@ -194,3 +194,13 @@ extension Conv2D {
     return Variable(output)
   }
 }
+
+extension Conv2D {
+  /// The algorithms measured so far for this layer on input of shape `inputShape`, under the
+  /// current compute context (nil before the first call, or for shapes with one candidate).
+  public func measuredAlgorithms(inputShape: [Int]) -> (forward: ConvolutionAlgorithm?,
+                                                          backward: ConvolutionAlgorithm?) {
+    guard let g = try? geometry(inputShape) else { return (nil, nil) }
+    return (ConvolutionAlgorithms.measured(g, pass: .forward), ConvolutionAlgorithms.measured(g, pass: .backward))
+  }
+}

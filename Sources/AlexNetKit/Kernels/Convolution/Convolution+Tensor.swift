@@ -1,11 +1,12 @@
 // Convolution of tensors: shapes checked, outputs allocated, scratch from the caller or the
 // compute context.
 
-/// im2col + GEMM convolution of tensors; `bias` may be nil; `activation` is applied to the output.
+/// im2col + GEMM convolution of tensors, or with a `policy` the algorithm it picks
+/// (`ConvolutionAlgorithms`); `bias` may be nil; `activation` is applied to the output.
 /// Scratch comes from `workspace`, or from the compute context's when nil.
 public func conv2dForward(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?, activation: Activation = .identity,
-  workspace: Workspace? = nil
+  workspace: Workspace? = nil, policy: ConvolutionAlgorithmPolicy? = nil
 ) -> Tensor {
   g.checkShapes(input: input, weight: weight, bias: bias)
   // An empty tensor's pointer stands in for "no bias".
@@ -16,9 +17,14 @@ public func conv2dForward(
       input.withUnsafeBufferPointer { x in
         weight.withUnsafeBufferPointer { w in
           biasValues.withUnsafeBufferPointer { b in
-            conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!,
-                          bias: bias == nil ? nil : b.baseAddress!, activation: activation,
-                          output: y.baseAddress!, workspace: workspace)
+            let b = bias == nil ? nil : b.baseAddress!
+            if let policy {
+              conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: b, activation: activation,
+                            output: y.baseAddress!, workspace: workspace, policy: policy)
+            } else {
+              conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: b, activation: activation,
+                            output: y.baseAddress!, workspace: workspace)
+            }
           }
         }
       }
@@ -29,10 +35,10 @@ public func conv2dForward(
 
 /// Gradients of an im2col + GEMM convolution: input (nil unless `needsInputGradient`), weight
 /// and bias, each freshly made. With `reluOutput` (the output of a forward with `.relu`),
-/// `outputGradient` is that output's gradient. Scratch as in the forward.
+/// `outputGradient` is that output's gradient. Scratch and `policy` as in the forward.
 public func conv2dBackward(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, reluOutput: Tensor? = nil, outputGradient: Tensor,
-  needsInputGradient: Bool = true, workspace: Workspace? = nil
+  needsInputGradient: Bool = true, workspace: Workspace? = nil, policy: ConvolutionAlgorithmPolicy? = nil
 ) -> (input: Tensor?, weight: Tensor, bias: Tensor) {
   g.checkShapes(input: input, weight: weight, bias: nil)
   precondition(outputGradient.shape == g.outputShape,
@@ -51,12 +57,19 @@ public func conv2dBackward(
             db.withUnsafeMutableBufferPointer { db in
               mask.withUnsafeBufferPointer { mask in
                 dx.withUnsafeMutableBufferPointer { dx in
-                  conv2dBackward(g, input: x.baseAddress!, weight: w.baseAddress!,
-                                 activatedOutput: reluOutput == nil ? nil : mask.baseAddress!,
-                                 outputGradient: dy.baseAddress!,
-                                 inputGradient: needsInputGradient ? dx.baseAddress! : nil,
-                                 weightGradient: dw.baseAddress!, biasGradient: db.baseAddress!,
-                                 accumulate: false, workspace: workspace)
+                  let (mask, dx) = (reluOutput == nil ? nil : mask.baseAddress!,
+                                    needsInputGradient ? dx.baseAddress! : nil)
+                  if let policy {
+                    conv2dBackward(g, input: x.baseAddress!, weight: w.baseAddress!, activatedOutput: mask,
+                                   outputGradient: dy.baseAddress!, inputGradient: dx,
+                                   weightGradient: dw.baseAddress!, biasGradient: db.baseAddress!,
+                                   accumulate: false, workspace: workspace, policy: policy)
+                  } else {
+                    conv2dBackward(g, input: x.baseAddress!, weight: w.baseAddress!, activatedOutput: mask,
+                                   outputGradient: dy.baseAddress!, inputGradient: dx,
+                                   weightGradient: dw.baseAddress!, biasGradient: db.baseAddress!,
+                                   accumulate: false, workspace: workspace)
+                  }
                 }
               }
             }
