@@ -3,7 +3,8 @@
 Optional, never needed by the build or the tests. Needs onnx, onnxruntime, torch, torchvision,
 numpy and pillow in a venv outside the repository, and a release build of `alexnet`:
     swift build -c release --product alexnet
-    /work/venv/bin/python Scripts/verify_export.py [--photos ../shared/data/imagenet-samples] [--count 8]
+    /work/venv/bin/python Scripts/verify_export.py [--photos ../shared/data/imagenet-samples] \
+        [--count 8] [--models small,alexnet-tv,alexnet,alexnet-bn]
 
 For each model it exports an ONNX graph and a PyTorch state dict, then:
   1. runs onnx.checker.check_model (full check, with shape inference) on the graph;
@@ -34,7 +35,7 @@ TOLERANCE = 1e-5
 
 
 def read_safetensors(path):
-    """The tensors of a safetensors file as numpy arrays, and its metadata (no extra package needed)."""
+    """The tensors of a safetensors file as numpy arrays, and its metadata (no package needed)."""
     with open(path, "rb") as f:
         blob = f.read()
     length = struct.unpack("<Q", blob[:8])[0]
@@ -54,7 +55,8 @@ def write_safetensors(path, tensors):
     header, offset, chunks = {}, 0, []
     for name, array in tensors.items():
         data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        header[name] = {"dtype": "F32", "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(data)]}
         offset += len(data)
         chunks.append(data)
     text = json.dumps(header).encode()
@@ -69,13 +71,16 @@ def torch_small(classes):
     import torch.nn as nn
 
     def block(i, o, k, stride=1, groups=1):
-        return [nn.Conv2d(i, o, k, stride=stride, padding=k // 2, groups=groups), nn.ReLU(), nn.BatchNorm2d(o)]
-    features = nn.Sequential(*block(3, 48, 5, stride=2), nn.MaxPool2d(3, 2), *block(48, 96, 3, groups=2),
-                             nn.MaxPool2d(3, 2), *block(96, 128, 3), *block(128, 128, 3, groups=2), nn.MaxPool2d(3, 2))
-    classifier = nn.Sequential(nn.Linear(128 * 9, 512), nn.ReLU(), nn.Dropout(), nn.Linear(512, 512), nn.ReLU(),
-                               nn.Dropout(), nn.Linear(512, classes))
-    return nn.Sequential(OrderedDict(features=features, avgpool=nn.AdaptiveAvgPool2d(3), flatten=nn.Flatten(),
-                                     classifier=classifier))
+        return [nn.Conv2d(i, o, k, stride=stride, padding=k // 2, groups=groups), nn.ReLU(),
+                nn.BatchNorm2d(o)]
+    features = nn.Sequential(*block(3, 48, 5, stride=2), nn.MaxPool2d(3, 2),
+                             *block(48, 96, 3, groups=2), nn.MaxPool2d(3, 2),
+                             *block(96, 128, 3), *block(128, 128, 3, groups=2), nn.MaxPool2d(3, 2))
+    classifier = nn.Sequential(nn.Linear(128 * 9, 512), nn.ReLU(), nn.Dropout(),
+                               nn.Linear(512, 512), nn.ReLU(), nn.Dropout(),
+                               nn.Linear(512, classes))
+    return nn.Sequential(OrderedDict(features=features, avgpool=nn.AdaptiveAvgPool2d(3),
+                                     flatten=nn.Flatten(), classifier=classifier))
 
 
 def torch_model(name, classes):
@@ -92,6 +97,8 @@ def random_bare_weights(name, classes, path):
     torch.manual_seed(0)
     model = torch_model(name, classes)
     state = {}
+    dense = [key for key in model.state_dict() if key.startswith("classifier.")]
+    last = dense[-1].rsplit(".", 1)[0]
     for key, value in model.state_dict().items():
         if key.endswith("num_batches_tracked"):
             continue  # an integer counter; bare weights are floats
@@ -100,6 +107,10 @@ def random_bare_weights(name, classes, path):
             array = np.random.default_rng(1).uniform(-0.1, 0.1, array.shape).astype(np.float32)
         if key.endswith("running_var"):
             array = np.random.default_rng(2).uniform(0.5, 2.0, array.shape).astype(np.float32)
+        if key.startswith(last + "."):
+            # Random networks give nearly equal logits: spread them so that the comparison means
+            # something.
+            array *= 300
         state[key] = array
     write_safetensors(path, state)
 
@@ -125,7 +136,8 @@ def normalised(paths, preprocessing):
     from PIL import Image
     mean = np.array(preprocessing["mean"], np.float32).reshape(1, 3, 1, 1)
     std = np.array(preprocessing["std"], np.float32).reshape(1, 3, 1, 1)
-    pixels = np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32).transpose(2, 0, 1) for p in paths])
+    pixels = np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32).transpose(2, 0, 1)
+                       for p in paths])
     return (pixels / np.float32(preprocessing["pixel_scale"]) - mean) / std
 
 
@@ -134,10 +146,17 @@ def softmax(logits):
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def predict(alexnet, weights, side, paths):
-    command = [alexnet, "predict", "--weights", weights, "--json", "--top", "1", "--resize", str(side),
-               "--crop", str(side)] + paths
-    lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()
+def run(command):
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command[:4])}...: {result.stderr.strip()}")
+    return result.stdout
+
+
+def predict(alexnet, weights, extra, side, paths):
+    command = [alexnet, "predict", "--weights", weights, "--json", "--top", "1",
+               "--resize", str(side), "--crop", str(side)] + extra + paths
+    lines = run(command).splitlines()
     return np.array([json.loads(line)["probabilities"] for line in lines], np.float64)
 
 
@@ -145,17 +164,19 @@ def verify(name, weights, extra, alexnet, photos, work):
     import onnx
     import onnxruntime
     import torch
-    onnx_path, state_path = os.path.join(work, f"{name}.onnx"), os.path.join(work, f"{name}.safetensors")
+    onnx_path = os.path.join(work, f"{name}.onnx")
+    state_path = os.path.join(work, f"{name}.safetensors")
     for fmt, path in (("onnx", onnx_path), ("safetensors", state_path)):
-        subprocess.run([alexnet, "export", "--weights", weights, "--format", fmt, "--output", path] + extra,
-                       check=True, capture_output=True)
+        run([alexnet, "export", "--weights", weights, "--format", fmt, "--output", path] + extra)
     model = onnx.load(onnx_path)
     onnx.checker.check_model(model, full_check=True)
     metadata = {p.key: p.value for p in model.metadata_props}
-    preprocessing, classes = json.loads(metadata["preprocessing"]), json.loads(metadata["class_names"])
+    preprocessing = json.loads(metadata["preprocessing"])
+    classes = json.loads(metadata["class_names"])
     side = preprocessing["input_size"]
     ops = sorted({node.op_type for node in model.graph.node})
-    print(f"{name}: checker passed; opset {model.opset_import[0].version}, {len(model.graph.node)} nodes "
+    print(f"{name}: checker passed; opset {model.opset_import[0].version}, "
+          f"{len(model.graph.node)} nodes "
           f"({', '.join(ops)}), {len(classes)} classes, input {side}x{side}")
 
     paths = square_pngs(photos, side, os.path.join(work, f"png-{side}"))
@@ -168,18 +189,24 @@ def verify(name, weights, extra, alexnet, photos, work):
     network.eval()
     with torch.no_grad():
         torch_probabilities = softmax(network(torch.from_numpy(x)).double().numpy())
-    ours = predict(alexnet, weights, side, paths)
-    ours_onnx = predict(alexnet, onnx_path, side, paths)
+    ours = predict(alexnet, weights, extra, side, paths)
+    ours_onnx = predict(alexnet, onnx_path, [], side, paths)
     print(f"{name}: torch load_state_dict(strict=True) passed ({len(state)} entries)")
     failures = 0
     for label, probabilities in (("onnxruntime", runtime), ("torch", torch_probabilities),
                                  ("alexnet predict on the .onnx", ours_onnx)):
         difference = np.abs(probabilities - ours).max()
+        # Log-probabilities are logits less a constant: their difference shows small classes too.
+        floor = 1e-30
+        log_difference = np.abs(np.log(np.maximum(probabilities, floor))
+                                - np.log(np.maximum(ours, floor))).max()
         same_top1 = (probabilities.argmax(axis=1) == ours.argmax(axis=1)).all()
         ok = difference <= TOLERANCE and same_top1
         failures += not ok
-        print(f"{name}: {label} vs alexnet predict: max |p - p_ours| {difference:.2e} on {len(paths)} photos, "
-              f"top-1 {'identical' if same_top1 else 'DIFFERENT'} -> {'ok' if ok else 'FAIL'}")
+        print(f"{name}: {label} vs alexnet predict: max |p - p_ours| {difference:.2e}, "
+              f"max |log p - log p_ours| {log_difference:.2e} on {len(paths)} photos, "
+              f"top-1 {'identical' if same_top1 else 'DIFFERENT'} "
+              f"-> {'ok' if ok else 'FAIL'}")
     top = ", ".join(f"{os.path.basename(p)}: {classes[i]} ({ours[k, i]:.3f})"
                     for k, (p, i) in enumerate(zip(photos, ours.argmax(axis=1))) if k < 3)
     print(f"{name}: top-1 of the first photos: {top}")
@@ -189,7 +216,8 @@ def verify(name, weights, extra, alexnet, photos, work):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--alexnet", default=os.path.join(ROOT, ".build", "release", "alexnet"))
-    parser.add_argument("--photos", default=os.path.join(ROOT, "..", "shared", "data", "imagenet-samples"))
+    parser.add_argument("--photos",
+                        default=os.path.join(ROOT, "..", "shared", "data", "imagenet-samples"))
     parser.add_argument("--count", type=int, default=8)
     parser.add_argument("--models", default="small,alexnet-tv,alexnet,alexnet-bn")
     args = parser.parse_args()
@@ -200,7 +228,8 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         for name in args.models.split(","):
             if name == "small":
-                weights, extra = os.path.join(ROOT, "Pretrained", "small-imagenette-112.safetensors"), []
+                weights = os.path.join(ROOT, "Pretrained", "small-imagenette-112.safetensors")
+                extra = []
             else:
                 weights, extra = os.path.join(work, f"{name}-bare.safetensors"), ["--model", name]
                 random_bare_weights(name, 10, weights)

@@ -6,7 +6,7 @@ import Foundation
 struct Evaluate: ParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Evaluate trained weights on a folder of images.")
 
-  @Option(help: "A checkpoint of this tool (cp-NNNN.safetensors or best.safetensors).")
+  @Option(help: "A checkpoint of this tool (cp-NNNN.safetensors or best.safetensors), or an .onnx file of alexnet export.")
   var weights: String
 
   @Option(help: "Image folder with the checkpoint's class folders (default: the bundled sample).")

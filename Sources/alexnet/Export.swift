@@ -15,6 +15,8 @@ struct Export: ParsableCommand {
       (no optimizer state), with the same metadata.
       """)
 
+  static let modelNames = ModelName.allCases.map(\.rawValue).joined(separator: ", ")
+
   enum Format: String, CaseIterable {
     case onnx, safetensors
   }
@@ -29,10 +31,10 @@ struct Export: ParsableCommand {
   @Option(help: "The file to write.")
   var output: String
 
-  @Option(help: "The network, required for bare weights (\(ModelName.allCases.map(\.rawValue).joined(separator: ", "))).")
+  @Option(help: "The network, required for bare weights (\(modelNames)).")
   var model: ModelName?
 
-  @Option(help: "Class names: one per line, or a TSV whose last column is the name (e.g. imagenet-classes.tsv).")
+  @Option(help: "Class names: one per line, or a TSV whose last column is the name.")
   var classes: String?
 
   func run() throws {
@@ -41,14 +43,16 @@ struct Export: ParsableCommand {
         throw CommandError("--format: expected onnx or safetensors, got \(format)")
       }
       let loaded = try LoadedModel(weights: weights, model: model, classesFile: classes)
-      let info = ExportedModelInfo(model: loaded.name, classNames: loaded.classNames, preprocessing: loaded.preprocessing)
+      let info = ExportedModelInfo(
+        model: loaded.name, classNames: loaded.classNames, preprocessing: loaded.preprocessing)
       let url = URL(fileURLWithPath: output)
       switch format {
       case .onnx: try ONNXExport.write(loaded.network, info: info, to: url)
       case .safetensors: try StateDictExport.write(loaded.network, info: info, to: url)
       }
       let side = loaded.preprocessing.side
-      print("Wrote \(output): \(loaded.name.rawValue), \(loaded.classNames.count) classes, input \(side)x\(side)")
+      let classes = loaded.classNames.count
+      print("Wrote \(output): \(loaded.name.rawValue), \(classes) classes, input \(side)x\(side)")
     }
   }
 }
@@ -59,12 +63,15 @@ extension LoadedModel {
   init(onnx url: URL, model requested: ModelName?) throws {
     let imported = try ONNXImport(contentsOf: url)
     guard let model = imported.info.model else {
-      throw CommandError("\(url.path): a network of one's own; predict and evaluate read catalogue models only")
+      throw CommandError(
+        "\(url.path): a network of one's own; predict and evaluate read catalogue models only")
     }
     if let requested, requested != model {
       throw CommandError("\(url.path) holds a \(model.rawValue) model, not \(requested.rawValue)")
     }
-    (name, network, classNames, preprocessing) = (model, imported.network, imported.info.classNames,
-                                                  imported.info.preprocessing)
+    (name, network, classNames, preprocessing) = (
+      model, imported.network, imported.info.classNames,
+      imported.info.preprocessing
+    )
   }
 }

@@ -13,7 +13,7 @@ struct Predict: ParsableCommand {
       {"image": PATH, "top": [{"index": I, "class": NAME, "probability": P}, ...], "probabilities": [...]}
       """)
 
-  @Option(help: "A checkpoint (cp-NNNN.safetensors, best.safetensors) or bare safetensors weights.")
+  @Option(help: "A checkpoint (cp-NNNN.safetensors, best.safetensors), bare safetensors weights, or an .onnx file of alexnet export.")
   var weights: String
 
   @Option(help: "The network, required for bare weights (\(ModelName.allCases.map(\.rawValue).joined(separator: ", "))).")

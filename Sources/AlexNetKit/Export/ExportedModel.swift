@@ -16,7 +16,10 @@ public struct ExportedModelInfo: Sendable, Equatable {
   /// array) and "preprocessing" (a JSON object: input = (pixel / pixel_scale − mean) / std after
   /// resizing the shorter side to resize_side and cropping input_size from the centre).
   public func metadata() throws -> [String: String] {
-    var entries = ["class_names": try Self.json(classNames), "preprocessing": try Self.json(RecordedForm(preprocessing))]
+    var entries = [
+      "class_names": try Self.json(classNames),
+      "preprocessing": try Self.json(RecordedForm(preprocessing)),
+    ]
     if let model { entries["model"] = model.rawValue }
     return entries
   }
@@ -24,13 +27,17 @@ public struct ExportedModelInfo: Sendable, Equatable {
   /// Reads what `metadata` wrote; `source` names the file in the error.
   public init(metadata: [String: String], source: String) throws(ExportError) {
     func decode<T: Decodable>(_ type: T.Type, _ key: String) throws(ExportError) -> T {
-      guard let text = metadata[key] else { throw ExportError("\(source): no \(key) in its metadata") }
+      guard let text = metadata[key] else {
+        throw ExportError("\(source): no \(key) in its metadata")
+      }
       do { return try JSONDecoder().decode(type, from: Data(text.utf8)) } catch {
         throw ExportError("\(source): its \(key) metadata is not the JSON this tool writes")
       }
     }
     if let name = metadata["model"] {
-      guard let known = ModelName(rawValue: name) else { throw ExportError("\(source): unknown model \(name)") }
+      guard let known = ModelName(rawValue: name) else {
+        throw ExportError("\(source): unknown model \(name)")
+      }
       model = known
     } else {
       model = nil
@@ -51,20 +58,27 @@ public struct ExportedModelInfo: Sendable, Equatable {
     var mean: [Float], std: [Float], pixelScale: Float
 
     enum CodingKeys: String, CodingKey {
-      case inputSize = "input_size", resizeSide = "resize_side", mean, std, pixelScale = "pixel_scale"
+      case inputSize = "input_size"
+      case resizeSide = "resize_side"
+      case mean, std
+      case pixelScale = "pixel_scale"
     }
 
     init(_ p: Preprocessing) {
       (inputSize, resizeSide) = (p.side, p.resizeSide)
-      (mean, std, pixelScale) = (p.normalization.mean, p.normalization.standardDeviation, p.normalization.scale)
+      (mean, std, pixelScale) = (
+        p.normalization.mean, p.normalization.standardDeviation, p.normalization.scale
+      )
     }
 
     func preprocessing(source: String) throws(ExportError) -> Preprocessing {
-      guard inputSize > 0, resizeSide >= inputSize, mean.count == 3, std.count == 3, std.allSatisfy({ $0 > 0 }),
-            pixelScale > 0
+      guard inputSize > 0, resizeSide >= inputSize, mean.count == 3, std.count == 3,
+        std.allSatisfy({ $0 > 0 }),
+        pixelScale > 0
       else { throw ExportError("\(source): its preprocessing metadata is out of range") }
-      return Preprocessing(resizeSide: resizeSide, side: inputSize,
-                           normalization: Normalization(mean: mean, standardDeviation: std, scale: pixelScale))
+      return Preprocessing(
+        resizeSide: resizeSide, side: inputSize,
+        normalization: Normalization(mean: mean, standardDeviation: std, scale: pixelScale))
     }
   }
 }

@@ -10,9 +10,9 @@ import Foundation
 /// Opening one takes an advisory lock (`flock` on `.lock` inside it) that is held until `close()`,
 /// so a second process is refused at once instead of mixing its files with the first's. A new run
 /// refuses a directory that holds anything; `.overwrite` removes the old run's files (and leaves
-/// others, such as an index of features, in place), and
-/// `.resume` reads config.json and the last checkpoint. Nothing in the directory changes until
-/// `begin(_:)`, which a run calls once its checkpoint has loaded: a refused command changes nothing.
+/// others, such as an index of features, in place), and `.resume` reads config.json and the last
+/// checkpoint. Nothing in the directory changes until `begin(_:)`, which a run calls once its
+/// checkpoint has loaded: a refused command changes nothing.
 public final class RunDirectory {
   public enum Mode: String, Sendable { case new, overwrite, resume }
 
@@ -25,8 +25,9 @@ public final class RunDirectory {
   private var createdLock = false
   private var begun = false
 
-  /// The lock file's name; it stays in the directory (removing it would let two processes lock
-  /// two different files of the same name).
+  /// The lock file's name. Once a run has begun it stays (removed while another process has it
+  /// open, two processes could lock two different files of the same name); an opening that
+  /// created it and never began removes it again, still holding the lock.
   public static let lockName = ".lock"
 
   public init(_ url: URL, mode: Mode = .new) throws {
@@ -39,13 +40,7 @@ public final class RunDirectory {
     if !exists && mode == .resume {
       throw FileError(self.url, "does not exist: --resume needs a run to continue")
     }
-    if !exists {
-      do {
-        try FileManager.default.createDirectory(at: self.url, withIntermediateDirectories: true)
-      } catch {
-        throw FileError(self.url, "cannot create the run directory: \(Self.reason(error))")
-      }
-    }
+    if !exists { try Self.makeDirectories(self.url) }
     created = !exists
     do {
       try takeLock()
@@ -212,6 +207,17 @@ public final class RunDirectory {
     case .resume where !present.contains("config.json"):
       throw FileError(url, "has no config.json: there is no run here to resume")
     default: break
+    }
+  }
+
+  /// `mkdir -p`, with the system's reason when it fails (Foundation's is a dictionary dump).
+  static func makeDirectories(_ url: URL) throws {
+    var path = ""
+    for component in url.standardizedFileURL.path.split(separator: "/") {
+      path += "/" + component
+      guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+        throw FileError(url, "cannot create the run directory: \(String(cString: strerror(errno)))")
+      }
     }
   }
 

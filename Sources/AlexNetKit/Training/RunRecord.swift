@@ -143,7 +143,8 @@ extension Checkpoint {
   }
 }
 
-/// What metrics.json holds: the epochs run, the history, the final validation and the files skipped.
+/// What metrics.json holds: the epochs run, the history, the final validation and the files
+/// skipped.
 public struct RunSummary: Codable, Sendable {
   public var epochs: Int
   public var history: [EpochRecord]
@@ -151,7 +152,8 @@ public struct RunSummary: Codable, Sendable {
   public var badFiles: [String]
 }
 
-/// Loss, top-1, top-5, per-class accuracy (nil for a class without images) and the confusion matrix.
+/// Loss, top-1, top-5, per-class accuracy (nil for a class without images) and the confusion
+/// matrix.
 public struct EvaluationReport: Codable, Sendable {
   public var loss: Float, top1: Float, top5: Float, samples: Int
   public var perClassAccuracy: [Float?]
@@ -170,10 +172,22 @@ extension JSONEncoder {
   /// encoding error: a run whose loss became NaN still writes its records.
   public static func runRecords(pretty: Bool = true) -> JSONEncoder {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = pretty
-      ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+    encoder.outputFormatting =
+      pretty
+      ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+      : [.sortedKeys, .withoutEscapingSlashes]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(
       positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return encoder
+  }
+}
+
+extension JSONDecoder {
+  /// Reads what `JSONEncoder.runRecords` writes, "nan" and "inf" included.
+  public static var runRecords: JSONDecoder {
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+      positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return decoder
   }
 }

@@ -147,7 +147,7 @@ public final class Trainer {
 
   /// The complete state after the epochs completed so far.
   public func makeCheckpoint() -> Checkpoint {
-    let encoder = JSONEncoder()
+    let encoder = JSONEncoder.runRecords(pretty: false)  // a NaN loss is "nan", not an empty record
     func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) }
     var records = checkpointRecords
     records["schedule"] = json(schedule)
@@ -168,7 +168,7 @@ public final class Trainer {
     do { try optimizer.loadState(checkpoint.optimizerState) } catch { throw FileError(source, error.description) }
     optimizer.learningRate = checkpoint.learningRate
     completedEpochs = checkpoint.epoch
-    let decoder = JSONDecoder()
+    let decoder = JSONDecoder.runRecords
     func decode<T: Decodable>(_ type: T.Type, _ key: String) throws -> T? {
       guard let text = checkpoint.records[key] else { return nil }
       do { return try decoder.decode(type, from: Data(text.utf8)) } catch {

@@ -29,7 +29,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
   public var learningRate: Float = 0.01
   public var momentum: Float = 0.9
   public var weightDecay: Float = 0.0005
-  /// Epochs without improvement before the rate is multiplied by `lrFactor`, floored at `minLearningRate`.
+  /// Epochs without improvement before the rate is multiplied by `lrFactor`, floored at
+  /// `minLearningRate`.
   public var lrPatience = 10
   public var lrFactor: Float = 0.1
   public var minLearningRate: Float = 1e-6
@@ -42,7 +43,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 
   public init(data: String) { self.data = data }
 
-  /// The validation split actually drawn from `data` (nil with a validation folder or a split of 0).
+  /// The validation split drawn from `data` (nil with a validation folder or a split of 0).
   public var effectiveValidationSplit: Double? {
     validationData == nil && validationSplit > 0 ? validationSplit : nil
   }

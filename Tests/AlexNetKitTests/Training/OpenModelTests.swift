@@ -8,7 +8,7 @@ import Testing
 /// from memory, training, checkpoints, an exact resume, evaluation, prediction and features.
 @Suite struct OpenModelTests {
   /// A residual network with batch norm and dropout inside its blocks.
-  func residualNetwork(seed: UInt64) -> Sequential {
+  func residualNetwork(seed: UInt64, classes: Int = 2) -> Sequential {
     var g = SeededGenerator(seed: seed)
     return Sequential([
       Conv2D(
@@ -24,7 +24,7 @@ import Testing
         ])),
       AdaptiveAveragePool2D(height: 1, width: 1), Flatten(),
       Dropout(rate: 0.3, seed: seed &+ 2),
-      Dense(inputs: 6, outputs: 2, initializer: .glorotUniform, generator: &g),
+      Dense(inputs: 6, outputs: classes, initializer: .glorotUniform, generator: &g),
     ])
   }
 
@@ -104,6 +104,21 @@ import Testing
     #expect(second.optimizer.learningRate == straight.optimizer.learningRate)
     let metrics = try evaluate(second.model, loader: batches(shuffle: false), classCount: 2)
     #expect(metrics.samples == 14 && metrics.top1Accuracy > 0.9, "accuracy \(metrics.top1Accuracy)")
+  }
+
+  /// A run of one's own network through `TrainingRun`: its checkpoints record its identifier.
+  @Test func aTrainingRunRecordsTheNetworksIdentifier() throws {
+    var configuration = TrainingRunTests.configuration(try TrainingRunTests.colourFolder())
+    configuration.model = "tiny-resnet"
+    let url = try DataFixtures.scratchDirectory().appendingPathComponent("run")
+    let run = try TrainingRun(configuration, directory: RunDirectory(url)) { classes in
+      residualNetwork(seed: 1, classes: classes)
+    }
+    try run.fit()
+    run.directory.close()
+    let best = try Checkpoint(contentsOf: url.appendingPathComponent("best.safetensors"))
+    #expect(best.model == "tiny-resnet" && best.classNames == ["green", "red"])
+    #expect(best.weights.map(\.name).contains("2.branch.0.weight"))
   }
 
   @Test func aCheckpointOfAnotherIdentifierIsRefused() throws {

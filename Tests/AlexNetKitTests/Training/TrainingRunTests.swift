@@ -229,6 +229,50 @@ import Testing
     #expect(try best.recordedPreprocessing(source: "best") == resumed.preprocessing)
   }
 
+  /// A network the caller builds trains, checkpoints and resumes under its own identifier; a
+  /// resume that does not supply it is refused in one line.
+  @Test func aCallersNetworkRunsUnderItsOwnIdentifier() throws {
+    let url = try DataFixtures.scratchDirectory().appendingPathComponent("run")
+    var configuration = Self.configuration(try Self.colourFolder())
+    configuration.model = "wrapped-small"
+    let build = { (classes: Int) -> any Layer in
+      Sequential([ModelCatalog.make(.small, classes: classes, seed: 5)])
+    }
+    try TrainingRun(configuration, directory: RunDirectory(url), network: build).fit()
+    #expect(
+      try Checkpoint(contentsOf: url.appendingPathComponent("best.safetensors")).model
+        == "wrapped-small")
+    configuration.epochs = 2
+    do {
+      _ = try TrainingRun(configuration, directory: RunDirectory(url, mode: .resume))
+      Issue.record("a run of an unknown network resumed without it")
+    } catch {
+      #expect("\(error)".contains("--model") && !"\(error)".contains("\n"), "\(error)")
+    }
+    let resumed = try TrainingRun(
+      configuration, directory: RunDirectory(url, mode: .resume), network: build)
+    try resumed.fit()
+    #expect(resumed.trainer.completedEpochs == 2)
+  }
+
+  /// A diverged run (a NaN loss) still writes its checkpoint's history and metrics.json, and
+  /// resumes: non-finite numbers are stored as "nan" and "inf".
+  @Test func aRunWhoseLossIsNaNKeepsItsRecordsAndResumes() throws {
+    let url = try DataFixtures.scratchDirectory().appendingPathComponent("run")
+    var configuration = Self.configuration(try Self.colourFolder())
+    configuration.learningRate = 1e30
+    let summary = try TrainingRun(configuration, directory: RunDirectory(url)).fit()
+    #expect(!summary.history[0].loss.isFinite)
+    #expect(
+      try String(contentsOf: url.appendingPathComponent("metrics.json"), encoding: .utf8)
+        .contains("\"loss\" : \"nan\""))
+    let directory = try RunDirectory(url, mode: .resume)
+    configuration.epochs = 2
+    let resumed = try TrainingRun(configuration, directory: directory)
+    #expect(resumed.trainer.history.records.count == 1)
+    #expect(!resumed.trainer.history.records[0].loss.isFinite)
+  }
+
   @Test func aResumeThatIsRefusedChangesNothing() throws {
     let data = try Self.colourFolder()
     let url = try DataFixtures.scratchDirectory().appendingPathComponent("run")

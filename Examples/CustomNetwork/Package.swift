@@ -3,9 +3,11 @@
 import PackageDescription
 
 let package = Package(
-  name: "TrainSmall",
+  name: "CustomNetwork",
   dependencies: [.package(name: "alexnet-swift", path: "../..")],
   targets: [
-    .executableTarget(name: "TrainSmall", dependencies: [.product(name: "AlexNetKit", package: "alexnet-swift")])
+    .executableTarget(
+      name: "CustomNetwork",
+      dependencies: [.product(name: "AlexNetKit", package: "alexnet-swift")])
   ]
 )
