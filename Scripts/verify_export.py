@@ -175,9 +175,9 @@ def verify(name, weights, extra, alexnet, photos, work):
     classes = json.loads(metadata["class_names"])
     side = preprocessing["input_size"]
     ops = sorted({node.op_type for node in model.graph.node})
-    print(f"{name}: checker passed; opset {model.opset_import[0].version}, "
-          f"{len(model.graph.node)} nodes "
-          f"({', '.join(ops)}), {len(classes)} classes, input {side}x{side}")
+    print(f"{name}: onnx.checker ok; opset {model.opset_import[0].version}; "
+          f"{len(model.graph.node)} nodes; {len(classes)} classes; input {side}x{side}")
+    print(f"{name}: operators {', '.join(ops)}")
 
     paths = square_pngs(photos, side, os.path.join(work, f"png-{side}"))
     x = normalised(paths, preprocessing)
@@ -191,10 +191,10 @@ def verify(name, weights, extra, alexnet, photos, work):
         torch_probabilities = softmax(network(torch.from_numpy(x)).double().numpy())
     ours = predict(alexnet, weights, extra, side, paths)
     ours_onnx = predict(alexnet, onnx_path, [], side, paths)
-    print(f"{name}: torch load_state_dict(strict=True) passed ({len(state)} entries)")
+    print(f"{name}: torch load_state_dict(strict=True) ok ({len(state)} entries)")
     failures = 0
     for label, probabilities in (("onnxruntime", runtime), ("torch", torch_probabilities),
-                                 ("alexnet predict on the .onnx", ours_onnx)):
+                                 ("ours on .onnx", ours_onnx)):
         difference = np.abs(probabilities - ours).max()
         # Log-probabilities are logits less a constant: their difference shows small classes too.
         floor = 1e-30
@@ -203,13 +203,11 @@ def verify(name, weights, extra, alexnet, photos, work):
         same_top1 = (probabilities.argmax(axis=1) == ours.argmax(axis=1)).all()
         ok = difference <= TOLERANCE and same_top1
         failures += not ok
-        print(f"{name}: {label} vs alexnet predict: max |p - p_ours| {difference:.2e}, "
-              f"max |log p - log p_ours| {log_difference:.2e} on {len(paths)} photos, "
-              f"top-1 {'identical' if same_top1 else 'DIFFERENT'} "
-              f"-> {'ok' if ok else 'FAIL'}")
-    top = ", ".join(f"{os.path.basename(p)}: {classes[i]} ({ours[k, i]:.3f})"
-                    for k, (p, i) in enumerate(zip(photos, ours.argmax(axis=1))) if k < 3)
-    print(f"{name}: top-1 of the first photos: {top}")
+        print(f"{name}: {label:<13} max |dp| {difference:.1e}, max |d log p| {log_difference:.1e}, "
+              f"top-1 {'same' if same_top1 else 'DIFFERENT'} -> {'ok' if ok else 'FAIL'}")
+    best = ours.argmax(axis=1)[:3]
+    top = ", ".join(f"{classes[i]} ({ours[k, i]:.3f})" for k, i in enumerate(best))
+    print(f"{name}: ours, top-1 of the first 3: {top}")
     return failures
 
 
@@ -223,7 +221,8 @@ def main():
     args = parser.parse_args()
     photos = sorted(os.path.join(args.photos, f) for f in os.listdir(args.photos)
                     if f.lower().endswith((".jpeg", ".jpg", ".png")))[:args.count]
-    print(f"photos: {len(photos)} from {os.path.normpath(args.photos)}; tolerance {TOLERANCE}")
+    print(f"{len(photos)} photos from {os.path.normpath(args.photos)}")
+    print(f"each comparison is with alexnet predict on the original weights; tolerance {TOLERANCE}")
     failures = 0
     with tempfile.TemporaryDirectory() as work:
         for name in args.models.split(","):
