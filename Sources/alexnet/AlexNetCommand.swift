@@ -12,6 +12,7 @@ struct AlexNetCommand: ParsableCommand {
     abstract: "Train, evaluate and run AlexNet-style convolutional networks on the CPU.",
     subcommands: [
       Train.self, Evaluate.self, Predict.self, Summary.self, Features.self, Similar.self, Preview.self, Export.self,
+      Visualize.self,
     ])
 
   /// Line-buffered output, so that a log file or a pipe sees each epoch as it ends.

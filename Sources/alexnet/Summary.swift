@@ -15,7 +15,14 @@ struct Summary: ParsableCommand {
   @Option(help: "Input side in pixels (default: the model's own, 227 for alexnet, 224 for the others, 96 for small).")
   var imageSize: Int?
 
+  @Option(help: "Print the graph instead of the table: dot (Graphviz).")
+  var graph: GraphFormat?
+
+  @Option(help: "With --graph: write F.dot, or F.svg / F.png through Graphviz's dot.")
+  var output: String?
+
   func validate() throws {
+    if output != nil && graph == nil { throw ValidationError("--output needs --graph dot") }
     guard classes > 0 else { throw ValidationError("--classes must be positive, got \(classes)") }
     if let imageSize, imageSize <= 0 { throw ValidationError("--image-size must be positive, got \(imageSize)") }
   }
@@ -28,6 +35,12 @@ struct Summary: ParsableCommand {
       summary = try ModelSummary(network, inputShape: [3, side, side])
     } catch {
       throw CommandError("\(model.rawValue) does not accept \(side)x\(side) images: \(error.message)")
+    }
+    if graph != nil {
+      let title = "\(model.rawValue) (\(classes) classes, \(side)x\(side) RGB input)"
+      let text = try ModelGraph.dot(network, inputShape: [3, side, side], title: title)
+      try CommandError.reporting { try GraphOutput.write(text, to: output) }
+      return
     }
     print("Model: \"\(model.rawValue)\" (\(classes) classes, \(side)x\(side) RGB input)")
     print(summary.text)

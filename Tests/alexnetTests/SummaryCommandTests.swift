@@ -33,6 +33,28 @@ import Testing
   }
 }
 
+/// `--graph dot`: the DOT on standard output; a .dot file written as asked; an unknown
+/// extension named in one line. (Rendering through Graphviz is not tested: it may be absent.)
+@Suite struct SummaryGraphTests {
+  @Test func graphGoesToStandardOutputOrADotFile() throws {
+    let printed = try runAlexnet([
+      "summary", "--model", "small", "--classes", "3", "--graph", "dot",
+    ])
+    #expect(printed.status == 0 && printed.output.hasPrefix("digraph \"small (3 classes"))
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("graph-\(UUID()).dot")
+    defer { try? FileManager.default.removeItem(at: file) }
+    let written = try runAlexnet([
+      "summary", "--model", "small", "--graph", "dot", "--output", file.path,
+    ])
+    #expect(written.status == 0)
+    let text = try String(contentsOf: file, encoding: .utf8)
+    #expect(text.hasPrefix("digraph \"small (1000 classes") && text.contains("features.0: Conv2D"))
+    let bad = try runAlexnet(["summary", "--graph", "dot", "--output", "/tmp/graph.jpg"])
+    #expect(bad.status != 0 && bad.error.contains("--output /tmp/graph.jpg: expected a .dot"))
+    #expect(throws: (any Error).self) { try Summary.parse(["--output", "g.dot"]) }
+  }
+}
+
 /// Runs the `alexnet` executable built beside the test bundle.
 func runAlexnet(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
   // The test runner is itself a binary in the products folder.
