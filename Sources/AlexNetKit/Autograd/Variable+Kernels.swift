@@ -9,7 +9,8 @@ extension Variable {
                      groups: Int = 1, activation: Activation = .identity) -> Variable {
     let g = Variable.convGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding, groups: groups)
     let x = value, w = weight.value
-    // The algorithm of each shape and pass by measurement, unless ALEXNET_CONV_ALGORITHM fixes it.
+    // The algorithm of each shape and pass by the policy ALEXNET_CONV_ALGORITHM names (a rule of
+    // the shape unless it asks for measurement or one algorithm).
     let y = conv2dForward(g, input: x, weight: w, bias: bias?.value, activation: activation,
                           policy: .environment)
     let reluOutput = activation == .relu ? y : nil

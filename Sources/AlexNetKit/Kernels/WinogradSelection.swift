@@ -12,16 +12,26 @@ public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
 
 /// How the algorithm of each convolution shape is picked.
 public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
+  /// The default: a rule of the shape alone, Winograd where it applies and the call has at least
+  /// `ruleMinimumBatch` images (narrower products were slower than im2col's), im2col elsewhere.
+  /// Two processes (a run and its resume, a checkpoint and its ONNX export) then compute the
+  /// same bits, which timing cannot promise: PyTorch leaves cuDNN's benchmark mode off for that.
+  case rule
   /// cuDNN's benchmark mode: on the first call of a shape, every applicable algorithm is timed a
   /// few times on the call's own data and the fastest kept for the rest of the process.
   case measure
   /// Always this one where it applies, im2col elsewhere: reproducible timings.
   case fixed(ConvolutionAlgorithm)
 
-  /// `ALEXNET_CONV_ALGORITHM`: `measure` (the default), `im2colGEMM` or `winograd`; read once.
+  public static let ruleMinimumBatch = 8
+
+  /// `ALEXNET_CONV_ALGORITHM`: `rule` (the default), `measure`, `im2colGEMM` or `winograd`; read
+  /// once. An unknown value is the default.
   public static let environment: ConvolutionAlgorithmPolicy = {
-    let value = ProcessInfo.processInfo.environment["ALEXNET_CONV_ALGORITHM"] ?? "measure"
-    return ConvolutionAlgorithm(rawValue: value).map { .fixed($0) } ?? .measure
+    switch ProcessInfo.processInfo.environment["ALEXNET_CONV_ALGORITHM"] ?? "rule" {
+    case "measure": return .measure
+    case let value: return ConvolutionAlgorithm(rawValue: value).map { .fixed($0) } ?? .rule
+    }
   }()
 }
 
@@ -58,6 +68,9 @@ public enum ConvolutionAlgorithms {
   ) -> ConvolutionAlgorithm {
     guard Winograd.supports(g) else { return .im2colGEMM }
     if case .fixed(let algorithm) = policy { return algorithm }
+    if policy == .rule {
+      return g.batch >= ConvolutionAlgorithmPolicy.ruleMinimumBatch ? .winograd : .im2colGEMM
+    }
     let key = key(g, pass)
     if let known = chosen.withLock({ $0[key] }) { return known }
     let candidates = ConvolutionAlgorithm.allCases

@@ -17,6 +17,22 @@ import Testing
     #expect(second == first && runs.count == 6)
   }
 
+  /// The default rule depends on the shape alone (never on timing): Winograd for 3x3 stride-1
+  /// calls of at least `ruleMinimumBatch` images, im2col for fewer and for other kernels.
+  @Test func ruleDependsOnTheShapeAlone() throws {
+    let minimum = ConvolutionAlgorithmPolicy.ruleMinimumBatch
+    var runs = 0
+    for batch in [1, minimum - 1, minimum, 3 * minimum] {
+      let g3 = try ConvGeometry(batch: batch, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 3)
+      let g5 = try ConvGeometry(batch: batch, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 5)
+      let expected: ConvolutionAlgorithm = batch >= minimum ? .winograd : .im2colGEMM
+      #expect(ConvolutionAlgorithms.choose(g3, pass: .forward, policy: .rule) { _ in runs += 1 } == expected)
+      #expect(ConvolutionAlgorithms.choose(g3, pass: .backward, policy: .rule) { _ in runs += 1 } == expected)
+      #expect(ConvolutionAlgorithms.choose(g5, pass: .forward, policy: .rule) { _ in runs += 1 } == .im2colGEMM)
+    }
+    #expect(runs == 0)
+  }
+
   @Test func fixedPolicyAndOtherKernelsMeasureNothing() throws {
     let g3 = try ConvGeometry(batch: 1, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 3)
     let g5 = try ConvGeometry(batch: 1, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 5)
@@ -29,7 +45,7 @@ import Testing
   /// Through the measuring dispatch the forward, and the backward's gradients (accumulated onto
   /// ones, as a second step's would be), match the reference once: the candidates timed on the
   /// first call must not add their weight gradients too.
-  @Test(arguments: [ConvolutionAlgorithmPolicy.measure, .fixed(.winograd), .fixed(.im2colGEMM)])
+  @Test(arguments: [ConvolutionAlgorithmPolicy.rule, .measure, .fixed(.winograd), .fixed(.im2colGEMM)])
   func dispatchMatchesReference(_ policy: ConvolutionAlgorithmPolicy) throws {
     let g = try ConvGeometry(batch: 3, inChannels: 4, height: 9, width: 10, outChannels: 6, kernel: 3,
                              padding: .same, groups: 2)
