@@ -85,7 +85,13 @@ public struct Checkpoint {
         url.path, "has unreadable class_names metadata (expected a JSON list of strings)")
     }
     classNames = names
-    epoch = Int(metadata["epoch"] ?? "") ?? 0
+    // Bare weights have no epoch; a present one must be a plausible count (a negative or
+    // non-numeric epoch trapped --resume or restarted the run at epoch 1 with trained weights).
+    guard let epoch = metadata["epoch"].map({ Int($0) }) ?? 0, (0...Self.maximumEpoch).contains(epoch)
+    else {
+      throw FileError(url.path, "has an unreadable epoch (expected a whole number in 0...\(Self.maximumEpoch))")
+    }
+    self.epoch = epoch
     guard let rate = Self.learningRate(metadata) else {
       throw FileError(url.path, "has an unreadable learning_rate (expected a number)")
     }
@@ -96,6 +102,9 @@ public struct Checkpoint {
       .map { (String($0.name.dropFirst("optimizer.".count)), $0.tensor) }
     records = metadata.filter { !Self.ownKeys.contains($0.key) }
   }
+
+  /// The largest epoch a checkpoint may claim (cp-NNNN names have room for it).
+  public static let maximumEpoch = 99_999
 
   /// The exact learning rate: from `learning_rate_bits`; in checkpoints written before that key
   /// existed, `learning_rate` held the bit pattern itself (all digits, where a decimal Float always

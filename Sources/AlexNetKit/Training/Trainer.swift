@@ -170,15 +170,18 @@ public final class Trainer {
     try AtomicFile.write(history.svg, to: directory.appendingPathComponent("curves.svg"))
   }
 
-  /// The complete state after the epochs completed so far.
-  public func makeCheckpoint() -> Checkpoint {
-    let encoder = JSONEncoder.runRecords(pretty: false)  // a NaN loss is "nan", not an empty record
-    func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) }
+  /// The complete state after the epochs completed so far. A record that cannot be encoded is an
+  /// error, never an empty record (a checkpoint must resume or not be written).
+  public func makeCheckpoint() throws -> Checkpoint {
+    let encoder = JSONEncoder.runRecords(pretty: false)  // a NaN loss is "nan"
+    func json<T: Encodable>(_ value: T) throws -> String {
+      String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
     var records = checkpointRecords
-    records["schedule"] = json(schedule)
-    if let earlyStopping { records["early_stopping"] = json(earlyStopping) }
-    records["dropout"] = json(dropoutStates().mapValues { $0.map(String.init) })
-    records["history"] = json(history)
+    records["schedule"] = try json(schedule)
+    if let earlyStopping { records["early_stopping"] = try json(earlyStopping) }
+    records["dropout"] = try json(dropoutStates().mapValues { $0.map(String.init) })
+    records["history"] = try json(history)
     return Checkpoint(
       model: modelIdentifier, modelConfiguration: modelConfiguration, classNames: classNames,
       epoch: completedEpochs, learningRate: optimizer.learningRate, weights: model.stateDict,

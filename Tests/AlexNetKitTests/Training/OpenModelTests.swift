@@ -166,6 +166,20 @@ import Testing
     #expect(Checkpoint.learningRate(["learning_rate": "fast"]) == nil)
   }
 
+  /// A checkpoint's epoch is a whole number in range or the file is refused in one line naming
+  /// it (a negative epoch trapped --resume; "abc" restarted at epoch 1 with trained weights).
+  @Test(arguments: ["-1", "abc", "100000", "9223372036854775807", ""])
+  func implausibleEpochsAreRefused(_ epoch: String) throws {
+    let metadata = ["model": "m", "class_names": "[\"a\"]", "learning_rate": "0.01", "epoch": epoch]
+    let url = try DataFixtures.scratchDirectory().appendingPathComponent("epoch.safetensors")
+    try AtomicFile.write(Safetensors.encode([("w", Tensor(zeros: [2]))], metadata: metadata), to: url)
+    #expect {
+      try Checkpoint(contentsOf: url)
+    } throws: { error in
+      "\(error)" == "\(url.path): has an unreadable epoch (expected a whole number in 0...99999)"
+    }
+  }
+
   @Test func predictionAndFeaturesWorkOnAnyLayer() throws {
     let model = residualNetwork(seed: 3)
     let image = RGBImage(width: 12, height: 10, pixels: (0..<360).map { UInt8($0 % 251) })
