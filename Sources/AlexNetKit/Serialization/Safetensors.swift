@@ -49,60 +49,95 @@ public struct SafetensorsFile {
   public init(bytes: [UInt8], source: String) throws {
     self.source = source
     self.bytes = bytes
-    func fail(_ reason: String) -> FileError { FileError(source, reason) }
-    guard bytes.count >= 8 else { throw fail("is \(bytes.count) bytes long; a safetensors file has at least an 8-byte header length") }
-    let declared = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-    guard declared <= UInt64(Self.maximumHeaderBytes) else { throw fail("declares a \(declared)-byte header, more than the \(Self.maximumHeaderBytes) accepted") }
-    guard declared <= UInt64(bytes.count - 8) else { throw fail("declares a \(declared)-byte header but has only \(bytes.count - 8) bytes after the length") }
-    let headerLength = Int(declared)
-    dataStart = 8 + headerLength
-    let object: Any
-    do { object = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart])) } catch { throw fail("header is not valid JSON") }
-    guard let header = object as? [String: Any] else { throw fail("header is not a JSON object") }
+    let header: [String: Any]
+    (header, dataStart) = try Self.header(bytes, source: source)
+    metadata = try Self.metadata(header, source: source)
     let dataSize = bytes.count - dataStart
-
-    var metadata: [String: String] = [:]
-    if let raw = header["__metadata__"] {
-      guard let dictionary = raw as? [String: Any] else { throw fail("__metadata__ is not an object of strings") }
-      for (key, value) in dictionary {
-        guard let text = value as? String else { throw fail("__metadata__ entry \(key) is not a string") }
-        metadata[key] = text
-      }
-    }
-    var entries: [Entry] = []
-    for (name, raw) in header where name != "__metadata__" {
-      guard let info = raw as? [String: Any] else { throw fail("entry \(name) is not an object") }
-      guard let dtypeName = info["dtype"] as? String else { throw fail("entry \(name) has no dtype string") }
-      guard let dtype = DType(rawValue: dtypeName) else {
-        throw fail("entry \(name) has dtype \(dtypeName); supported: \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
-      }
-      guard let shapeValues = info["shape"] as? [Any], let shape = Self.integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
-        throw fail("entry \(name) has no shape of non-negative integers")
-      }
-      guard let offsetValues = info["data_offsets"] as? [Any], let offsets = Self.integers(offsetValues), offsets.count == 2 else {
-        throw fail("entry \(name) has no data_offsets [begin, end]")
-      }
-      var elements = 1
-      for extent in shape {
-        let (product, overflow) = elements.multipliedReportingOverflow(by: extent)
-        guard !overflow, product <= dataSize else { throw fail("entry \(name) has shape \(shape), larger than the file") }
-        elements = product
-      }
-      let (begin, end) = (offsets[0], offsets[1])
-      guard 0 <= begin, begin <= end, end <= dataSize else {
-        throw fail("entry \(name) has data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section")
-      }
-      guard end - begin == elements * dtype.size else {
-        throw fail("entry \(name): shape \(shape) of \(dtypeName) needs \(elements * dtype.size) bytes, data_offsets give \(end - begin)")
-      }
-      entries.append(Entry(name: name, dtype: dtype, shape: shape, range: begin..<end))
+    var entries = try header.filter { $0.key != "__metadata__" }.map { name, raw in
+      try Self.entry(name, raw, dataSize: dataSize, source: source)
     }
     entries.sort { ($0.range.lowerBound, $0.range.upperBound) < ($1.range.lowerBound, $1.range.upperBound) }
-    for (previous, next) in zip(entries, entries.dropFirst()) where next.range.lowerBound < previous.range.upperBound {
-      throw fail("entries \(previous.name) and \(next.name) overlap")
+    for (previous, next) in zip(entries, entries.dropFirst())
+    where next.range.lowerBound < previous.range.upperBound {
+      throw FileError(source, "entries \(previous.name) and \(next.name) overlap")
     }
     self.entries = entries
-    self.metadata = metadata
+  }
+
+  /// The JSON header (checked against the file's length before any of it is read) and where the
+  /// data section starts.
+  static func header(_ bytes: [UInt8], source: String) throws -> ([String: Any], dataStart: Int) {
+    func fail(_ reason: String) -> FileError { FileError(source, reason) }
+    guard bytes.count >= 8 else {
+      throw fail("is \(bytes.count) bytes long; a safetensors file has at least an 8-byte header length")
+    }
+    let declared = bytes[0..<8].enumerated().reduce(UInt64(0)) {
+      $0 | UInt64($1.element) << (8 * UInt64($1.offset))
+    }
+    guard declared <= UInt64(maximumHeaderBytes) else {
+      throw fail("declares a \(declared)-byte header, more than the \(maximumHeaderBytes) accepted")
+    }
+    guard declared <= UInt64(bytes.count - 8) else {
+      throw fail("declares a \(declared)-byte header but has only \(bytes.count - 8) bytes after the length")
+    }
+    let dataStart = 8 + Int(declared)
+    let object: Any
+    do { object = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart])) } catch {
+      throw fail("header is not valid JSON")
+    }
+    guard let header = object as? [String: Any] else { throw fail("header is not a JSON object") }
+    return (header, dataStart)
+  }
+
+  /// `__metadata__`: an object of strings, or nothing.
+  static func metadata(_ header: [String: Any], source: String) throws -> [String: String] {
+    guard let raw = header["__metadata__"] else { return [:] }
+    guard let dictionary = raw as? [String: Any] else {
+      throw FileError(source, "__metadata__ is not an object of strings")
+    }
+    var metadata: [String: String] = [:]
+    for (key, value) in dictionary {
+      guard let text = value as? String else {
+        throw FileError(source, "__metadata__ entry \(key) is not a string")
+      }
+      metadata[key] = text
+    }
+    return metadata
+  }
+
+  /// One tensor's record: a known dtype, a shape whose size fits the data section (checked without
+  /// overflow), and offsets inside it that hold exactly that many bytes.
+  static func entry(_ name: String, _ raw: Any, dataSize: Int, source: String) throws -> Entry {
+    func fail(_ reason: String) -> FileError { FileError(source, "entry \(name) " + reason) }
+    guard let info = raw as? [String: Any] else { throw fail("is not an object") }
+    guard let dtypeName = info["dtype"] as? String else { throw fail("has no dtype string") }
+    guard let dtype = DType(rawValue: dtypeName) else {
+      let supported = DType.allCases.map(\.rawValue).joined(separator: ", ")
+      throw fail("has dtype \(dtypeName); supported: \(supported)")
+    }
+    guard let shapeValues = info["shape"] as? [Any], let shape = integers(shapeValues),
+      shape.allSatisfy({ $0 >= 0 })
+    else { throw fail("has no shape of non-negative integers") }
+    guard let offsetValues = info["data_offsets"] as? [Any], let offsets = integers(offsetValues),
+      offsets.count == 2
+    else { throw fail("has no data_offsets [begin, end]") }
+    var elements = 1
+    for extent in shape {
+      let (product, overflow) = elements.multipliedReportingOverflow(by: extent)
+      guard !overflow, product <= dataSize else { throw fail("has shape \(shape), larger than the file") }
+      elements = product
+    }
+    let (begin, end) = (offsets[0], offsets[1])
+    guard 0 <= begin, begin <= end, end <= dataSize else {
+      throw fail("has data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section")
+    }
+    guard end - begin == elements * dtype.size else {
+      throw FileError(
+        source,
+        "entry \(name): shape \(shape) of \(dtypeName) needs \(elements * dtype.size) bytes, "
+          + "data_offsets give \(end - begin)")
+    }
+    return Entry(name: name, dtype: dtype, shape: shape, range: begin..<end)
   }
 
   static func integers(_ values: [Any]) -> [Int]? {
