@@ -3,7 +3,8 @@
 // layers, data pipeline and training. No unsafe compiler flags, so the library can be a dependency.
 import PackageDescription
 
-let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let argumentParser = Target.Dependency.product(
+  name: "ArgumentParser", package: "swift-argument-parser")
 let realModule = Target.Dependency.product(name: "RealModule", package: "swift-numerics")
 let swiftProtobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
 
@@ -42,7 +43,8 @@ let package = Package(
         "COpenBLAS", "CTurboJPEG", "CPNG", "CMPI", "CVectorMath", realModule, swiftProtobuf,
       ]),
     .executableTarget(name: "alexnet", dependencies: ["AlexNetKit", argumentParser, realModule]),
-    .executableTarget(name: "benchmarks", dependencies: ["AlexNetKit"], path: "Benchmarks/benchmarks"),
+    .executableTarget(
+      name: "benchmarks", dependencies: ["AlexNetKit"], path: "Benchmarks/benchmarks"),
 
     // MARK: - Tests
     .target(name: "TestSupport", dependencies: ["AlexNetKit"], path: "Tests/TestSupport"),

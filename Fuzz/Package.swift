@@ -5,7 +5,9 @@
 import PackageDescription
 
 let harness = { (name: String) in
-  Target.executableTarget(name: name, dependencies: ["FuzzDriver", .product(name: "AlexNetKit", package: "alexnet-swift")])
+  Target.executableTarget(
+    name: name,
+    dependencies: ["FuzzDriver", .product(name: "AlexNetKit", package: "alexnet-swift")])
 }
 
 let package = Package(

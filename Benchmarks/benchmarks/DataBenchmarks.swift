@@ -22,20 +22,30 @@ func runDataBenchmarks(dataRoot: URL, repetitions: Int) throws -> [DataRow] {
   let imagenette = try ImageFolder(root: dataRoot.appendingPathComponent("imagenette/train"))
   var generator = SeededGenerator(seed: 1)
   let sets: [(String, [ImageFolder.Sample])] = [
-    ("imagenette (224x224 JPEG)", Array(imagenette.samples.shuffled(using: &generator).prefix(256))),
-    ("imagenet-samples (full size)", try samplesOf(dataRoot.appendingPathComponent("imagenet-samples"))),
+    (
+      "imagenette (224x224 JPEG)", Array(imagenette.samples.shuffled(using: &generator).prefix(256))
+    ),
+    (
+      "imagenet-samples (full size)",
+      try samplesOf(dataRoot.appendingPathComponent("imagenet-samples"))
+    ),
   ]
-  let pipeline = ImagePipeline(transforms: [.resizeShorterSide(256), .randomCrop(224), .randomHorizontalFlip], side: 224,
-                               normalization: .imageNet)
+  let pipeline = ImagePipeline(
+    transforms: [.resizeShorterSide(256), .randomCrop(224), .randomHorizontalFlip], side: 224,
+    normalization: .imageNet)
   for (name, samples) in sets {
     for workers in [1, 2] {
-      let loader = BatchLoader(samples: samples, pipeline: pipeline, batchSize: 16, seed: 3, workers: workers, prefetch: 4)
+      let loader = BatchLoader(
+        samples: samples, pipeline: pipeline, batchSize: 16, seed: 3, workers: workers, prefetch: 4)
       var epoch = 0
       let ms = medianMilliseconds(repetitions: repetitions) {
         for batch in loader.epoch(epoch) { sink += batch.images[flat: 0] }
         epoch += 1
       }
-      rows.append(DataRow(dataset: name, images: samples.count, workers: workers, imagesPerSecond: Double(samples.count) / (ms / 1e3)))
+      rows.append(
+        DataRow(
+          dataset: name, images: samples.count, workers: workers,
+          imagesPerSecond: Double(samples.count) / (ms / 1e3)))
     }
   }
   return rows
@@ -44,7 +54,9 @@ func runDataBenchmarks(dataRoot: URL, repetitions: Int) throws -> [DataRow] {
 /// Files of a flat folder of images, one class.
 func samplesOf(_ folder: URL) throws -> [ImageFolder.Sample] {
   try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
-    .filter { ImageFolder.imageExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }
+    .filter {
+      ImageFolder.imageExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased())
+    }
     .map { ImageFolder.Sample(url: folder.appendingPathComponent($0), label: 0) }
 }
 
@@ -57,13 +69,17 @@ func runConsumptionBenchmarks(repetitions: Int) -> [ConsumptionRow] {
       model: model, modelIdentifier: name.rawValue, classNames: (0..<10).map(String.init),
       optimizer: SGD(), outputDirectory: nil)
     var generator = SeededGenerator(seed: 2)
-    let images = Tensor.randomUniform([batch, 3, side, side], lower: -1, upper: 1, using: &generator)
+    let images = Tensor.randomUniform(
+      [batch, 3, side, side], lower: -1, upper: 1, using: &generator)
     let labels = (0..<batch).map { $0 % 10 }
     let ms = medianMilliseconds(repetitions: repetitions) {
       _ = trainer.computeGradients(images: images, labels: labels)
       trainer.applyUpdate()
     }
-    rows.append(ConsumptionRow(model: name.rawValue, imageSize: side, batch: batch, trainingImagesPerSecond: Double(batch) / (ms / 1e3)))
+    rows.append(
+      ConsumptionRow(
+        model: name.rawValue, imageSize: side, batch: batch,
+        trainingImagesPerSecond: Double(batch) / (ms / 1e3)))
   }
   return rows
 }
@@ -74,7 +90,9 @@ func findDataRoot(_ given: String?) -> URL? {
   var directory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
   for _ in 0..<4 {
     let candidate = directory.appendingPathComponent("../shared/data").standardizedFileURL
-    if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("imagenette").path) { return candidate }
+    if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("imagenette").path) {
+      return candidate
+    }
     directory = directory.deletingLastPathComponent()
   }
   return nil

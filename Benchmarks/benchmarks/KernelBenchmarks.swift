@@ -4,15 +4,36 @@ import Foundation
 /// The five convolutions of the 2012 AlexNet at 227x227 input, grouped as in the paper.
 func alexNetConvolutions(batch: Int) -> [(name: String, geometry: ConvGeometry)] {
   [
-    ("conv1", try! ConvGeometry(batch: batch, inChannels: 3, height: 227, width: 227, outChannels: 96, kernel: 11, stride: 4)),
-    ("conv2", try! ConvGeometry(batch: batch, inChannels: 96, height: 27, width: 27, outChannels: 256, kernel: 5,
-                                padding: .explicit(2), groups: 2)),
-    ("conv3", try! ConvGeometry(batch: batch, inChannels: 256, height: 13, width: 13, outChannels: 384, kernel: 3,
-                                padding: .explicit(1))),
-    ("conv4", try! ConvGeometry(batch: batch, inChannels: 384, height: 13, width: 13, outChannels: 384, kernel: 3,
-                                padding: .explicit(1), groups: 2)),
-    ("conv5", try! ConvGeometry(batch: batch, inChannels: 384, height: 13, width: 13, outChannels: 256, kernel: 3,
-                                padding: .explicit(1), groups: 2)),
+    (
+      "conv1",
+      try! ConvGeometry(
+        batch: batch, inChannels: 3, height: 227, width: 227, outChannels: 96, kernel: 11, stride: 4
+      )
+    ),
+    (
+      "conv2",
+      try! ConvGeometry(
+        batch: batch, inChannels: 96, height: 27, width: 27, outChannels: 256, kernel: 5,
+        padding: .explicit(2), groups: 2)
+    ),
+    (
+      "conv3",
+      try! ConvGeometry(
+        batch: batch, inChannels: 256, height: 13, width: 13, outChannels: 384, kernel: 3,
+        padding: .explicit(1))
+    ),
+    (
+      "conv4",
+      try! ConvGeometry(
+        batch: batch, inChannels: 384, height: 13, width: 13, outChannels: 384, kernel: 3,
+        padding: .explicit(1), groups: 2)
+    ),
+    (
+      "conv5",
+      try! ConvGeometry(
+        batch: batch, inChannels: 384, height: 13, width: 13, outChannels: 256, kernel: 3,
+        padding: .explicit(1), groups: 2)
+    ),
   ]
 }
 
@@ -36,7 +57,9 @@ struct ConvolutionRow: Codable {
 
 /// Times the naive and im2col + GEMM convolutions, forward and backward, against bare SGEMMs
 /// of exactly the shapes and counts the GEMM path issues.
-func runConvolutionBenchmarks(batches: [Int], naiveBatch: Int, repetitions: Int, only: Set<String>?) -> [ConvolutionRow] {
+func runConvolutionBenchmarks(batches: [Int], naiveBatch: Int, repetitions: Int, only: Set<String>?)
+  -> [ConvolutionRow]
+{
   var rows: [ConvolutionRow] = []
   var naiveTimes: [String: Double] = [:]  // "conv1 forward" → ms per image
   var rng = SeededGenerator(seed: 1)
@@ -50,17 +73,23 @@ func runConvolutionBenchmarks(batches: [Int], naiveBatch: Int, repetitions: Int,
 
       let bare = BareSGEMM(g)
       var fast = Tensor(zeros: [1])
-      let (forwardMs, bareForwardMs) = interleavedMedianMilliseconds(repetitions: repetitions, {
-        fast = conv2dForward(g, input: x, weight: w, bias: b, workspace: workspace)
-        sink += fast[flat: 0]
-      }, bare.forward)
+      let (forwardMs, bareForwardMs) = interleavedMedianMilliseconds(
+        repetitions: repetitions,
+        {
+          fast = conv2dForward(g, input: x, weight: w, bias: b, workspace: workspace)
+          sink += fast[flat: 0]
+        }, bare.forward)
       var backward: (input: Tensor?, weight: Tensor, bias: Tensor)!
-      let (backwardMs, bareBackwardMs) = interleavedMedianMilliseconds(repetitions: repetitions, {
-        backward = conv2dBackward(g, input: x, weight: w, outputGradient: dy, workspace: workspace)
-        sink += backward.weight[flat: 0]
-      }, bare.backward)
+      let (backwardMs, bareBackwardMs) = interleavedMedianMilliseconds(
+        repetitions: repetitions,
+        {
+          backward = conv2dBackward(
+            g, input: x, weight: w, outputGradient: dy, workspace: workspace)
+          sink += backward.weight[flat: 0]
+        }, bare.backward)
 
-      var forwardError: Float?, backwardError: Float?
+      var forwardError: Float?
+      var backwardError: Float?
       if batch == naiveBatch {
         var naive = Tensor(zeros: [1])
         let naiveForward = medianMilliseconds(repetitions: max(1, repetitions / 2), warmUp: false) {
@@ -68,11 +97,14 @@ func runConvolutionBenchmarks(batches: [Int], naiveBatch: Int, repetitions: Int,
         }
         forwardError = relativeError(fast, naive)
         var naiveBackward: (input: Tensor, weight: Tensor, bias: Tensor)!
-        let naiveBackwardMs = medianMilliseconds(repetitions: max(1, repetitions / 2), warmUp: false) {
+        let naiveBackwardMs = medianMilliseconds(
+          repetitions: max(1, repetitions / 2), warmUp: false
+        ) {
           naiveBackward = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy)
         }
-        backwardError = max(relativeError(backward.input!, naiveBackward.input),
-                            relativeError(backward.weight, naiveBackward.weight))
+        backwardError = max(
+          relativeError(backward.input!, naiveBackward.input),
+          relativeError(backward.weight, naiveBackward.weight))
         naiveTimes["\(name) forward"] = naiveForward / Double(batch)
         naiveTimes["\(name) backward"] = naiveBackwardMs / Double(batch)
       }
@@ -82,13 +114,15 @@ func runConvolutionBenchmarks(batches: [Int], naiveBatch: Int, repetitions: Int,
         ("backward", backwardMs, bareBackwardMs, backwardError, 2 * g.forwardFLOPs),
       ] {
         let naivePerImage = naiveTimes["\(name) \(pass)"]
-        let rate = gflops(flops, milliseconds: ms), bareRate = gflops(flops, milliseconds: bareMs)
-        rows.append(ConvolutionRow(
-          layer: name, geometry: g.description, batch: batch, pass: pass,
-          naiveMilliseconds: batch == naiveBatch ? naivePerImage.map { $0 * Double(batch) } : nil,
-          gemmMilliseconds: ms, gemmGFLOPs: rate,
-          speedup: naivePerImage.map { $0 / (ms / Double(batch)) }, bareSGEMMGFLOPs: bareRate,
-          efficiency: rate / bareRate, maxRelativeError: error))
+        let rate = gflops(flops, milliseconds: ms)
+        let bareRate = gflops(flops, milliseconds: bareMs)
+        rows.append(
+          ConvolutionRow(
+            layer: name, geometry: g.description, batch: batch, pass: pass,
+            naiveMilliseconds: batch == naiveBatch ? naivePerImage.map { $0 * Double(batch) } : nil,
+            gemmMilliseconds: ms, gemmGFLOPs: rate,
+            speedup: naivePerImage.map { $0 / (ms / Double(batch)) }, bareSGEMMGFLOPs: bareRate,
+            efficiency: rate / bareRate, maxRelativeError: error))
       }
     }
   }
@@ -108,7 +142,8 @@ final class BareSGEMM {
 
   init(_ g: ConvGeometry) {
     self.g = g
-    let chunk = g.imagesPerChunkForBenchmark, rows = g.inChannels * g.kernel * g.kernel * chunk * g.outputPlane
+    let chunk = g.imagesPerChunkForBenchmark
+    let rows = g.inChannels * g.kernel * g.kernel * chunk * g.outputPlane
     chunks = stride(from: 0, to: g.batch, by: chunk).map { min(chunk, g.batch - $0) }
     weight = [Float](repeating: 0.01, count: g.outChannels * g.columnRows)
     columns = [Float](repeating: 0.5, count: rows)
@@ -117,14 +152,17 @@ final class BareSGEMM {
   }
 
   func forward() {
-    let outPerGroup = g.outChannels / g.groups, K = g.columnRows
+    let outPerGroup = g.outChannels / g.groups
+    let patch = g.columnRows
     for images in chunks {
       let n = images * g.outputPlane
       for group in 0..<g.groups {
         columns.withUnsafeBufferPointer { cols in
           product.withUnsafeMutableBufferPointer { out in
-            BLAS.sgemm(weight, cols.baseAddress! + group * K * n, into: out.baseAddress! + group * outPerGroup * n,
-                       m: outPerGroup, n: n, k: K)
+            BLAS.sgemm(
+              weight, cols.baseAddress! + group * patch * n,
+              into: out.baseAddress! + group * outPerGroup * n,
+              m: outPerGroup, n: n, k: patch)
           }
         }
       }
@@ -133,12 +171,16 @@ final class BareSGEMM {
   }
 
   func backward() {
-    let outPerGroup = g.outChannels / g.groups, K = g.columnRows
+    let outPerGroup = g.outChannels / g.groups
+    let patch = g.columnRows
     for images in chunks {
       let n = images * g.outputPlane
       for _ in 0..<g.groups {
-        BLAS.sgemm(product, columns, transposeB: true, into: &weightGradient, m: outPerGroup, n: K, k: n, beta: 1)
-        BLAS.sgemm(weight, transposeA: true, product, into: &columns, m: K, n: n, k: outPerGroup)
+        BLAS.sgemm(
+          product, columns, transposeB: true, into: &weightGradient, m: outPerGroup, n: patch, k: n,
+          beta: 1)
+        BLAS.sgemm(
+          weight, transposeA: true, product, into: &columns, m: patch, n: n, k: outPerGroup)
       }
     }
     sink += columns[0] + weightGradient[0]
@@ -148,7 +190,8 @@ final class BareSGEMM {
 /// SGEMM of square matrices, the usual headline figure for a BLAS.
 func squareSGEMMGFLOPs(size: Int, repetitions: Int) -> Double {
   var rng = SeededGenerator(seed: 5)
-  let a = rng.uniformArray(size * size), b = rng.uniformArray(size * size)
+  let a = rng.uniformArray(size * size)
+  let b = rng.uniformArray(size * size)
   var c = [Float](repeating: 0, count: size * size)
   let ms = medianMilliseconds(repetitions: repetitions) {
     BLAS.sgemm(a, b, into: &c, m: size, n: size, k: size)
@@ -191,8 +234,11 @@ func runShardingBenchmarks(batch: Int, repetitions: Int, only: Set<String>?) -> 
         }
       }
     }
-    let (sharded, whole) = interleavedMedianMilliseconds(repetitions: repetitions, step(sharded: true), step(sharded: false))
-    rows.append(ShardingRow(layer: name, batch: batch, shardedMilliseconds: sharded, wholeBatchMilliseconds: whole))
+    let (sharded, whole) = interleavedMedianMilliseconds(
+      repetitions: repetitions, step(sharded: true), step(sharded: false))
+    rows.append(
+      ShardingRow(
+        layer: name, batch: batch, shardedMilliseconds: sharded, wholeBatchMilliseconds: whole))
   }
   return rows
 }

@@ -38,7 +38,8 @@ struct LayerTable: Codable {
 /// One model at one batch size: a training step (forward, backward, SGD update) and an inference
 /// forward pass, medians after a warm-up; then the process's peak resident memory.
 func measureModel(_ name: ModelName, batch: Int, repetitions: Int) -> ModelRow {
-  let side = name.defaultImageSize, classes = name == .alexnetBN ? 16 : 1000
+  let side = name.defaultImageSize
+  let classes = name == .alexnetBN ? 16 : 1000
   let model = ModelCatalog.make(name, classes: classes, seed: 1)
   let trainer = Trainer(
     model: model, modelIdentifier: name.rawValue, classNames: (0..<classes).map(String.init),
@@ -59,10 +60,13 @@ func measureModel(_ name: ModelName, batch: Int, repetitions: Int) -> ModelRow {
   let inference = medianMilliseconds(repetitions: repetitions) {
     sink += withGradientsDisabled { model(Variable(images)) }.value[flat: 0]
   }
-  return ModelRow(model: name.rawValue, imageSize: side, batch: batch, trainingImagesPerSecond: Double(batch) / (step / 1e3),
-                  trainingStepMilliseconds: step, inferenceMilliseconds: inference,
-                  inferenceImagesPerSecond: Double(batch) / (inference / 1e3), peakResidentMegabytes: peakResidentMegabytes(),
-                  pageFaultsPerStep: faultsPerStep)
+  return ModelRow(
+    model: name.rawValue, imageSize: side, batch: batch,
+    trainingImagesPerSecond: Double(batch) / (step / 1e3),
+    trainingStepMilliseconds: step, inferenceMilliseconds: inference,
+    inferenceImagesPerSecond: Double(batch) / (inference / 1e3),
+    peakResidentMegabytes: peakResidentMegabytes(),
+    pageFaultsPerStep: faultsPerStep)
 }
 
 func minorPageFaults() -> Int {
@@ -82,7 +86,8 @@ func peakResidentMegabytes() -> Double {
 /// alone, and the share of all that time spent inside SGEMM. A Conv2D followed by a ReLU is timed
 /// as the one fused operation `Sequential` runs it as.
 func layerTable(_ name: ModelName, batch: Int, repetitions: Int) -> LayerTable {
-  let side = name.defaultImageSize, classes = name == .alexnetBN ? 16 : 1000
+  let side = name.defaultImageSize
+  let classes = name == .alexnetBN ? 16 : 1000
   let model = ModelCatalog.make(name, classes: classes, seed: 1)
   var generator = SeededGenerator(seed: 3)
   let x = Tensor.randomUniform([batch, 3, side, side], lower: -1, upper: 1, using: &generator)
@@ -107,7 +112,9 @@ private func layerRows(
     var (layerName, layer) = leaves[index]
     var kind = layer.kind
     var apply: (Variable) -> Variable = { layer($0) }
-    if let convolution = Sequential.fusedConvolution(layer, then: index + 1 < leaves.count ? leaves[index + 1].layer : nil) {
+    if let convolution = Sequential.fusedConvolution(
+      layer, then: index + 1 < leaves.count ? leaves[index + 1].layer : nil)
+    {
       layerName += "+" + (leaves[index + 1].name.split(separator: ".").last.map(String.init) ?? "")
       kind = "Conv2D+ReLU"
       apply = { convolution($0, activation: .relu) }
@@ -131,11 +138,14 @@ private func layerRows(
     var algorithm: String?
     if let convolution = layer as? Conv2D {
       let measured = convolution.measuredAlgorithms(inputShape: input.shape)
-      algorithm = measured.forward.map { "\($0.rawValue)/\((measured.backward ?? $0).rawValue)" }
+      algorithm =
+        measured.forward.map { "\($0.rawValue)/\((measured.backward ?? $0).rawValue)" }
         ?? ConvolutionAlgorithm.im2colGEMM.rawValue
     }
-    rows.append(LayerRow(layer: layerName, kind: kind, forwardMilliseconds: forward,
-                         backwardMilliseconds: max(0, both - forward), algorithm: algorithm))
+    rows.append(
+      LayerRow(
+        layer: layerName, kind: kind, forwardMilliseconds: forward,
+        backwardMilliseconds: max(0, both - forward), algorithm: algorithm))
     total += both
     x = output
   }
@@ -153,23 +163,36 @@ struct LayerRows {
     let time = profile.time
     let gemm = Double(time.components.seconds) * 1e3 + Double(time.components.attoseconds) * 1e-15
     let gemmPerStep = gemm / Double(repetitions + 1)
-    let allPerStep = rows.reduce(0) { $0 + $1.forwardMilliseconds * 2 + $1.backwardMilliseconds }
+    let allPerStep =
+      rows.reduce(0) { $0 + $1.forwardMilliseconds * 2 + $1.backwardMilliseconds }
       * Double(ComputeContext.current.threadCount)
-    return LayerTable(model: name.rawValue, batch: batch, rows: rows,
-                      totalMilliseconds: totalMilliseconds,
-                      gemmShare: min(1, gemmPerStep / max(allPerStep, 1e-9)))
+    return LayerTable(
+      model: name.rawValue, batch: batch, rows: rows,
+      totalMilliseconds: totalMilliseconds,
+      gemmShare: min(1, gemmPerStep / max(allPerStep, 1e-9)))
   }
 }
 
 func printLayerTable(_ table: LayerTable) {
-  print("\nPer-layer times, \(table.model) at batch \(table.batch) (medians; backward = forward-and-backward − forward)")
+  print(
+    "\nPer-layer times, \(table.model) at batch \(table.batch) (medians; backward = forward-and-backward − forward)"
+  )
   var rows = table.rows.map { r in
-    [r.layer, r.kind, format(r.forwardMilliseconds, 2), format(r.backwardMilliseconds, 2), r.algorithm ?? ""]
+    [
+      r.layer, r.kind, format(r.forwardMilliseconds, 2), format(r.backwardMilliseconds, 2),
+      r.algorithm ?? "",
+    ]
   }
-  rows.append(["total", "", format(table.rows.reduce(0) { $0 + $1.forwardMilliseconds }, 1),
-               format(table.rows.reduce(0) { $0 + $1.backwardMilliseconds }, 1), ""])
+  rows.append([
+    "total", "", format(table.rows.reduce(0) { $0 + $1.forwardMilliseconds }, 1),
+    format(table.rows.reduce(0) { $0 + $1.backwardMilliseconds }, 1), "",
+  ])
   printTable(["layer", "type", "forward ms", "backward ms", "algorithm (forward/backward)"], rows)
-  print(String(format: "core time inside SGEMM: %.0f%% (the rest: im2col, col2im, LRN, pooling, elementwise, allocation, idle cores)", table.gemmShare * 100))
+  print(
+    String(
+      format:
+        "core time inside SGEMM: %.0f%% (the rest: im2col, col2im, LRN, pooling, elementwise, allocation, idle cores)",
+      table.gemmShare * 100))
 }
 
 struct ReferenceCheckRow: Codable {
@@ -186,9 +209,11 @@ func referenceCheck(_ name: ModelName, batch: Int) -> ReferenceCheckRow {
   let model = ModelCatalog.make(name, classes: classes, seed: 1)
   model.eval()
   var generator = SeededGenerator(seed: 9)
-  let images = Tensor.randomUniform([batch, 3, name.defaultImageSize, name.defaultImageSize], lower: -1, upper: 1,
-                                    using: &generator)
+  let images = Tensor.randomUniform(
+    [batch, 3, name.defaultImageSize, name.defaultImageSize], lower: -1, upper: 1,
+    using: &generator)
   let fast = withGradientsDisabled { model(Variable(images)) }.value
   let reference = try! referenceForward(model, input: images)
-  return ReferenceCheckRow(model: name.rawValue, batch: batch, maxRelativeError: relativeError(fast, reference))
+  return ReferenceCheckRow(
+    model: name.rawValue, batch: batch, maxRelativeError: relativeError(fast, reference))
 }

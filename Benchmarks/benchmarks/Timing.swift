@@ -8,7 +8,8 @@ func medianMilliseconds(repetitions: Int, warmUp: Bool = true, _ body: () -> Voi
   var samples: [Double] = []
   for _ in 0..<max(1, repetitions) {
     let elapsed = clock.measure(body)
-    samples.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
+    samples.append(
+      Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
   }
   samples.sort()
   return samples[samples.count / 2]
@@ -16,12 +17,17 @@ func medianMilliseconds(repetitions: Int, warmUp: Bool = true, _ body: () -> Voi
 
 /// Medians of two bodies timed alternately (a, b, a, b...), so both see the same machine state:
 /// on a shared machine their ratio is far steadier than that of two separate runs.
-func interleavedMedianMilliseconds(repetitions: Int, _ a: () -> Void, _ b: () -> Void) -> (Double, Double) {
+func interleavedMedianMilliseconds(repetitions: Int, _ a: () -> Void, _ b: () -> Void) -> (
+  Double, Double
+) {
   a()
   b()
   let clock = ContinuousClock()
-  var first: [Double] = [], second: [Double] = []
-  func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) * 1e-15 }
+  var first: [Double] = []
+  var second: [Double] = []
+  func ms(_ d: Duration) -> Double {
+    Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) * 1e-15
+  }
   for _ in 0..<max(1, repetitions) {
     first.append(ms(clock.measure(a)))
     second.append(ms(clock.measure(b)))
@@ -42,7 +48,8 @@ func printTable(_ header: [String], _ rows: [[String]]) {
   for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
   func line(_ cells: [String]) -> String {
     cells.enumerated().map { i, cell in
-      i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+      i == 0
+        ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
         : String(repeating: " ", count: widths[i] - cell.count) + cell
     }.joined(separator: "  ")
   }

@@ -1,5 +1,6 @@
-// C's `stdout` is a global `var` to Swift, read only in `main` before any thread starts. First
-// import: Foundation imports Glibc without `@preconcurrency` and would win.
+// swift-format-ignore-file: OrderedImports
+// C's `stdout` is a global `var` to Swift, read only in `main` before any thread starts. Glibc is
+// the first import: Foundation imports it without `@preconcurrency` and would win.
 @preconcurrency import Glibc
 import AlexNetKit
 import ArgumentParser
@@ -11,7 +12,8 @@ struct AlexNetCommand: ParsableCommand {
     commandName: "alexnet",
     abstract: "Train, evaluate and run AlexNet-style convolutional networks on the CPU.",
     subcommands: [
-      Train.self, Evaluate.self, Predict.self, Summary.self, Features.self, Similar.self, Preview.self, Export.self,
+      Train.self, Evaluate.self, Predict.self, Summary.self, Features.self, Similar.self,
+      Preview.self, Export.self,
       Visualize.self,
     ])
 

@@ -7,12 +7,17 @@ struct ComputeOptions: ParsableArguments {
   @Option(help: "Threads for OpenBLAS and for our own loops (default: all cores).")
   var threads: Int?
 
-  @Option(help: "Image decoding threads (default 1: while a model trains, the cores are busy with it).")
+  @Option(
+    help: "Image decoding threads (default 1: while a model trains, the cores are busy with it).")
   var workers = 1
 
   func validate() throws {
-    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
-    guard workers >= 1 else { throw ValidationError("--workers must be at least 1, got \(workers)") }
+    if let threads, threads < 1 {
+      throw ValidationError("--threads must be at least 1, got \(threads)")
+    }
+    guard workers >= 1 else {
+      throw ValidationError("--workers must be at least 1, got \(workers)")
+    }
   }
 
   /// Prints OpenBLAS's notice, then runs `body` in the compute context these flags describe,
@@ -39,7 +44,9 @@ struct CommandError: Error, CustomStringConvertible, LocalizedError {
 
   /// Runs `body`, turning any error other than a flag problem into a one-line CommandError.
   static func reporting(_ body: () throws -> Void) throws {
-    do { try body() } catch let error as ValidationError { throw error } catch let error as CommandError { throw error } catch {
+    do { try body() } catch let error as ValidationError { throw error } catch let error
+      as CommandError
+    { throw error } catch {
       throw CommandError((error as? LocalizedError)?.errorDescription ?? "\(error)")
     }
   }
@@ -53,9 +60,10 @@ enum SampleData {
   static func folder(_ given: String?) throws -> URL {
     if let given { return URL(fileURLWithPath: given) }
     if let location { return location }
-    throw CommandError("no --data given and the bundled sample (Samples/imagenette-mini) "
-                       + "was not found; "
-                       + "run from the repository or pass --data DIR")
+    throw CommandError(
+      "no --data given and the bundled sample (Samples/imagenette-mini) "
+        + "was not found; "
+        + "run from the repository or pass --data DIR")
   }
 
   static var location: URL? {

@@ -1,18 +1,26 @@
 import AlexNetKit
 import ArgumentParser
 import Foundation
+import RealModule
 
 /// `alexnet evaluate`: loss, top-1, top-5, per-class accuracy and the confusion matrix.
 struct Evaluate: ParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Evaluate trained weights on a folder of images.")
+  static let configuration = CommandConfiguration(
+    abstract: "Evaluate trained weights on a folder of images.")
 
-  @Option(help: "A checkpoint of this tool (cp-NNNN.safetensors or best.safetensors), or an .onnx file of alexnet export.")
+  @Option(
+    help:
+      "A checkpoint of this tool (cp-NNNN.safetensors or best.safetensors), or an .onnx file of alexnet export."
+  )
   var weights: String
 
   @Option(help: "Image folder with the checkpoint's class folders (default: the bundled sample).")
   var data: String?
 
-  @Option(help: "Evaluate only the validation part of a --validation-split of --data (same seed as training).")
+  @Option(
+    help:
+      "Evaluate only the validation part of a --validation-split of --data (same seed as training)."
+  )
   var validationSplit: Double?
 
   @Option(help: "Seed of that split.")
@@ -30,7 +38,9 @@ struct Evaluate: ParsableCommand {
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
-    guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+    guard batchSize >= 1 else {
+      throw ValidationError("--batch-size must be at least 1, got \(batchSize)")
+    }
     if let validationSplit, !(validationSplit > 0 && validationSplit < 1) {
       throw ValidationError("--validation-split must be in (0, 1), got \(validationSplit)")
     }
@@ -40,22 +50,25 @@ struct Evaluate: ParsableCommand {
     try compute.run {
       let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
       let root = try SampleData.folder(data)
-      let folder = try ImageFolder(root: root, classNames: loaded.classNames, validationSplit: validationSplit,
-                                   subset: validationSplit == nil ? .all : .validation, seed: seed)
+      let folder = try ImageFolder(
+        root: root, classNames: loaded.classNames, validationSplit: validationSplit,
+        subset: validationSplit == nil ? .all : .validation, seed: seed)
       let metrics: ClassificationMetrics
       if tenCrop {
         metrics = try evaluateTenCrop(
           loaded.network, samples: folder.samples, preprocessing: loaded.preprocessing,
           classCount: loaded.classNames.count)
       } else {
-        let loader = BatchLoader(samples: folder.samples, pipeline: loaded.preprocessing.pipeline,
-                                 batchSize: batchSize, shuffle: false, workers: compute.workers,
-                                 stopOnBadFile: true)
+        let loader = BatchLoader(
+          samples: folder.samples, pipeline: loaded.preprocessing.pipeline,
+          batchSize: batchSize, shuffle: false, workers: compute.workers,
+          stopOnBadFile: true)
         metrics = try evaluate(loaded.network, loader: loader, classCount: loaded.classNames.count)
       }
       if json {
-        let report = EvaluationOutput(classNames: loaded.classNames, tenCrop: tenCrop,
-                                      metrics: EvaluationReport(metrics))
+        let report = EvaluationOutput(
+          classNames: loaded.classNames, tenCrop: tenCrop,
+          metrics: EvaluationReport(metrics))
         print(String(decoding: try JSONEncoder.runRecords().encode(report), as: UTF8.self))
       } else {
         printReport(metrics, classNames: loaded.classNames)
@@ -65,19 +78,23 @@ struct Evaluate: ParsableCommand {
 
   /// The summary line, the per-class accuracies and the confusion matrix, as text.
   func printReport(_ metrics: ClassificationMetrics, classNames: [String]) {
-    print(String(format: "%d images of %d classes%@: loss %.4f - top-1 %.2f%% - top-5 %.2f%%",
-                 metrics.samples, classNames.count, tenCrop ? " (ten crops)" : "", metrics.loss,
-                 metrics.top1Accuracy * 100, metrics.top5Accuracy * 100))
+    print(
+      String(
+        format: "%d images of %d classes%@: loss %.4f - top-1 %.2f%% - top-5 %.2f%%",
+        metrics.samples, classNames.count, tenCrop ? " (ten crops)" : "", metrics.loss,
+        metrics.top1Accuracy * 100, metrics.top5Accuracy * 100))
     print("\nPer-class accuracy:")
     let width = classNames.map(\.count).max() ?? 5
     for (name, accuracy) in zip(classNames, metrics.perClassAccuracy) {
-      print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0)
-            + (accuracy.isNaN ? "   -" : String(format: " %6.2f%%", accuracy * 100)))
+      print(
+        "  " + name.padding(toLength: width, withPad: " ", startingAt: 0)
+          + (accuracy.isNaN ? "   -" : String(format: " %6.2f%%", accuracy * 100)))
     }
     print("\nConfusion matrix (rows: true class, columns: predicted):")
     for (name, row) in zip(classNames, metrics.confusion) {
-      print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0)
-            + row.map { String(format: "%5d", $0) }.joined())
+      print(
+        "  " + name.padding(toLength: width, withPad: " ", startingAt: 0)
+          + row.map { String(format: "%5d", $0) }.joined())
     }
   }
 }
@@ -87,5 +104,3 @@ struct EvaluationOutput: Encodable {
   var tenCrop: Bool
   var metrics: EvaluationReport
 }
-
-import RealModule

@@ -5,7 +5,8 @@ import Foundation
 /// `alexnet features`: the last hidden layer's activations for every image of a folder.
 struct Features: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Write the last hidden layer's activations (the paper's feature vectors) for every image.",
+    abstract:
+      "Write the last hidden layer's activations (the paper's feature vectors) for every image.",
     discussion: """
       The output is a safetensors file: "features" [N, D] (D = 4096 for the AlexNets, 512 for
       small) and "labels" [N] (class indices, as F32), with metadata "paths" and "class_names"
@@ -27,17 +28,23 @@ struct Features: ParsableCommand {
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
-    guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+    guard batchSize >= 1 else {
+      throw ValidationError("--batch-size must be at least 1, got \(batchSize)")
+    }
   }
 
   func run() throws {
     try compute.run {
       let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
       let folder = try ImageFolder(root: URL(fileURLWithPath: data))
-      let loader = BatchLoader(samples: folder.samples, pipeline: loaded.preprocessing.pipeline, batchSize: batchSize, shuffle: false,
-                               workers: compute.workers)
+      let loader = BatchLoader(
+        samples: folder.samples, pipeline: loaded.preprocessing.pipeline, batchSize: batchSize,
+        shuffle: false,
+        workers: compute.workers)
       loader.onBadFile = { path, reason in printError("warning: skipped \(path): \(reason)") }
-      var rows: [Float] = [], labels: [Float] = [], paths: [String] = []
+      var rows: [Float] = []
+      var labels: [Float] = []
+      var paths: [String] = []
       var width = 0
       for batch in loader.epoch(0) where !batch.labels.isEmpty {
         let features = penultimateFeatures(loaded.network, images: batch.images)
@@ -54,9 +61,12 @@ struct Features: ParsableCommand {
         "class_names": String(decoding: try encoder.encode(folder.classNames), as: UTF8.self),
         "model": loaded.name.rawValue, "weights": weights,
       ]
-      try Safetensors.write([("features", Tensor(shape: [paths.count, width], scalars: rows)),
-                             ("labels", Tensor(shape: [paths.count], scalars: labels))],
-                            metadata: metadata, to: URL(fileURLWithPath: output))
+      try Safetensors.write(
+        [
+          ("features", Tensor(shape: [paths.count, width], scalars: rows)),
+          ("labels", Tensor(shape: [paths.count], scalars: labels)),
+        ],
+        metadata: metadata, to: URL(fileURLWithPath: output))
       print("Wrote \(paths.count) feature vectors of \(width) values to \(output)")
     }
   }
@@ -65,7 +75,9 @@ struct Features: ParsableCommand {
 /// `alexnet similar`: the indexed images nearest to a query image.
 struct Similar: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "List the indexed images nearest to a query image, by Euclidean distance between feature vectors.")
+    abstract:
+      "List the indexed images nearest to a query image, by Euclidean distance between feature vectors."
+  )
 
   @Option(help: "A file written by `alexnet features`.")
   var features: String
@@ -92,25 +104,33 @@ struct Similar: ParsableCommand {
     try compute.run {
       let index = try SafetensorsFile(contentsOf: URL(fileURLWithPath: features))
       let matrix = try index.tensor(named: "features")
-      let paths = (try? JSONDecoder().decode([String].self, from: Data((index.metadata["paths"] ?? "").utf8))) ?? []
+      let paths =
+        (try? JSONDecoder().decode([String].self, from: Data((index.metadata["paths"] ?? "").utf8)))
+        ?? []
       guard matrix.rank == 2, paths.count == matrix.shape[0] else {
         throw CommandError("\(features): expected \"features\" [N, D] and N paths in its metadata")
       }
       let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
       let picture = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
-      let query = penultimateFeatures(loaded.network, images: loaded.preprocessing.tensor(picture)).scalars
+      let query = penultimateFeatures(loaded.network, images: loaded.preprocessing.tensor(picture))
+        .scalars
       guard query.count == matrix.shape[1] else {
-        throw CommandError("\(weights) gives \(query.count)-value features; \(features) holds \(matrix.shape[1])-value ones")
+        throw CommandError(
+          "\(weights) gives \(query.count)-value features; \(features) holds \(matrix.shape[1])-value ones"
+        )
       }
       let neighbours = nearestNeighbours(of: query, in: matrix, count: top)
       print("Nearest to \(image):")
       for (rank, neighbour) in neighbours.enumerated() {
-        print(String(format: "  %d. %@ (distance %.3f)", rank + 1, paths[neighbour.row], neighbour.distance))
+        print(
+          String(
+            format: "  %d. %@ (distance %.3f)", rank + 1, paths[neighbour.row], neighbour.distance))
       }
       if let html {
         func figure(_ path: String, _ caption: String) -> String {
           let source = URL(fileURLWithPath: path).absoluteString
-          return "<figure><img src=\"\(source)\" width=\"160\"><figcaption>\(escape(caption))</figcaption></figure>"
+          return
+            "<figure><img src=\"\(source)\" width=\"160\"><figcaption>\(escape(caption))</figcaption></figure>"
         }
         let page = """
           <!doctype html><html><head><meta charset="utf-8"><title>Nearest images</title>

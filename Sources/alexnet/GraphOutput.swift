@@ -27,8 +27,9 @@ enum GraphOutput {
     let dotFile = url.deletingPathExtension().appendingPathExtension("dot")
     guard let dot = executable("dot") else {
       try AtomicFile.write(text, to: dotFile)
-      print("Wrote \(dotFile.path); Graphviz's dot is not installed (apt-get install graphviz), "
-            + "render it with: dot -T\(format) \(dotFile.path) -o \(path)")
+      print(
+        "Wrote \(dotFile.path); Graphviz's dot is not installed (apt-get install graphviz), "
+          + "render it with: dot -T\(format) \(dotFile.path) -o \(path)")
       return
     }
     try render(text, with: dot, format: format, to: url)
@@ -40,7 +41,9 @@ enum GraphOutput {
     let process = Process()
     process.executableURL = dot
     process.arguments = ["-T\(format)"]
-    let input = Pipe(), output = Pipe(), error = Pipe()
+    let input = Pipe()
+    let output = Pipe()
+    let error = Pipe()
     (process.standardInput, process.standardOutput, process.standardError) = (input, output, error)
     try process.run()
     input.fileHandleForWriting.write(Data(text.utf8))

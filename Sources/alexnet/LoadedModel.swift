@@ -16,7 +16,9 @@ struct LoadedModel {
     }
     if url.pathExtension.lowercased() == "onnx" {
       self = try Self(onnx: url, model: requested)  // in Export.swift
-      if let classesFile { classNames = try Self.readClassNames(classesFile, count: classNames.count) }
+      if let classesFile {
+        classNames = try Self.readClassNames(classesFile, count: classNames.count)
+      }
       return
     }
     let file = try SafetensorsFile(contentsOf: url)
@@ -30,18 +32,25 @@ struct LoadedModel {
       preprocessing = try checkpoint.recordedPreprocessing(source: path)
     } else {
       guard let requested else {
-        throw CommandError("\(path) has bare weights without a model record: say which with --model")
+        throw CommandError(
+          "\(path) has bare weights without a model record: say which with --model")
       }
       name = requested
       let last = file.entries.last { $0.name.hasSuffix(".weight") && $0.shape.count == 2 }
-      guard let classes = last?.shape.first else { throw CommandError("\(path): no dense layer weights found") }
+      guard let classes = last?.shape.first else {
+        throw CommandError("\(path): no dense layer weights found")
+      }
       network = ModelCatalog.make(requested, classes: classes)
       try network.loadWeights(from: file)
       classNames = (0..<classes).map(String.init)
-      preprocessing = requested == .alexnetTV ? .torchvision
+      preprocessing =
+        requested == .alexnetTV
+        ? .torchvision
         : Preprocessing(side: requested.defaultImageSize, normalization: .imageNet)
     }
-    if let classesFile { classNames = try Self.readClassNames(classesFile, count: classNames.count) }
+    if let classesFile {
+      classNames = try Self.readClassNames(classesFile, count: classNames.count)
+    }
   }
 
   /// Class names from a file: one per line, or a TSV whose last column is the name (such as
@@ -51,8 +60,12 @@ struct LoadedModel {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
       throw CommandError("\(path): cannot read the class names file")
     }
-    var lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    if let first = lines.first, ["index", "wnid"].contains(where: first.lowercased().hasPrefix) { lines.removeFirst() }
+    var lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+      !$0.isEmpty
+    }
+    if let first = lines.first, ["index", "wnid"].contains(where: first.lowercased().hasPrefix) {
+      lines.removeFirst()
+    }
     let names = lines.map { String($0.split(separator: "\t").last ?? Substring($0)) }
     guard names.count == count else {
       throw CommandError("\(path) lists \(names.count) classes; the model has \(count)")

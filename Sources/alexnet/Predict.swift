@@ -13,13 +13,22 @@ struct Predict: ParsableCommand {
       {"image": PATH, "top": [{"index": I, "class": NAME, "probability": P}, ...], "probabilities": [...]}
       """)
 
-  @Option(help: "A checkpoint (cp-NNNN.safetensors, best.safetensors), bare safetensors weights, or an .onnx file of alexnet export.")
+  @Option(
+    help:
+      "A checkpoint (cp-NNNN.safetensors, best.safetensors), bare safetensors weights, or an .onnx file of alexnet export."
+  )
   var weights: String
 
-  @Option(help: "The network, required for bare weights (\(ModelName.allCases.map(\.rawValue).joined(separator: ", "))).")
+  @Option(
+    help:
+      "The network, required for bare weights (\(ModelName.allCases.map(\.rawValue).joined(separator: ", ")))."
+  )
   var model: ModelName?
 
-  @Option(help: "Class names: one per line, or a TSV whose last column is the name (e.g. imagenet-classes.tsv).")
+  @Option(
+    help:
+      "Class names: one per line, or a TSV whose last column is the name (e.g. imagenet-classes.tsv)."
+  )
   var classes: String?
 
   @Option(help: "Shorter side before cropping (overrides the recorded preprocessing).")
@@ -55,25 +64,38 @@ struct Predict: ParsableCommand {
       if let resize { loaded.preprocessing.resizeSide = resize }
       if let crop { loaded.preprocessing.side = crop }
       if crop != nil || resize != nil {
-        do { _ = try loaded.network.outputShape(for: [1, 3, loaded.preprocessing.side, loaded.preprocessing.side]) } catch {
-          throw CommandError("\(loaded.name.rawValue) does not accept \(loaded.preprocessing.side)x\(loaded.preprocessing.side) crops: \(error)")
+        do {
+          _ = try loaded.network.outputShape(for: [
+            1, 3, loaded.preprocessing.side, loaded.preprocessing.side,
+          ])
+        } catch {
+          throw CommandError(
+            "\(loaded.name.rawValue) does not accept \(loaded.preprocessing.side)x\(loaded.preprocessing.side) crops: \(error)"
+          )
         }
       }
       for path in images {
         let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))
-        let probabilities = classProbabilities(loaded.network, image: image, preprocessing: loaded.preprocessing, tenCrop: tenCrop)
-        let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(top)
+        let probabilities = classProbabilities(
+          loaded.network, image: image, preprocessing: loaded.preprocessing, tenCrop: tenCrop)
+        let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(
+          top)
         if json {
-          let line = PredictionLine(image: path, top: ranked.map {
-            .init(index: $0, class: loaded.classNames[$0], probability: probabilities[$0])
-          }, probabilities: probabilities)
+          let line = PredictionLine(
+            image: path,
+            top: ranked.map {
+              .init(index: $0, class: loaded.classNames[$0], probability: probabilities[$0])
+            }, probabilities: probabilities)
           let encoder = JSONEncoder()
           encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
           print(String(decoding: try encoder.encode(line), as: UTF8.self))
         } else {
           print(path)
           for (rank, index) in ranked.enumerated() {
-            print(String(format: "  %d. %@ (%.2f%%)", rank + 1, loaded.classNames[index], probabilities[index] * 100))
+            print(
+              String(
+                format: "  %d. %@ (%.2f%%)", rank + 1, loaded.classNames[index],
+                probabilities[index] * 100))
           }
         }
       }

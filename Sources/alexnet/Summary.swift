@@ -6,13 +6,19 @@ struct Summary: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Print a model's layers, output shapes, parameter counts and forward FLOPs.")
 
-  @Option(help: "Network: \(ModelName.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")).")
+  @Option(
+    help:
+      "Network: \(ModelName.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; "))."
+  )
   var model: ModelName = .alexnet
 
   @Option(help: "Number of classes of the last layer.")
   var classes = 1000
 
-  @Option(help: "Input side in pixels (default: the model's own, 227 for alexnet, 224 for the others, 96 for small).")
+  @Option(
+    help:
+      "Input side in pixels (default: the model's own, 227 for alexnet, 224 for the others, 96 for small)."
+  )
   var imageSize: Int?
 
   @Option(help: "Print the graph instead of the table: dot (Graphviz).")
@@ -24,7 +30,9 @@ struct Summary: ParsableCommand {
   func validate() throws {
     if output != nil && graph == nil { throw ValidationError("--output needs --graph dot") }
     guard classes > 0 else { throw ValidationError("--classes must be positive, got \(classes)") }
-    if let imageSize, imageSize <= 0 { throw ValidationError("--image-size must be positive, got \(imageSize)") }
+    if let imageSize, imageSize <= 0 {
+      throw ValidationError("--image-size must be positive, got \(imageSize)")
+    }
   }
 
   func run() throws {
@@ -34,7 +42,8 @@ struct Summary: ParsableCommand {
     do {
       summary = try ModelSummary(network, inputShape: [3, side, side])
     } catch {
-      throw CommandError("\(model.rawValue) does not accept \(side)x\(side) images: \(error.message)")
+      throw CommandError(
+        "\(model.rawValue) does not accept \(side)x\(side) images: \(error.message)")
     }
     if graph != nil {
       let title = "\(model.rawValue) (\(classes) classes, \(side)x\(side) RGB input)"

@@ -15,8 +15,10 @@ struct WeightsOptions: ParsableArguments {
   @Option(help: "A checkpoint, bare safetensors weights (with --model) or an .onnx file.")
   var weights: String
 
-  @Option(help: ArgumentHelp("The network, required for bare weights: "
-                              + ModelName.allCases.map(\.rawValue).joined(separator: ", ")))
+  @Option(
+    help: ArgumentHelp(
+      "The network, required for bare weights: "
+        + ModelName.allCases.map(\.rawValue).joined(separator: ", ")))
   var model: ModelName?
 
   func load() throws -> LoadedModel {
@@ -61,13 +63,15 @@ struct VisualizeFilters: ParsableCommand {
       }
       let chosen = layer.map { name in convolutions.first { $0.name == name } } ?? first
       guard let (name, found) = chosen, let convolution = found as? Conv2D else {
-        throw CommandError("--layer \(layer ?? ""): no such convolution; expected one of "
-                           + convolutions.map(\.name).joined(separator: ", "))
+        throw CommandError(
+          "--layer \(layer ?? ""): no such convolution; expected one of "
+            + convolutions.map(\.name).joined(separator: ", "))
       }
       let grid = Visualization.filterGrid(convolution.weight.value, scale: scale)
       try AtomicFile.write(try ImageEncoder.png(grid), to: URL(fileURLWithPath: output))
-      print("Wrote \(output): \(name) weight \(convolution.weight.shape), "
-            + "\(grid.width)x\(grid.height) pixels")
+      print(
+        "Wrote \(output): \(name) weight \(convolution.weight.shape), "
+          + "\(grid.width)x\(grid.height) pixels")
     }
   }
 }
@@ -93,9 +97,10 @@ struct VisualizeActivations: ParsableCommand {
       let loaded = try source.load()
       let picture = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
       let title = "\(loaded.name.rawValue) on \(URL(fileURLWithPath: image).lastPathComponent)"
-      let page = try ActivationPage(model: loaded.network, image: picture,
-                                    preprocessing: loaded.preprocessing, title: title,
-                                    directory: URL(fileURLWithPath: output))
+      let page = try ActivationPage(
+        model: loaded.network, image: picture,
+        preprocessing: loaded.preprocessing, title: title,
+        directory: URL(fileURLWithPath: output))
       print("Wrote \(page.files[0].path) and \(page.files.count - 1) PNG files")
     }
   }

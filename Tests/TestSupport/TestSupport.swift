@@ -23,7 +23,8 @@ extension SeededGenerator {
 /// max |actual − expected| / max |expected|: the error relative to the reference's scale, so
 /// elements near zero do not blow it up.
 public func maxRelativeError(_ actual: Tensor, _ expected: Tensor) -> Float {
-  precondition(actual.shape == expected.shape, "shapes \(actual.shape) and \(expected.shape) differ")
+  precondition(
+    actual.shape == expected.shape, "shapes \(actual.shape) and \(expected.shape) differ")
   let scale = max(expected.scalars.map(abs).max() ?? 0, Float.leastNormalMagnitude)
   return actual.maxAbsoluteDifference(to: expected) / scale
 }
@@ -35,7 +36,8 @@ public func numericalGradient(
 ) -> Tensor {
   var gradient = Tensor(zeros: inputs[index].shape)
   for j in 0..<inputs[index].count {
-    var plus = inputs, minus = inputs
+    var plus = inputs
+    var minus = inputs
     let value = inputs[index][flat: j]
     plus[index][flat: j] = value + step
     minus[index][flat: j] = value - step
@@ -54,10 +56,12 @@ public func halfSumOfSquares(_ y: Tensor) -> Double {
 
 /// Largest |analytic − numeric| relative to max(|numeric|, |analytic|, 1) over all elements.
 public func gradientError(_ analytic: Tensor, _ numeric: Tensor) -> Double {
-  precondition(analytic.shape == numeric.shape, "shapes \(analytic.shape) and \(numeric.shape) differ")
+  precondition(
+    analytic.shape == numeric.shape, "shapes \(analytic.shape) and \(numeric.shape) differ")
   var worst = 0.0
   for j in 0..<analytic.count {
-    let a = Double(analytic[flat: j]), n = Double(numeric[flat: j])
+    let a = Double(analytic[flat: j])
+    let n = Double(numeric[flat: j])
     worst = max(worst, abs(a - n) / max(abs(a), abs(n), 1))
   }
   return worst
@@ -73,8 +77,10 @@ extension ConvGeometry {
       let groups = rng.int(in: 1...3)
       let padding: Padding = [.valid, .same, .explicit(rng.int(in: 0...2))][rng.nextInt(below: 3)]
       if let g = try? ConvGeometry(
-        batch: rng.int(in: 1...3), inChannels: groups * rng.int(in: 1...3), height: rng.int(in: 3...11),
-        width: rng.int(in: 3...11), outChannels: groups * rng.int(in: 1...3), kernel: rng.int(in: 1...5),
+        batch: rng.int(in: 1...3), inChannels: groups * rng.int(in: 1...3),
+        height: rng.int(in: 3...11),
+        width: rng.int(in: 3...11), outChannels: groups * rng.int(in: 1...3),
+        kernel: rng.int(in: 1...5),
         stride: rng.int(in: 1...3), padding: padding, groups: groups)
       {
         cases.append(g)
@@ -88,8 +94,10 @@ extension ConvGeometry {
 /// single element near a kink (ReLU at 0, a pooling tie) cannot dominate, while a wrong
 /// gradient anywhere shows.
 public func normRelativeError(_ actual: Tensor, _ expected: Tensor) -> Double {
-  precondition(actual.shape == expected.shape, "shapes \(actual.shape) and \(expected.shape) differ")
-  var difference = 0.0, norm = 0.0
+  precondition(
+    actual.shape == expected.shape, "shapes \(actual.shape) and \(expected.shape) differ")
+  var difference = 0.0
+  var norm = 0.0
   for j in 0..<actual.count {
     let d = Double(actual[flat: j]) - Double(expected[flat: j])
     difference += d * d
@@ -110,7 +118,8 @@ public func gradientErrors(
     var numeric = Tensor(zeros: variable.value.shape)
     let original = variable.value
     for j in 0..<original.count {
-      var plus = original, minus = original
+      var plus = original
+      var minus = original
       plus[flat: j] += step
       minus[flat: j] -= step
       variable.value = plus

@@ -9,13 +9,15 @@ import Testing
 /// exit codes, and each user error once.
 @Suite(.serialized) struct CommandTests {
   static func scratch() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("alexnet-cli-\(UUID().uuidString)")
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "alexnet-cli-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
   }
 
   /// The repository's bundled Imagenette sample.
-  static let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  static let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Samples/imagenette-mini")
 
   /// Two classes of real photographs from the bundled sample (golf balls and parachutes), copied
@@ -25,13 +27,19 @@ import Testing
     for (name, source) in [("red", "golf_ball"), ("green", "parachute")] {
       let folder = root.appendingPathComponent(name)
       try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-      let files = try FileManager.default.contentsOfDirectory(atPath: sample.appendingPathComponent(source).path).sorted()
+      let files = try FileManager.default.contentsOfDirectory(
+        atPath: sample.appendingPathComponent(source).path
+      ).sorted()
       for (i, file) in files.prefix(perClass).enumerated() {
-        try FileManager.default.copyItem(at: sample.appendingPathComponent(source).appendingPathComponent(file),
-                                         to: folder.appendingPathComponent("\(i).\(i % 2 == 0 ? "JPEG" : "png")"))
+        try FileManager.default.copyItem(
+          at: sample.appendingPathComponent(source).appendingPathComponent(file),
+          to: folder.appendingPathComponent("\(i).\(i % 2 == 0 ? "JPEG" : "png")"))
       }
     }
-    if emptyClass { try FileManager.default.createDirectory(at: root.appendingPathComponent("blue"), withIntermediateDirectories: true) }
+    if emptyClass {
+      try FileManager.default.createDirectory(
+        at: root.appendingPathComponent("blue"), withIntermediateDirectories: true)
+    }
     return root
   }
 
@@ -49,80 +57,134 @@ import Testing
       .resolvedConfiguration(stored: nil)
     #expect(given.epochs == 50 && given.imageSize == nil && given.learningRate == 0.5)
     #expect(given.augment == [.crop, .flip])
-    for bad in [["--batch-size", "0"], ["--validation-split", "1.5"], ["--lr=-1"], ["--epochs", "0"],
-                ["--augment", "crop,rotate"], ["--momentum", "1"], ["--threads", "0"],
-                ["--min-lr=-1"], ["--resume"], ["--resume", "--overwrite", "--output", "x"],
-                ["--image-size", "100000"]] {
+    for bad in [
+      ["--batch-size", "0"], ["--validation-split", "1.5"], ["--lr=-1"], ["--epochs", "0"],
+      ["--augment", "crop,rotate"], ["--momentum", "1"], ["--threads", "0"],
+      ["--min-lr=-1"], ["--resume"], ["--resume", "--overwrite", "--output", "x"],
+      ["--image-size", "100000"],
+    ] {
       #expect(throws: (any Error).self, "\(bad)") { try Train.parse(bad) }
     }
-    #expect(Train.message(for: { () -> Error in
-      do { _ = try Train.parse(["--augment", "crop,rotate"]) } catch { return error }
-      return CommandError("parsed")
-    }()).contains("unknown rotate"))
+    #expect(
+      Train.message(
+        for: { () -> Error in
+          do { _ = try Train.parse(["--augment", "crop,rotate"]) } catch { return error }
+          return CommandError("parsed")
+        }()
+      ).contains("unknown rotate"))
   }
 
   @Test func trainEvaluatePredictEndToEnd() throws {
     let data = try Self.dataFolder()
     let run = try Self.scratch().appendingPathComponent("run")
-    let train = try runAlexnet(["train", "--data", data.path, "--validation-split", "0.2", "--epochs", "2", "--batch-size", "4",
-                                "--image-size", "32", "--output", run.path])
+    let train = try runAlexnet([
+      "train", "--data", data.path, "--validation-split", "0.2", "--epochs", "2", "--batch-size",
+      "4",
+      "--image-size", "32", "--output", run.path,
+    ])
     #expect(train.status == 0, "\(train.error)")
-    #expect(train.output.contains("Found 10 files belonging to 2 classes.") && train.output.contains("Epoch 2/2 - "))
+    #expect(
+      train.output.contains("Found 10 files belonging to 2 classes.")
+        && train.output.contains("Epoch 2/2 - "))
     #expect(train.output.contains("val_accuracy:") && train.output.contains("learning_rate:"))
     let files = Set(try FileManager.default.contentsOfDirectory(atPath: run.path))
-    #expect(files.isSuperset(of: ["config.json", "cp-0001.safetensors", "cp-0002.safetensors", "best.safetensors",
-                                  "history.csv", "curves.svg", "metrics.json"]))
+    #expect(
+      files.isSuperset(of: [
+        "config.json", "cp-0001.safetensors", "cp-0002.safetensors", "best.safetensors",
+        "history.csv", "curves.svg", "metrics.json",
+      ]))
 
-    let resumed = try runAlexnet(["train", "--data", data.path, "--validation-split", "0.2", "--epochs", "3", "--batch-size", "4",
-                                  "--image-size", "32", "--output", run.path, "--resume", "--json-log"])
-    #expect(resumed.status == 0 && resumed.output.split(separator: "\n").filter { $0.hasPrefix("{") }.count == 1)
+    let resumed = try runAlexnet([
+      "train", "--data", data.path, "--validation-split", "0.2", "--epochs", "3", "--batch-size",
+      "4",
+      "--image-size", "32", "--output", run.path, "--resume", "--json-log",
+    ])
+    #expect(
+      resumed.status == 0
+        && resumed.output.split(separator: "\n").filter { $0.hasPrefix("{") }.count == 1)
 
-    let evaluation = try runAlexnet(["evaluate", "--weights", run.appendingPathComponent("best.safetensors").path,
-                                     "--data", data.path, "--json"])
+    let evaluation = try runAlexnet([
+      "evaluate", "--weights", run.appendingPathComponent("best.safetensors").path,
+      "--data", data.path, "--json",
+    ])
     #expect(evaluation.status == 0, "\(evaluation.error)")
-    #expect(evaluation.output.contains("\"confusionMatrix\"") && evaluation.output.contains("\"top5\""))
-    let tenCrop = try runAlexnet(["evaluate", "--weights", run.appendingPathComponent("best.safetensors").path,
-                                  "--data", data.path, "--ten-crop"])
-    #expect(tenCrop.status == 0 && tenCrop.output.contains("(ten crops)") && tenCrop.output.contains("Confusion matrix"))
+    #expect(
+      evaluation.output.contains("\"confusionMatrix\"") && evaluation.output.contains("\"top5\""))
+    let tenCrop = try runAlexnet([
+      "evaluate", "--weights", run.appendingPathComponent("best.safetensors").path,
+      "--data", data.path, "--ten-crop",
+    ])
+    #expect(
+      tenCrop.status == 0 && tenCrop.output.contains("(ten crops)")
+        && tenCrop.output.contains("Confusion matrix"))
 
     let image = data.appendingPathComponent("red/1.png").path
-    let prediction = try runAlexnet(["predict", "--weights", run.appendingPathComponent("cp-0003.safetensors").path,
-                                     "--json", "--top", "2", image])
+    let prediction = try runAlexnet([
+      "predict", "--weights", run.appendingPathComponent("cp-0003.safetensors").path,
+      "--json", "--top", "2", image,
+    ])
     #expect(prediction.status == 0, "\(prediction.error)")
-    let object = try JSONSerialization.jsonObject(with: Data(prediction.output.utf8)) as? [String: Any]
+    let object =
+      try JSONSerialization.jsonObject(with: Data(prediction.output.utf8)) as? [String: Any]
     #expect(object?["image"] as? String == image)
-    #expect((object?["top"] as? [[String: Any]])?.count == 2 && (object?["probabilities"] as? [Double])?.count == 2)
+    #expect(
+      (object?["top"] as? [[String: Any]])?.count == 2
+        && (object?["probabilities"] as? [Double])?.count == 2)
 
     // Feature vectors, nearest neighbours with an HTML page, and a contact sheet.
     let index = run.appendingPathComponent("features.safetensors")
-    let features = try runAlexnet(["features", "--weights", run.appendingPathComponent("best.safetensors").path,
-                                   "--data", data.path, "--output", index.path])
-    #expect(features.status == 0 && features.output.contains("Wrote 10 feature vectors of 512 values"), "\(features.error)")
+    let features = try runAlexnet([
+      "features", "--weights", run.appendingPathComponent("best.safetensors").path,
+      "--data", data.path, "--output", index.path,
+    ])
+    #expect(
+      features.status == 0 && features.output.contains("Wrote 10 feature vectors of 512 values"),
+      "\(features.error)")
     let stored = try SafetensorsFile(contentsOf: index)
-    #expect(try stored.tensor(named: "features").shape == [10, 512] && stored.metadata["paths"]?.contains("red/1.png") == true)
+    #expect(
+      try stored.tensor(named: "features").shape == [10, 512]
+        && stored.metadata["paths"]?.contains("red/1.png") == true)
     let page = run.appendingPathComponent("similar.html")
-    let similar = try runAlexnet(["similar", "--features", index.path, "--weights", run.appendingPathComponent("best.safetensors").path,
-                                  "--top", "3", "--html", page.path, image])
-    #expect(similar.status == 0 && similar.output.contains("1. \(image) (distance 0.000)"), "\(similar.output)\(similar.error)")
+    let similar = try runAlexnet([
+      "similar", "--features", index.path, "--weights",
+      run.appendingPathComponent("best.safetensors").path,
+      "--top", "3", "--html", page.path, image,
+    ])
+    #expect(
+      similar.status == 0 && similar.output.contains("1. \(image) (distance 0.000)"),
+      "\(similar.output)\(similar.error)")
     #expect(try String(contentsOf: page, encoding: .utf8).contains("<img src="))
     let sheet = run.appendingPathComponent("preview.png")
-    let preview = try runAlexnet(["preview", "--data", data.path, "--count", "3", "--size", "32", "--output", sheet.path])
+    let preview = try runAlexnet([
+      "preview", "--data", data.path, "--count", "3", "--size", "32", "--output", sheet.path,
+    ])
     #expect(preview.status == 0, "\(preview.error)")
     let picture = try ImageDecoder.decode(contentsOf: sheet)
     #expect(picture.width == 3 * (2 * 32 + 8) + 4 * 8)
 
     // A checkpoint for another class count, and an unreadable image.
     let other = try Self.dataFolder(perClass: 2)
-    try FileManager.default.createDirectory(at: other.appendingPathComponent("blue"), withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(
+      at: other.appendingPathComponent("blue"), withIntermediateDirectories: true)
     try FileManager.default.removeItem(at: other.appendingPathComponent("green"))
-    let mismatch = try runAlexnet(["evaluate", "--weights", run.appendingPathComponent("best.safetensors").path, "--data", other.path])
-    #expect(mismatch.status != 0 && mismatch.error.contains("green") && !mismatch.error.contains("Fatal"))
-    let otherModel = try runAlexnet(["predict", "--weights", run.appendingPathComponent("best.safetensors").path,
-                                     "--model", "alexnet", image])
+    let mismatch = try runAlexnet([
+      "evaluate", "--weights", run.appendingPathComponent("best.safetensors").path, "--data",
+      other.path,
+    ])
+    #expect(
+      mismatch.status != 0 && mismatch.error.contains("green") && !mismatch.error.contains("Fatal"))
+    let otherModel = try runAlexnet([
+      "predict", "--weights", run.appendingPathComponent("best.safetensors").path,
+      "--model", "alexnet", image,
+    ])
     #expect(otherModel.status != 0 && otherModel.error.contains("holds a small model, not alexnet"))
-    let unreadable = try runAlexnet(["predict", "--weights", run.appendingPathComponent("best.safetensors").path,
-                                     run.appendingPathComponent("history.csv").path])
-    #expect(unreadable.status != 0 && unreadable.error.contains("history.csv: is not a JPEG or PNG image"))
+    let unreadable = try runAlexnet([
+      "predict", "--weights", run.appendingPathComponent("best.safetensors").path,
+      run.appendingPathComponent("history.csv").path,
+    ])
+    #expect(
+      unreadable.status != 0 && unreadable.error.contains("history.csv: is not a JPEG or PNG image")
+    )
   }
 
   @Test func userErrorsAreOneLineWithNonZeroExit() throws {
@@ -130,20 +192,33 @@ import Testing
     let cases: [([String], String)] = [
       (["train", "--data", "/no/such/folder"], "/no/such/folder: does not exist"),
       (["train", "--data", empty.path], "has no class subfolders"),
-      (["train", "--data", try Self.dataFolder(perClass: 2).path, "--batch-size", "8"], "fewer than one batch of 8"),
+      (
+        ["train", "--data", try Self.dataFolder(perClass: 2).path, "--batch-size", "8"],
+        "fewer than one batch of 8"
+      ),
       (["train", "--model", "vgg16"], "'vgg16' is invalid for '--model"),
-      (["train", "--data", try Self.dataFolder().path, "--model", "alexnet", "--image-size", "64"],
-       "alexnet does not accept 64x64 images"),
-      (["predict", "--weights", "/no/weights.safetensors", "x.jpg"], "/no/weights.safetensors: no such weights file"),
+      (
+        [
+          "train", "--data", try Self.dataFolder().path, "--model", "alexnet", "--image-size", "64",
+        ],
+        "alexnet does not accept 64x64 images"
+      ),
+      (
+        ["predict", "--weights", "/no/weights.safetensors", "x.jpg"],
+        "/no/weights.safetensors: no such weights file"
+      ),
     ]
     for (arguments, message) in cases {
       let result = try runAlexnet(arguments)
       #expect(result.status != 0, "\(arguments)")
       #expect(result.error.contains(message), "\(arguments): \(result.error)")
-      #expect(!result.error.contains("Fatal error") && !result.error.contains("Stack"), "\(arguments)")
+      #expect(
+        !result.error.contains("Fatal error") && !result.error.contains("Stack"), "\(arguments)")
     }
-    let warned = try runAlexnet(["train", "--data", try Self.dataFolder(emptyClass: true).path, "--epochs", "1",
-                                 "--batch-size", "4", "--image-size", "32", "--output", try Self.scratch().path])
+    let warned = try runAlexnet([
+      "train", "--data", try Self.dataFolder(emptyClass: true).path, "--epochs", "1",
+      "--batch-size", "4", "--image-size", "32", "--output", try Self.scratch().path,
+    ])
     #expect(warned.status == 0 && warned.output.contains("skipped blue/"))
   }
 

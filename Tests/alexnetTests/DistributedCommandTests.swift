@@ -115,7 +115,8 @@ func alexnetBinary() -> URL {
 func capture(_ process: Process, timeout: Double = 180) throws -> (
   status: Int32, output: String, error: String
 ) {
-  let output = Pipe(), error = Pipe()
+  let output = Pipe()
+  let error = Pipe()
   (process.standardOutput, process.standardError) = (output, error)
   try process.run()
   let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
@@ -128,7 +129,10 @@ func capture(_ process: Process, timeout: Double = 180) throws -> (
   let handle = error.fileHandleForReading
   Thread {
     let read = handle.readDataToEndOfFile()
-    done.withLock { (err, finished) = (read, true); done.signal() }
+    done.withLock {
+      (err, finished) = (read, true)
+      done.signal()
+    }
   }.start()
   let out = output.fileHandleForReading.readDataToEndOfFile()
   done.withLock { while !finished { done.wait() } }

@@ -6,7 +6,9 @@ import Testing
 
 @Suite struct SummaryCommandTests {
   @Test func parsesModelClassesAndSize() throws {
-    let command = try Summary.parse(["--model", "alexnet-bn", "--classes", "16", "--image-size", "224"])
+    let command = try Summary.parse([
+      "--model", "alexnet-bn", "--classes", "16", "--image-size", "224",
+    ])
     #expect(command.model == .alexnetBN && command.classes == 16 && command.imageSize == 224)
     #expect(try Summary.parse([]).model == .alexnet)
   }
@@ -58,15 +60,21 @@ import Testing
 /// Runs the `alexnet` executable built beside the test bundle.
 func runAlexnet(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
   // The test runner is itself a binary in the products folder.
-  let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+  let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    .deletingLastPathComponent()
   let process = Process()
   process.executableURL = products.appendingPathComponent("alexnet")
   process.arguments = arguments
-  let output = Pipe(), error = Pipe()
+  let output = Pipe()
+  let error = Pipe()
   process.standardOutput = output
   process.standardError = error
   try process.run()
-  let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
+  let out = output.fileHandleForReading.readDataToEndOfFile()
+  let err = error.fileHandleForReading.readDataToEndOfFile()
   process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+  return (
+    process.terminationStatus, String(decoding: out, as: UTF8.self),
+    String(decoding: err, as: UTF8.self)
+  )
 }

@@ -6,8 +6,10 @@ import Testing
 
 @Suite struct VisualizeCommandTests {
   @Test func parsesBothPictures() throws {
-    let filters = try VisualizeFilters.parse(["--weights", "w.safetensors", "--layer", "features.4",
-                                              "--output", "f.png"])
+    let filters = try VisualizeFilters.parse([
+      "--weights", "w.safetensors", "--layer", "features.4",
+      "--output", "f.png",
+    ])
     #expect(filters.layer == "features.4" && filters.scale == 4)
     #expect(filters.source.weights == "w.safetensors")
     let maps = try VisualizeActivations.parse(["--weights", "w", "cat.jpg", "--output", "d"])
@@ -21,8 +23,10 @@ import Testing
 
   /// Missing weights: one line naming the file, a non-zero exit, no trap.
   @Test func binaryReportsAMissingWeightsFile() throws {
-    let result = try runAlexnet(["visualize", "filters", "--weights", "/nonexistent.safetensors",
-                                 "--output", "/tmp/never.png"])
+    let result = try runAlexnet([
+      "visualize", "filters", "--weights", "/nonexistent.safetensors",
+      "--output", "/tmp/never.png",
+    ])
     #expect(result.status != 0)
     #expect(result.error.contains("/nonexistent.safetensors: no such weights file"))
     #expect(!result.error.contains("Fatal error"))

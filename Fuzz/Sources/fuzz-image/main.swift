@@ -6,7 +6,9 @@ import FuzzDriver
 @_cdecl("fuzz_image_main")
 func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
   runFuzzer(argc, argv) { data, size in
-    guard let image = try? ImageDecoder.decode(bytes: bytes(data, size), name: "fuzz") else { return 0 }
+    guard let image = try? ImageDecoder.decode(bytes: bytes(data, size), name: "fuzz") else {
+      return 0
+    }
     precondition(image.pixels.count == image.width * image.height * 3, "decoded size mismatch")
     precondition(image.width * image.height <= ImageDecoder.maximumPixels, "over the pixel limit")
     return 0

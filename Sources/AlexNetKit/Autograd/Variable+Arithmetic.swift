@@ -37,7 +37,8 @@ extension Variable {
 
   /// Mean of all elements, as a scalar variable.
   public func mean() -> Variable {
-    let shape = value.shape, count = Float(value.count)
+    let shape = value.shape
+    let count = Float(value.count)
     return Variable.record(Tensor(value.mean()), "mean", [self]) { g in
       self.accumulate(Tensor(shape: shape, repeating: g.scalar / count))
     }
@@ -46,7 +47,9 @@ extension Variable {
   /// The same elements under another shape (one extent may be -1).
   public func reshaped(_ shape: [Int]) -> Variable {
     let original = value.shape
-    return Variable.record(value.reshaped(shape), "reshape", [self]) { g in self.accumulate(g.reshaped(original)) }
+    return Variable.record(value.reshaped(shape), "reshape", [self]) { g in
+      self.accumulate(g.reshaped(original))
+    }
   }
 
   /// [N, ...] to [N, rest]: what sits between the convolutions and the dense layers.

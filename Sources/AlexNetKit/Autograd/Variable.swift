@@ -30,7 +30,9 @@ public final class Variable {
     self.parents = []
   }
 
-  init(_ value: Tensor, operation: String, parents: [Variable], pullback: @escaping (Tensor) -> Void) {
+  init(
+    _ value: Tensor, operation: String, parents: [Variable], pullback: @escaping (Tensor) -> Void
+  ) {
     self.value = value
     self.operation = operation
     self.requiresGradient = true
@@ -43,8 +45,9 @@ public final class Variable {
 
   /// Adds `gradient` to this node's gradient.
   func accumulate(_ gradient: Tensor) {
-    precondition(gradient.shape == value.shape,
-                 "gradient \(gradient.shape) for a value of shape \(value.shape) (\(operation ?? "leaf"))")
+    precondition(
+      gradient.shape == value.shape,
+      "gradient \(gradient.shape) for a value of shape \(value.shape) (\(operation ?? "leaf"))")
     if grad == nil { grad = gradient } else { grad! += gradient }
   }
 
@@ -57,10 +60,14 @@ public final class Variable {
   /// and only leaves keep theirs.
   public func backward(gradient seed: Tensor? = nil) {
     precondition(requiresGradient, "backward() on a value that does not require a gradient")
-    let initial = seed ?? {
-      precondition(value.count == 1, "backward() without a gradient needs a scalar, got shape \(value.shape)")
-      return Tensor(shape: value.shape, repeating: 1)
-    }()
+    let initial =
+      seed
+      ?? {
+        precondition(
+          value.count == 1, "backward() without a gradient needs a scalar, got shape \(value.shape)"
+        )
+        return Tensor(shape: value.shape, repeating: 1)
+      }()
     for node in topologicalOrder().reversed() {
       if node === self { node.accumulate(initial) }
       guard let pullback = node.pullback else { continue }
@@ -73,7 +80,8 @@ public final class Variable {
 
   /// Every node this one depends on (through recorded operations), each after its parents.
   func topologicalOrder() -> [Variable] {
-    var order: [Variable] = [], visited = Set<ObjectIdentifier>()
+    var order: [Variable] = []
+    var visited = Set<ObjectIdentifier>()
     var stack: [(node: Variable, expanded: Bool)] = [(self, false)]
     while let (node, expanded) = stack.popLast() {
       if expanded {
@@ -82,7 +90,8 @@ public final class Variable {
       }
       guard visited.insert(ObjectIdentifier(node)).inserted else { continue }
       stack.append((node, true))
-      for parent in node.parents where parent.requiresGradient && !visited.contains(ObjectIdentifier(parent)) {
+      for parent in node.parents
+      where parent.requiresGradient && !visited.contains(ObjectIdentifier(parent)) {
         stack.append((parent, false))
       }
     }
@@ -105,9 +114,12 @@ extension Variable {
   /// The result of an operation: recorded with its pullback when any input needs a gradient
   /// and gradients are enabled; a plain constant otherwise.
   static func record(
-    _ value: Tensor, _ operation: String, _ parents: [Variable], pullback: @escaping (Tensor) -> Void
+    _ value: Tensor, _ operation: String, _ parents: [Variable],
+    pullback: @escaping (Tensor) -> Void
   ) -> Variable {
-    guard GradientMode.isEnabled, parents.contains(where: \.requiresGradient) else { return Variable(value) }
+    guard GradientMode.isEnabled, parents.contains(where: \.requiresGradient) else {
+      return Variable(value)
+    }
     return Variable(value, operation: operation, parents: parents, pullback: pullback)
   }
 }

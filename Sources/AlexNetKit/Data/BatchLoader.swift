@@ -11,11 +11,17 @@ public struct ImagePipeline: Sendable {
   /// [3, side, side], in normalised units (see `meanImage(of:)`), subtracted from every input.
   public var meanImage: Tensor?
 
-  public init(transforms: [ImageTransform], side: Int, normalization: Normalization, colorPCA: ColorPCA? = nil,
-              meanImage: Tensor? = nil) {
-    precondition(meanImage == nil || meanImage!.shape == [3, side, side],
-                 "the mean image must be [3, \(side), \(side)], got \(meanImage!.shape)")
-    (self.transforms, self.side, self.normalization, self.colorPCA) = (transforms, side, normalization, colorPCA)
+  public init(
+    transforms: [ImageTransform], side: Int, normalization: Normalization,
+    colorPCA: ColorPCA? = nil,
+    meanImage: Tensor? = nil
+  ) {
+    precondition(
+      meanImage == nil || meanImage!.shape == [3, side, side],
+      "the mean image must be [3, \(side), \(side)], got \(meanImage!.shape)")
+    (self.transforms, self.side, self.normalization, self.colorPCA) = (
+      transforms, side, normalization, colorPCA
+    )
     self.meanImage = meanImage
   }
 
@@ -31,12 +37,17 @@ public struct ImagePipeline: Sendable {
   /// Applies the transforms, and makes sure the result is side x side.
   public func image(_ decoded: RGBImage, using generator: inout SeededGenerator) -> RGBImage {
     var image = transforms.reduce(decoded) { $1.apply($0, using: &generator) }
-    if image.width != side || image.height != side { image = image.resized(width: side, height: side) }
+    if image.width != side || image.height != side {
+      image = image.resized(width: side, height: side)
+    }
     return image
   }
 
   /// Writes one sample into a batch slot ([3, side, side] floats), as the loader does.
-  public func write(_ decoded: RGBImage, into destination: UnsafeMutablePointer<Float>, using generator: inout SeededGenerator) {
+  public func write(
+    _ decoded: RGBImage, into destination: UnsafeMutablePointer<Float>,
+    using generator: inout SeededGenerator
+  ) {
     let image = self.image(decoded, using: &generator)
     let shift = colorPCA?.sampleShift(using: &generator) ?? [0, 0, 0]
     normalization.write(image, into: destination, colorShift: shift)
@@ -54,8 +65,9 @@ public struct Batch: Sendable {
 
   /// A batch from any source (`paths` empty when there are no files).
   public init(images: Tensor, labels: [Int], paths: [String] = []) {
-    precondition(images.rank >= 1 && images.shape[0] == labels.count,
-                 "Batch: images \(images.shape) for \(labels.count) labels")
+    precondition(
+      images.rank >= 1 && images.shape[0] == labels.count,
+      "Batch: images \(images.shape) for \(labels.count) labels")
     (self.images, self.labels, self.paths) = (images, labels, paths)
   }
 }
@@ -88,15 +100,26 @@ public final class BatchLoader: @unchecked Sendable {
   /// Called once per newly found bad file (path, reason), on a worker thread.
   public var onBadFile: (@Sendable (String, String) -> Void)?
 
-  public init(samples: [ImageFolder.Sample], pipeline: ImagePipeline, batchSize: Int, shuffle: Bool = true,
-              seed: UInt64 = 0, workers: Int = 1, prefetch: Int = 2, dropLast: Bool = false, stopOnBadFile: Bool = false) {
-    precondition(batchSize > 0 && workers > 0 && prefetch > 0, "batch size, workers and prefetch must be positive")
-    (self.samples, self.pipeline, self.batchSize, self.shuffle, self.seed) = (samples, pipeline, batchSize, shuffle, seed)
-    (self.workers, self.prefetch, self.dropLast, self.stopOnBadFile) = (workers, prefetch, dropLast, stopOnBadFile)
+  public init(
+    samples: [ImageFolder.Sample], pipeline: ImagePipeline, batchSize: Int, shuffle: Bool = true,
+    seed: UInt64 = 0, workers: Int = 1, prefetch: Int = 2, dropLast: Bool = false,
+    stopOnBadFile: Bool = false
+  ) {
+    precondition(
+      batchSize > 0 && workers > 0 && prefetch > 0,
+      "batch size, workers and prefetch must be positive")
+    (self.samples, self.pipeline, self.batchSize, self.shuffle, self.seed) = (
+      samples, pipeline, batchSize, shuffle, seed
+    )
+    (self.workers, self.prefetch, self.dropLast, self.stopOnBadFile) = (
+      workers, prefetch, dropLast, stopOnBadFile
+    )
   }
 
   /// Files skipped so far, with the reason, in the order found.
-  public var badFiles: [(path: String, reason: String)] { lock.withLock { badOrder.map { ($0, bad[$0]!) } } }
+  public var badFiles: [(path: String, reason: String)] {
+    lock.withLock { badOrder.map { ($0, bad[$0]!) } }
+  }
 
   /// This process's shard of every global batch (data-parallel training): global batch k holds
   /// positions [k·B, (k+1)·B) of the epoch's order, B = batchSize · count, and rank r takes its
@@ -135,16 +158,20 @@ public final class BatchLoader: @unchecked Sendable {
   /// Decodes and transforms batch `index` of an epoch's order.
   func makeBatch(epoch: Int, index: Int, order: [Int]) throws -> Batch {
     let positions = self.positions(batch: index)
-    let side = pipeline.side, imageSize = 3 * side * side
+    let side = pipeline.side
+    let imageSize = 3 * side * side
     var images = Tensor(uninitializedShape: [positions.count, 3, side, side])
-    var labels: [Int] = [], paths: [String] = []
+    var labels: [Int] = []
+    var paths: [String] = []
     try images.withUnsafeMutableBufferPointer { buffer in
       for position in positions {
         let sample = samples[order[position]]
-        var generator = SeededGenerator(seed: seed ^ (UInt64(epoch) << 40) ^ UInt64(position) &* 0xD1B5_4A32_D192_ED03)
+        var generator = SeededGenerator(
+          seed: seed ^ (UInt64(epoch) << 40) ^ UInt64(position) &* 0xD1B5_4A32_D192_ED03)
         do {
           let decoded = try ImageDecoder.decode(contentsOf: sample.url)
-          pipeline.write(decoded, into: buffer.baseAddress! + labels.count * imageSize, using: &generator)
+          pipeline.write(
+            decoded, into: buffer.baseAddress! + labels.count * imageSize, using: &generator)
           labels.append(sample.label)
           paths.append(sample.url.path)
         } catch let error as FileError {
@@ -154,8 +181,9 @@ public final class BatchLoader: @unchecked Sendable {
       }
     }
     if labels.count < positions.count {
-      images = Tensor(shape: [labels.count, 3, side, side],
-                      scalars: Array(images.scalars.prefix(labels.count * imageSize)))
+      images = Tensor(
+        shape: [labels.count, 3, side, side],
+        scalars: Array(images.scalars.prefix(labels.count * imageSize)))
     }
     return Batch(images: images, labels: labels, paths: paths)
   }
@@ -200,7 +228,9 @@ public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable
   private func work() {
     while true {
       condition.lock()
-      while !cancelled && nextToClaim < count && nextToClaim >= nextToReturn + loader.prefetch { condition.wait() }
+      while !cancelled && nextToClaim < count && nextToClaim >= nextToReturn + loader.prefetch {
+        condition.wait()
+      }
       guard !cancelled, nextToClaim < count else {
         running -= 1
         condition.broadcast()
@@ -250,4 +280,3 @@ public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable
 
   deinit { cancel() }
 }
-

@@ -42,26 +42,38 @@ public enum ImageDecoder {
   }
 
   static func checkSize(width: Int, height: Int, name: String) throws {
-    guard width > 0, height > 0 else { throw FileError(name, "declares an empty image (\(width)x\(height))") }
+    guard width > 0, height > 0 else {
+      throw FileError(name, "declares an empty image (\(width)x\(height))")
+    }
     guard width <= maximumSide, height <= maximumSide, width * height <= maximumPixels else {
-      throw FileError(name, "declares \(width)x\(height) pixels, more than the \(maximumSide)-pixel side or "
-                        + "\(maximumPixels / 1_000_000)-megapixel limit")
+      throw FileError(
+        name,
+        "declares \(width)x\(height) pixels, more than the \(maximumSide)-pixel side or "
+          + "\(maximumPixels / 1_000_000)-megapixel limit")
     }
   }
 
   static func decodeJPEG(_ bytes: [UInt8], name: String) throws -> RGBImage {
-    guard let handle = tjInitDecompress() else { throw FileError(name, "cannot start the JPEG decoder") }
+    guard let handle = tjInitDecompress() else {
+      throw FileError(name, "cannot start the JPEG decoder")
+    }
     defer { tjDestroy(handle) }
     func failure(_ stage: String) -> FileError {
-      FileError(name, "is not a readable JPEG (\(stage): \(String(cString: tjGetErrorStr2(handle))))")
+      FileError(
+        name, "is not a readable JPEG (\(stage): \(String(cString: tjGetErrorStr2(handle))))")
     }
-    var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+    var width: Int32 = 0
+    var height: Int32 = 0
+    var subsampling: Int32 = 0
+    var colorspace: Int32 = 0
     let headerStatus = bytes.withUnsafeBufferPointer {
-      tjDecompressHeader3(handle, $0.baseAddress, UInt(bytes.count), &width, &height, &subsampling, &colorspace)
+      tjDecompressHeader3(
+        handle, $0.baseAddress, UInt(bytes.count), &width, &height, &subsampling, &colorspace)
     }
     guard headerStatus == 0 else { throw failure("header") }
     try checkSize(width: Int(width), height: Int(height), name: name)
-    let w = Int(width), h = Int(height)
+    let w = Int(width)
+    let h = Int(height)
     // libjpeg cannot convert CMYK to RGB itself: decode CMYK, then convert.
     let cmyk = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
     let channels = cmyk ? 4 : 3
@@ -69,8 +81,9 @@ public enum ImageDecoder {
     let flags = Int32(TJFLAG_ACCURATEDCT)
     let status = bytes.withUnsafeBufferPointer { source in
       decoded.withUnsafeMutableBufferPointer { out in
-        tjDecompress2(handle, source.baseAddress, UInt(bytes.count), out.baseAddress, width, 0, height,
-                      Int32(cmyk ? TJPF_CMYK.rawValue : TJPF_RGB.rawValue), flags)
+        tjDecompress2(
+          handle, source.baseAddress, UInt(bytes.count), out.baseAddress, width, 0, height,
+          Int32(cmyk ? TJPF_CMYK.rawValue : TJPF_RGB.rawValue), flags)
       }
     }
     if status != 0 {
@@ -78,7 +91,9 @@ public enum ImageDecoder {
       // other decoders accept; a fatal error or missing data is a bad file. libjpeg spells the
       // latter "Premature end of JPEG file" and "Corrupt JPEG data: premature end of data segment".
       let message = String(cString: tjGetErrorStr2(handle)).lowercased()
-      guard tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue), !message.contains("premature end") else {
+      guard tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue),
+        !message.contains("premature end")
+      else {
         throw failure("data")
       }
     }
@@ -97,17 +112,24 @@ public enum ImageDecoder {
     image.version = png_uint_32(PNG_IMAGE_VERSION)
     defer { png_image_free(&image) }
     func failure(_ stage: String) -> FileError {
-      let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+      let message = withUnsafeBytes(of: image.message) {
+        String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+      }
       return FileError(name, "is not a readable PNG (\(stage): \(message))")
     }
-    let begun = bytes.withUnsafeBufferPointer { png_image_begin_read_from_memory(&image, $0.baseAddress, bytes.count) }
+    let begun = bytes.withUnsafeBufferPointer {
+      png_image_begin_read_from_memory(&image, $0.baseAddress, bytes.count)
+    }
     guard begun != 0 else { throw failure("header") }
     try checkSize(width: Int(image.width), height: Int(image.height), name: name)
-    let w = Int(image.width), h = Int(image.height)
+    let w = Int(image.width)
+    let h = Int(image.height)
     if image.format & png_uint_32(PNG_FORMAT_FLAG_LINEAR) != 0 {
       // The failure is made after the call: reading image.message while `image` is lent inout
       // was an exclusivity violation, a trap on every damaged 16-bit PNG (found by fuzzing).
-      guard let decoded = decodeSixteenBitPNG(&image, width: w, height: h) else { throw failure("data") }
+      guard let decoded = decodeSixteenBitPNG(&image, width: w, height: h) else {
+        throw failure("data")
+      }
       return decoded
     }
     image.format = png_uint_32(PNG_FORMAT_RGB)
@@ -128,9 +150,12 @@ extension ImageDecoder {
   /// carry the same sRGB encoding as 8-bit ones in practice. So the samples are read untouched
   /// (linear RGBA output, alpha premultiplied), composited on white and scaled by 1/257.
   /// Nil when libpng fails (its message is then in `image.message`).
-  static func decodeSixteenBitPNG(_ image: inout png_image, width w: Int, height h: Int) -> RGBImage? {
+  static func decodeSixteenBitPNG(_ image: inout png_image, width w: Int, height h: Int)
+    -> RGBImage?
+  {
     // PNG_FORMAT_LINEAR_RGB_ALPHA, spelled out: the macro is not importable.
-    image.format = png_uint_32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA | PNG_FORMAT_FLAG_LINEAR)
+    image.format = png_uint_32(
+      PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA | PNG_FORMAT_FLAG_LINEAR)
     var samples = [UInt16](repeating: 0, count: w * h * 4)
     let finished = samples.withUnsafeMutableBytes { out in
       png_image_finish_read(&image, nil, out.baseAddress, png_int_32(w * 4), nil)
@@ -139,7 +164,9 @@ extension ImageDecoder {
     var pixels = [UInt8](repeating: 0, count: w * h * 3)
     for i in 0..<(w * h) {
       let background = 65535 - Int(samples[4 * i + 3])
-      for c in 0..<3 { pixels[3 * i + c] = UInt8((Int(samples[4 * i + c]) + background + 128) / 257) }
+      for c in 0..<3 {
+        pixels[3 * i + c] = UInt8((Int(samples[4 * i + c]) + background + 128) / 257)
+      }
     }
     return RGBImage(width: w, height: h, pixels: pixels)
   }
@@ -157,13 +184,17 @@ public enum ImageEncoder {
     defer { png_image_free(&image) }
     var size = 0
     let probed = picture.pixels.withUnsafeBytes {
-      png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, png_int_32(picture.width * 3), nil)
+      png_image_write_to_memory(
+        &image, nil, &size, 0, $0.baseAddress, png_int_32(picture.width * 3), nil)
     }
-    guard probed != 0, size > 0 else { throw FileError("PNG encoder", "cannot size a \(picture.width)x\(picture.height) image") }
+    guard probed != 0, size > 0 else {
+      throw FileError("PNG encoder", "cannot size a \(picture.width)x\(picture.height) image")
+    }
     var bytes = [UInt8](repeating: 0, count: size)
     let written = bytes.withUnsafeMutableBytes { out in
       picture.pixels.withUnsafeBytes {
-        png_image_write_to_memory(&image, out.baseAddress, &size, 0, $0.baseAddress, png_int_32(picture.width * 3), nil)
+        png_image_write_to_memory(
+          &image, out.baseAddress, &size, 0, $0.baseAddress, png_int_32(picture.width * 3), nil)
       }
     }
     guard written != 0 else { throw FileError("PNG encoder", "failed") }
@@ -173,7 +204,9 @@ public enum ImageEncoder {
   /// JPEG bytes of an RGB image at `quality` (1-100), 4:4:4, through TurboJPEG; `progressive`
   /// writes a progressive JPEG, `cmyk` an Adobe-style YCCK one (C, M, Y from R, G, B, K = 255), as
   /// print workflows produce.
-  public static func jpeg(_ picture: RGBImage, quality: Int = 95, progressive: Bool = false, cmyk: Bool = false) throws -> [UInt8] {
+  public static func jpeg(
+    _ picture: RGBImage, quality: Int = 95, progressive: Bool = false, cmyk: Bool = false
+  ) throws -> [UInt8] {
     guard let handle = tjInitCompress() else { throw FileError("JPEG encoder", "cannot start") }
     defer { tjDestroy(handle) }
     var buffer: UnsafeMutablePointer<UInt8>?
@@ -181,16 +214,21 @@ public enum ImageEncoder {
     var source = picture.pixels
     if cmyk {
       source = []
-      for i in 0..<(picture.width * picture.height) { source += picture.pixels[(3 * i)..<(3 * i + 3)] + [255] }
+      for i in 0..<(picture.width * picture.height) {
+        source += picture.pixels[(3 * i)..<(3 * i + 3)] + [255]
+      }
     }
     let flags = Int32(TJFLAG_ACCURATEDCT) | (progressive ? Int32(TJFLAG_PROGRESSIVE) : 0)
     let format = cmyk ? Int32(TJPF_CMYK.rawValue) : Int32(TJPF_RGB.rawValue)
     let status = source.withUnsafeBufferPointer {
-      tjCompress2(handle, $0.baseAddress, Int32(picture.width), 0, Int32(picture.height), format,
-                  &buffer, &size, Int32(TJSAMP_444.rawValue), Int32(quality), flags)
+      tjCompress2(
+        handle, $0.baseAddress, Int32(picture.width), 0, Int32(picture.height), format,
+        &buffer, &size, Int32(TJSAMP_444.rawValue), Int32(quality), flags)
     }
     defer { tjFree(buffer) }
-    guard status == 0, let buffer else { throw FileError("JPEG encoder", String(cString: tjGetErrorStr2(handle))) }
+    guard status == 0, let buffer else {
+      throw FileError("JPEG encoder", String(cString: tjGetErrorStr2(handle)))
+    }
     return Array(UnsafeBufferPointer(start: buffer, count: Int(size)))
   }
 }

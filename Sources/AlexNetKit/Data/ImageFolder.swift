@@ -26,22 +26,28 @@ public struct ImageFolder: Sendable {
   /// Scans `root`. `validationSplit` in (0, 1) holds out that fraction (seeded by `seed`); with
   /// `stratified`, every class is split in the same proportion, so a small class still has
   /// validation images.
-  public init(root: URL, classNames explicitClasses: [String]? = nil, validationSplit: Double? = nil,
-              subset: Subset = .all, seed: UInt64 = 123, stratified: Bool = false) throws {
+  public init(
+    root: URL, classNames explicitClasses: [String]? = nil, validationSplit: Double? = nil,
+    subset: Subset = .all, seed: UInt64 = 123, stratified: Bool = false
+  ) throws {
     self.root = root
     let fileManager = FileManager.default
     var isDirectory: ObjCBool = false
     guard fileManager.fileExists(atPath: root.path, isDirectory: &isDirectory) else {
-      throw FileError(root.path, "does not exist (expected a folder with one subfolder of images per class)")
+      throw FileError(
+        root.path, "does not exist (expected a folder with one subfolder of images per class)")
     }
-    guard isDirectory.boolValue else { throw FileError(root.path, "is not a folder (expected root/<class>/<image>)") }
+    guard isDirectory.boolValue else {
+      throw FileError(root.path, "is not a folder (expected root/<class>/<image>)")
+    }
     if let split = validationSplit, !(split > 0 && split < 1) {
       throw FileError(root.path, "validation split \(split) is outside (0, 1)")
     }
     let entries = (try? fileManager.contentsOfDirectory(atPath: root.path)) ?? []
     let folders = entries.filter { !$0.hasPrefix(".") }.sorted().filter { name in
       var folder: ObjCBool = false
-      return fileManager.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &folder) && folder.boolValue
+      return fileManager.fileExists(
+        atPath: root.appendingPathComponent(name).path, isDirectory: &folder) && folder.boolValue
     }
     var report: [String] = []
     var filesByFolder: [String: [URL]] = [:]
@@ -49,11 +55,19 @@ public struct ImageFolder: Sendable {
     for folder in folders {
       let directory = root.appendingPathComponent(folder)
       var images: [URL] = []
-      if let walker = fileManager.enumerator(at: directory, includingPropertiesForKeys: [.isRegularFileKey],
-                                             options: [.skipsHiddenFiles]) {
+      if let walker = fileManager.enumerator(
+        at: directory, includingPropertiesForKeys: [.isRegularFileKey],
+        options: [.skipsHiddenFiles])
+      {
         for case let url as URL in walker {
-          guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
-          if Self.imageExtensions.contains(url.pathExtension.lowercased()) { images.append(url) } else { ignored += 1 }
+          guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else {
+            continue
+          }
+          if Self.imageExtensions.contains(url.pathExtension.lowercased()) {
+            images.append(url)
+          } else {
+            ignored += 1
+          }
         }
       }
       filesByFolder[folder] = images.sorted { $0.path < $1.path }
@@ -62,7 +76,10 @@ public struct ImageFolder: Sendable {
     if let explicitClasses {
       let missing = explicitClasses.filter { filesByFolder[$0] == nil }
       guard missing.isEmpty else {
-        throw FileError(root.path, "has no folder for class\(missing.count == 1 ? "" : "es") \(missing.joined(separator: ", "))")
+        throw FileError(
+          root.path,
+          "has no folder for class\(missing.count == 1 ? "" : "es") \(missing.joined(separator: ", "))"
+        )
       }
       classes = explicitClasses
     } else {
@@ -72,20 +89,27 @@ public struct ImageFolder: Sendable {
       }
     }
     guard !classes.isEmpty else {
-      throw FileError(root.path, "has no class subfolders with .jpg, .jpeg or .png images (expected root/<class>/<image>)")
+      throw FileError(
+        root.path,
+        "has no class subfolders with .jpg, .jpeg or .png images (expected root/<class>/<image>)")
     }
     for name in classes where (filesByFolder[name] ?? []).isEmpty {
-      throw FileError(root.appendingPathComponent(name).path, "class folder has no .jpg, .jpeg or .png images")
+      throw FileError(
+        root.appendingPathComponent(name).path, "class folder has no .jpg, .jpeg or .png images")
     }
     self.classNames = classes
-    let all = classes.enumerated().flatMap { label, name in filesByFolder[name]!.map { Sample(url: $0, label: label) } }
+    let all = classes.enumerated().flatMap { label, name in
+      filesByFolder[name]!.map { Sample(url: $0, label: label) }
+    }
     report.append("Found \(all.count) files belonging to \(classes.count) classes.")
     if ignored > 0 { report.append("Ignored \(ignored) files that are not .jpg, .jpeg or .png.") }
     let counts = classes.map { filesByFolder[$0]!.count }
     if let smallest = counts.min(), let largest = counts.max(), largest > 3 * smallest {
-      let small = classes[counts.firstIndex(of: smallest)!], large = classes[counts.firstIndex(of: largest)!]
-      report.append("Warning: classes are imbalanced: \(large) has \(largest) images, \(small) only \(smallest); "
-                    + "consider class weights.")
+      let small = classes[counts.firstIndex(of: smallest)!]
+      let large = classes[counts.firstIndex(of: largest)!]
+      report.append(
+        "Warning: classes are imbalanced: \(large) has \(largest) images, \(small) only \(smallest); "
+          + "consider class weights.")
     }
 
     guard let split = validationSplit, subset != .all else {
@@ -107,7 +131,9 @@ public struct ImageFolder: Sendable {
       indices.shuffle(using: &generator)
       validation = Set(indices.suffix(Int(split * Double(all.count))))
     }
-    samples = all.indices.filter { validation.contains($0) == (subset == .validation) }.map { all[$0] }
+    samples = all.indices.filter { validation.contains($0) == (subset == .validation) }.map {
+      all[$0]
+    }
     report.append("Using \(samples.count) files for \(subset.rawValue).")
     self.report = report
   }

@@ -14,10 +14,14 @@ extension RGBImage {
       rows.withUnsafeMutableBufferPointer { out in
         for y in 0..<height {
           for x in 0..<newWidth {
-            var r: Float = 0, g: Float = 0, b: Float = 0
+            var r: Float = 0
+            var g: Float = 0
+            var b: Float = 0
             for (offset, weight) in horizontal.taps(x) {
               let i = (y * width + offset) * 3
-              r += weight * Float(source[i]); g += weight * Float(source[i + 1]); b += weight * Float(source[i + 2])
+              r += weight * Float(source[i])
+              g += weight * Float(source[i + 1])
+              b += weight * Float(source[i + 2])
             }
             let o = (y * newWidth + x) * 3
             (out[o], out[o + 1], out[o + 2]) = (r, g, b)
@@ -41,15 +45,20 @@ extension RGBImage {
   /// (the paper's "rescaled such that the shorter side was of length 256").
   public func resized(shorterSide side: Int) -> RGBImage {
     if width <= height {
-      return resized(width: side, height: Swift.max(1, Int((Double(height) * Double(side) / Double(width)).rounded())))
+      return resized(
+        width: side,
+        height: Swift.max(1, Int((Double(height) * Double(side) / Double(width)).rounded())))
     }
-    return resized(width: Swift.max(1, Int((Double(width) * Double(side) / Double(height)).rounded())), height: side)
+    return resized(
+      width: Swift.max(1, Int((Double(width) * Double(side) / Double(height)).rounded())),
+      height: side)
   }
 
   /// The `width`x`height` region whose top-left corner is (x, y).
   public func cropped(x: Int, y: Int, width w: Int, height h: Int) -> RGBImage {
-    precondition(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= width && y + h <= height,
-                 "crop \(w)x\(h) at (\(x), \(y)) outside a \(width)x\(height) image")
+    precondition(
+      x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= width && y + h <= height,
+      "crop \(w)x\(h) at (\(x), \(y)) outside a \(width)x\(height) image")
     var out = [UInt8](repeating: 0, count: w * h * 3)
     for row in 0..<h {
       let from = ((y + row) * width + x) * 3
@@ -61,7 +70,8 @@ extension RGBImage {
   /// The centred `side`x`side` crop (scaled up first when the image is smaller).
   public func centerCropped(side: Int) -> RGBImage {
     let source = width < side || height < side ? resized(shorterSide: side) : self
-    return source.cropped(x: (source.width - side) / 2, y: (source.height - side) / 2, width: side, height: side)
+    return source.cropped(
+      x: (source.width - side) / 2, y: (source.height - side) / 2, width: side, height: side)
   }
 
   /// Mirrored left to right.
@@ -69,7 +79,8 @@ extension RGBImage {
     var out = pixels
     for y in 0..<height {
       for x in 0..<width {
-        let from = (y * width + (width - 1 - x)) * 3, to = (y * width + x) * 3
+        let from = (y * width + (width - 1 - x)) * 3
+        let to = (y * width + x) * 3
         (out[to], out[to + 1], out[to + 2]) = (pixels[from], pixels[from + 1], pixels[from + 2])
       }
     }
@@ -84,16 +95,25 @@ struct ResampleWeights {
   var weights: [[Float]] = []
 
   init(input: Int, output: Int) {
-    let scale = Double(input) / Double(output), support = Swift.max(1, scale)
+    let scale = Double(input) / Double(output)
+    let support = Swift.max(1, scale)
     for o in 0..<output {
       let center = (Double(o) + 0.5) * scale
-      let low = Swift.max(0, Int((center - support).rounded(.down))), high = Swift.min(input - 1, Int((center + support).rounded(.up)))
-      var taps: [Int] = [], values: [Double] = []
+      let low = Swift.max(0, Int((center - support).rounded(.down)))
+      let high = Swift.min(input - 1, Int((center + support).rounded(.up)))
+      var taps: [Int] = []
+      var values: [Double] = []
       for i in low...high {
         let weight = Swift.max(0, 1 - abs((Double(i) + 0.5 - center) / support))
-        if weight > 0 { taps.append(i); values.append(weight) }
+        if weight > 0 {
+          taps.append(i)
+          values.append(weight)
+        }
       }
-      if taps.isEmpty { taps = [Swift.min(input - 1, Swift.max(0, Int(center)))]; values = [1] }
+      if taps.isEmpty {
+        taps = [Swift.min(input - 1, Swift.max(0, Int(center)))]
+        values = [1]
+      }
       let total = values.reduce(0, +)
       offsets.append(taps)
       weights.append(values.map { Float($0 / total) })

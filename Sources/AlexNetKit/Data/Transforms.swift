@@ -24,15 +24,20 @@ public enum ImageTransform: Sendable, Equatable {
     case .resizeShorterSide(let side): return image.resized(shorterSide: side)
     case .centerCrop(let side): return image.centerCropped(side: side)
     case .randomCrop(let side):
-      let source = image.width < side || image.height < side ? image.resized(shorterSide: side) : image
-      let x = generator.nextInt(below: source.width - side + 1), y = generator.nextInt(below: source.height - side + 1)
+      let source =
+        image.width < side || image.height < side ? image.resized(shorterSide: side) : image
+      let x = generator.nextInt(below: source.width - side + 1)
+      let y = generator.nextInt(below: source.height - side + 1)
       return source.cropped(x: x, y: y, width: side, height: side)
     case .randomHorizontalFlip:
       return generator.nextUniform() < 0.5 ? image.flippedHorizontally() : image
     case .randomBrightness(let delta):
       let shift = (2 * generator.nextUniform() - 1) * delta * 255
       var out = image
-      for i in out.pixels.indices { out.pixels[i] = UInt8(Swift.max(0, Swift.min(255, (Float(image.pixels[i]) + shift).rounded()))) }
+      for i in out.pixels.indices {
+        out.pixels[i] = UInt8(
+          Swift.max(0, Swift.min(255, (Float(image.pixels[i]) + shift).rounded())))
+      }
       return out
     }
   }
@@ -47,35 +52,45 @@ public struct Normalization: Sendable, Equatable, Codable {
   public var scale: Float
 
   public init(mean: [Float], standardDeviation: [Float], scale: Float = 255) {
-    precondition(mean.count == 3 && standardDeviation.count == 3 && standardDeviation.allSatisfy { $0 > 0 },
-                 "normalisation needs three means and three positive standard deviations")
+    precondition(
+      mean.count == 3 && standardDeviation.count == 3 && standardDeviation.allSatisfy { $0 > 0 },
+      "normalisation needs three means and three positive standard deviations")
     (self.mean, self.standardDeviation, self.scale) = (mean, standardDeviation, scale)
   }
 
   /// ImageNet's statistics on pixels scaled to [0, 1], as torchvision's pretrained models expect.
-  public static let imageNet = Normalization(mean: [0.485, 0.456, 0.406], standardDeviation: [0.229, 0.224, 0.225])
+  public static let imageNet = Normalization(
+    mean: [0.485, 0.456, 0.406], standardDeviation: [0.229, 0.224, 0.225])
 
   /// Means and standard deviations of every pixel of `images`, per channel, on [0, 1]
   /// (the tutorial's `calculate_mean_std`, per channel rather than pooled).
   public static func measured(over images: [RGBImage]) -> Normalization {
-    var sum = [Double](repeating: 0, count: 3), squares = sum, count = 0.0
+    var sum = [Double](repeating: 0, count: 3)
+    var squares = sum
+    var count = 0.0
     for image in images {
       for i in stride(from: 0, to: image.pixels.count, by: 3) {
         for c in 0..<3 {
           let v = Double(image.pixels[i + c]) / 255
-          sum[c] += v; squares[c] += v * v
+          sum[c] += v
+          squares[c] += v * v
         }
       }
       count += Double(image.width * image.height)
     }
     let mean = sum.map { $0 / Swift.max(count, 1) }
-    let std = (0..<3).map { c in Swift.max(1e-6, (squares[c] / Swift.max(count, 1) - mean[c] * mean[c]).squareRoot()) }
+    let std = (0..<3).map { c in
+      Swift.max(1e-6, (squares[c] / Swift.max(count, 1) - mean[c] * mean[c]).squareRoot())
+    }
     return Normalization(mean: mean.map(Float.init), standardDeviation: std.map(Float.init))
   }
 
   /// Writes the image into `destination` as CHW floats, normalised, with an optional colour
   /// shift (PCA noise, in [0, 1] units) added before normalising.
-  public func write(_ image: RGBImage, into destination: UnsafeMutablePointer<Float>, colorShift: [Float] = [0, 0, 0]) {
+  public func write(
+    _ image: RGBImage, into destination: UnsafeMutablePointer<Float>,
+    colorShift: [Float] = [0, 0, 0]
+  ) {
     let plane = image.width * image.height
     for c in 0..<3 {
       let multiplier = 1 / (scale * standardDeviation[c])
@@ -106,13 +121,19 @@ public struct ColorPCA: Sendable, Equatable, Codable {
   public var standardDeviation: Float
 
   public init(eigenvalues: [Float], eigenvectors: [Float], standardDeviation: Float = 0.1) {
-    (self.eigenvalues, self.eigenvectors, self.standardDeviation) = (eigenvalues, eigenvectors, standardDeviation)
+    (self.eigenvalues, self.eigenvectors, self.standardDeviation) = (
+      eigenvalues, eigenvectors, standardDeviation
+    )
   }
 
   /// Fits the components to the pixels of `images` (every `stride`-th pixel), through LAPACK's
   /// symmetric eigensolver (ssyev).
-  public static func fitted(to images: [RGBImage], pixelStride: Int = 1, standardDeviation: Float = 0.1) throws -> ColorPCA {
-    var sum = [Double](repeating: 0, count: 3), products = [Double](repeating: 0, count: 9), count = 0.0
+  public static func fitted(
+    to images: [RGBImage], pixelStride: Int = 1, standardDeviation: Float = 0.1
+  ) throws -> ColorPCA {
+    var sum = [Double](repeating: 0, count: 3)
+    var products = [Double](repeating: 0, count: 9)
+    var count = 0.0
     for image in images {
       for p in stride(from: 0, to: image.width * image.height, by: pixelStride) {
         let v = (0..<3).map { Double(image.pixels[3 * p + $0]) / 255 }
@@ -125,12 +146,20 @@ public struct ColorPCA: Sendable, Equatable, Codable {
     }
     guard count > 1 else { throw FileError("PCA", "needs at least two pixels") }
     var covariance = [Float](repeating: 0, count: 9)
-    for a in 0..<3 { for b in 0..<3 { covariance[3 * a + b] = Float(products[3 * a + b] / count - sum[a] * sum[b] / (count * count)) } }
+    for a in 0..<3 {
+      for b in 0..<3 {
+        covariance[3 * a + b] = Float(
+          products[3 * a + b] / count - sum[a] * sum[b] / (count * count))
+      }
+    }
     var eigenvalues = [Float](repeating: 0, count: 3)
     BLASRuntime.ensureConfigured()
-    let status = LAPACKE_ssyev(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), 3, &covariance, 3, &eigenvalues)
+    let status = LAPACKE_ssyev(
+      LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), 3, &covariance, 3,
+      &eigenvalues)
     guard status == 0 else { throw FileError("PCA", "LAPACK ssyev failed with status \(status)") }
-    return ColorPCA(eigenvalues: eigenvalues, eigenvectors: covariance, standardDeviation: standardDeviation)
+    return ColorPCA(
+      eigenvalues: eigenvalues, eigenvectors: covariance, standardDeviation: standardDeviation)
   }
 
   /// One draw of the colour shift, per channel in [0, 1] units.
@@ -150,7 +179,9 @@ public struct ColorPCA: Sendable, Equatable, Codable {
 public func tenCrops(_ image: RGBImage, side: Int) -> [RGBImage] {
   let source = image.width < side || image.height < side ? image.resized(shorterSide: side) : image
   let (w, h) = (source.width, source.height)
-  let corners = [(0, 0), (w - side, 0), (0, h - side), (w - side, h - side), ((w - side) / 2, (h - side) / 2)]
+  let corners = [
+    (0, 0), (w - side, 0), (0, h - side), (w - side, h - side), ((w - side) / 2, (h - side) / 2),
+  ]
   let crops = corners.map { source.cropped(x: $0.0, y: $0.1, width: side, height: side) }
   return crops + crops.map { $0.flippedHorizontally() }
 }
@@ -177,8 +208,10 @@ public enum Augmentation: String, Codable, Sendable, CaseIterable, Comparable {
       .filter { !$0.isEmpty && $0 != "none" }
     let unknown = names.filter { Augmentation(rawValue: $0) == nil }
     guard unknown.isEmpty else {
-      throw ConfigurationError("--augment", "has unknown \(unknown.joined(separator: ", ")); "
-        + "expected crop, flip, brightness, pca or none")
+      throw ConfigurationError(
+        "--augment",
+        "has unknown \(unknown.joined(separator: ", ")); "
+          + "expected crop, flip, brightness, pca or none")
     }
     return Set(names.compactMap(Augmentation.init(rawValue:))).sorted()
   }

@@ -81,8 +81,11 @@ public final class DataParallel {
 
   /// The metrics of all processes together (sums of losses, hits and the confusion matrix).
   public func reduce(_ metrics: ClassificationMetrics) -> ClassificationMetrics {
-    var values = [Double(metrics.samples), metrics.lossSum, Double(metrics.top1Correct),
-                  Double(metrics.top5Correct)] + metrics.confusion.joined().map(Double.init)
+    var values =
+      [
+        Double(metrics.samples), metrics.lossSum, Double(metrics.top1Correct),
+        Double(metrics.top5Correct),
+      ] + metrics.confusion.joined().map(Double.init)
     world.allreduceSum(&values)
     var merged = metrics
     merged.samples = Int(values[0])

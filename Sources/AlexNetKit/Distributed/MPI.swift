@@ -30,7 +30,8 @@ public final class MPIWorld: @unchecked Sendable {
       var provided: Int32 = 0
       // FUNNELED: only the training thread calls MPI; the loader's threads never do.
       MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
-      var rank: Int32 = 0, size: Int32 = 0
+      var rank: Int32 = 0
+      var size: Int32 = 0
       MPI_Comm_rank(cmpi_comm_world(), &rank)
       MPI_Comm_size(cmpi_comm_world(), &size)
       let world = MPIWorld(rank: Int(rank), size: Int(size))

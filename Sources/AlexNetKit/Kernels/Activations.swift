@@ -13,15 +13,20 @@ public func reluForwardNaive(input: Tensor) -> Tensor { input.map { $0 > 0 ? $0 
 
 /// Reference ReLU backward.
 public func reluBackwardNaive(output: Tensor, outputGradient: Tensor) -> Tensor {
-  Tensor(shape: output.shape, scalars: zip(output.scalars, outputGradient.scalars).map { $0 > 0 ? $1 : 0 })
+  Tensor(
+    shape: output.shape,
+    scalars: zip(output.scalars, outputGradient.scalars).map { $0 > 0 ? $1 : 0 })
 }
 
 /// Fast ReLU: parallel, eight lanes at a time with packed compares (Swift's `max` and `? :` on
 /// floats compile to a branch per element here), out of place or in place (`output` may equal
 /// `input`).
-public func reluForward(count: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+public func reluForward(
+  count: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+) {
   Parallel.forEachChunk(count, minimumChunk: 1 << 16) { range in
-    addShiftAndReLU(count: range.count, input + range.lowerBound, shift: 0, into: output + range.lowerBound)
+    addShiftAndReLU(
+      count: range.count, input + range.lowerBound, shift: 0, into: output + range.lowerBound)
   }
 }
 
@@ -31,50 +36,67 @@ public func reluBackward(
   inputGradient: UnsafeMutablePointer<Float>
 ) {
   Parallel.forEachChunk(count, minimumChunk: 1 << 16) { range in
-    keepWherePositive(count: range.count, outputGradient + range.lowerBound, where: output + range.lowerBound,
-                      into: inputGradient + range.lowerBound)
+    keepWherePositive(
+      count: range.count, outputGradient + range.lowerBound, where: output + range.lowerBound,
+      into: inputGradient + range.lowerBound)
   }
 }
 
 /// to[i] = max(from[i] + shift, 0) (0 for NaN, as the reference), serially; `to` may equal `from`.
 @inline(__always)
-func addShiftAndReLU(count: Int, _ from: UnsafePointer<Float>, shift: Float, into to: UnsafeMutablePointer<Float>) {
+func addShiftAndReLU(
+  count: Int, _ from: UnsafePointer<Float>, shift: Float, into to: UnsafeMutablePointer<Float>
+) {
   let shift8 = Float8(repeating: shift)
-  forEightAndRest(count, vector: { i in
-    let v = from.load8(i) + shift8
-    to.store8(select8(greater8(v, .zero), v, .zero), i)
-  }, scalar: { i in
-    let v = from[i] + shift
-    to[i] = v > 0 ? v : 0
-  })
+  forEightAndRest(
+    count,
+    vector: { i in
+      let v = from.load8(i) + shift8
+      to.store8(select8(greater8(v, .zero), v, .zero), i)
+    },
+    scalar: { i in
+      let v = from[i] + shift
+      to[i] = v > 0 ? v : 0
+    })
 }
 
 /// to[i] = on[i] > 0 ? from[i] : 0, serially: a gradient through a ReLU from its output.
 @inline(__always)
-func keepWherePositive(count: Int, _ from: UnsafePointer<Float>, where on: UnsafePointer<Float>,
-                       into to: UnsafeMutablePointer<Float>) {
-  forEightAndRest(count, vector: { i in
-    to.store8(select8(greater8(on.load8(i), .zero), from.load8(i), .zero), i)
-  }, scalar: { i in
-    to[i] = on[i] > 0 ? from[i] : 0
-  })
+func keepWherePositive(
+  count: Int, _ from: UnsafePointer<Float>, where on: UnsafePointer<Float>,
+  into to: UnsafeMutablePointer<Float>
+) {
+  forEightAndRest(
+    count,
+    vector: { i in
+      to.store8(select8(greater8(on.load8(i), .zero), from.load8(i), .zero), i)
+    },
+    scalar: { i in
+      to[i] = on[i] > 0 ? from[i] : 0
+    })
 }
 
 public func reluForward(input: Tensor) -> Tensor {
   var output = Tensor(uninitializedShape: input.shape)
   input.withUnsafeBufferPointer { x in
-    output.withUnsafeMutableBufferPointer { y in reluForward(count: x.count, input: x.baseAddress!, output: y.baseAddress!) }
+    output.withUnsafeMutableBufferPointer { y in
+      reluForward(count: x.count, input: x.baseAddress!, output: y.baseAddress!)
+    }
   }
   return output
 }
 
 public func reluBackward(output: Tensor, outputGradient: Tensor) -> Tensor {
-  precondition(output.shape == outputGradient.shape, "ReLU: output \(output.shape), gradient \(outputGradient.shape)")
+  precondition(
+    output.shape == outputGradient.shape,
+    "ReLU: output \(output.shape), gradient \(outputGradient.shape)")
   var dx = Tensor(uninitializedShape: output.shape)
   output.withUnsafeBufferPointer { y in
     outputGradient.withUnsafeBufferPointer { dy in
       dx.withUnsafeMutableBufferPointer { dx in
-        reluBackward(count: y.count, output: y.baseAddress!, outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!)
+        reluBackward(
+          count: y.count, output: y.baseAddress!, outputGradient: dy.baseAddress!,
+          inputGradient: dx.baseAddress!)
       }
     }
   }

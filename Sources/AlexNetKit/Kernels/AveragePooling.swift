@@ -9,7 +9,9 @@ func adaptiveWindow(_ index: Int, _ output: Int, _ input: Int) -> Range<Int> {
 
 /// Reference and only version: the work is a few thousand additions per image, small beside
 /// the convolutions, so one straightforward loop is both the definition and fast enough.
-public func adaptiveAveragePool2dForward(input: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
+public func adaptiveAveragePool2dForward(input: Tensor, outputHeight: Int, outputWidth: Int)
+  -> Tensor
+{
   precondition(input.rank == 4, "adaptive average pooling needs [N, C, H, W], got \(input.shape)")
   let (planes, h, w) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])
   var output = Tensor(zeros: [input.shape[0], input.shape[1], outputHeight, outputWidth])
@@ -22,7 +24,8 @@ public func adaptiveAveragePool2dForward(input: Tensor, outputHeight: Int, outpu
             let columns = adaptiveWindow(j, outputWidth, w)
             var sum: Float = 0
             for r in rows { for c in columns { sum += x[(plane * h + r) * w + c] } }
-            y[(plane * outputHeight + i) * outputWidth + j] = sum / Float(rows.count * columns.count)
+            y[(plane * outputHeight + i) * outputWidth + j] =
+              sum / Float(rows.count * columns.count)
           }
         }
       }
@@ -34,7 +37,8 @@ public func adaptiveAveragePool2dForward(input: Tensor, outputHeight: Int, outpu
 /// Each output gradient spread evenly over its window.
 public func adaptiveAveragePool2dBackward(outputGradient: Tensor, inputShape: [Int]) -> Tensor {
   let (planes, h, w) = (inputShape[0] * inputShape[1], inputShape[2], inputShape[3])
-  let outputHeight = outputGradient.shape[2], outputWidth = outputGradient.shape[3]
+  let outputHeight = outputGradient.shape[2]
+  let outputWidth = outputGradient.shape[3]
   var dx = Tensor(zeros: inputShape)
   outputGradient.withUnsafeBufferPointer { dy in
     dx.withUnsafeMutableBufferPointer { dx in
@@ -43,7 +47,8 @@ public func adaptiveAveragePool2dBackward(outputGradient: Tensor, inputShape: [I
           let rows = adaptiveWindow(i, outputHeight, h)
           for j in 0..<outputWidth {
             let columns = adaptiveWindow(j, outputWidth, w)
-            let share = dy[(plane * outputHeight + i) * outputWidth + j] / Float(rows.count * columns.count)
+            let share =
+              dy[(plane * outputHeight + i) * outputWidth + j] / Float(rows.count * columns.count)
             for r in rows { for c in columns { dx[(plane * h + r) * w + c] += share } }
           }
         }

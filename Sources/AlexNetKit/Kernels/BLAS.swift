@@ -50,8 +50,9 @@ public enum BLAS {
     let profile = ComputeContext.current.profile
     let started = profile == nil ? nil : ContinuousClock.now
     defer { if let profile, let started { record(since: started, in: profile) } }
-    cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(n),
-                x, 1, beta, y, 1)
+    cblas_sgemv(
+      CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(n),
+      x, 1, beta, y, 1)
   }
 
   /// The textbook triple loop for the same product, without transposes: the reference the GEMM

@@ -45,8 +45,14 @@ public enum BLASRuntime {
   /// OpenBLAS's thread count (its own pool, separate from `Parallel`'s loops). Set through a
   /// `ComputeContext`'s `threadCount`; batch shards set it to 1 while they run.
   public internal(set) static var threadCount: Int {
-    get { ensureConfigured(); return Int(openblas_get_num_threads()) }
-    set { ensureConfigured(); openblas_set_num_threads(Int32(max(1, newValue))) }
+    get {
+      ensureConfigured()
+      return Int(openblas_get_num_threads())
+    }
+    set {
+      ensureConfigured()
+      openblas_set_num_threads(Int32(max(1, newValue)))
+    }
   }
 
   static let avx512Cores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
@@ -54,8 +60,10 @@ public enum BLASRuntime {
   static func configure() -> Configuration {
     let environment = ProcessInfo.processInfo.environment
     let atLoad = currentCoreName()
-    let plan = plan(requested: environment["ALEXNET_BLAS_CORE"], coreTypeVariable: environment["OPENBLAS_CORETYPE"],
-                    atLoad: atLoad, cpu: .current)
+    let plan = plan(
+      requested: environment["ALEXNET_BLAS_CORE"],
+      coreTypeVariable: environment["OPENBLAS_CORETYPE"],
+      atLoad: atLoad, cpu: .current)
     switch plan.selection {
     case .keep: break
     case .detect: select(nil)
@@ -78,22 +86,38 @@ public enum BLASRuntime {
   static func plan(requested: String?, coreTypeVariable: String?, atLoad: String, cpu: CPUFeatures)
     -> (selection: Selection, notice: ((_ inUse: String) -> String)?)
   {
-    func runnable(_ name: String) -> Bool { cpu.hasAVX512 || !avx512Cores.contains(name.lowercased()) }
+    func runnable(_ name: String) -> Bool {
+      cpu.hasAVX512 || !avx512Cores.contains(name.lowercased())
+    }
     if let requested, !requested.isEmpty {
       if requested.lowercased() == "auto" { return (.detect, nil) }
       if runnable(requested) { return (.core(requested), nil) }
-      return (.detect, { "ALEXNET_BLAS_CORE=\(requested) needs AVX-512, which this CPU lacks; "
-                         + "using OpenBLAS's detection (\($0))" })
+      return (
+        .detect,
+        {
+          "ALEXNET_BLAS_CORE=\(requested) needs AVX-512, which this CPU lacks; "
+            + "using OpenBLAS's detection (\($0))"
+        }
+      )
     }
     if cpu.hasAVX512, !avx512Cores.contains(atLoad.lowercased()) {
       let cause = coreTypeVariable.map { "OPENBLAS_CORETYPE=\($0)" } ?? "OpenBLAS"
-      return (.core(cpu.hasAVX512BF16 ? "Cooperlake" : "SkylakeX"),
-              { "\(cause) selected the \(atLoad) kernels on an AVX-512 CPU; using \($0) "
-                + "(set ALEXNET_BLAS_CORE=\(atLoad) to keep \(atLoad))" })
+      return (
+        .core(cpu.hasAVX512BF16 ? "Cooperlake" : "SkylakeX"),
+        {
+          "\(cause) selected the \(atLoad) kernels on an AVX-512 CPU; using \($0) "
+            + "(set ALEXNET_BLAS_CORE=\(atLoad) to keep \(atLoad))"
+        }
+      )
     }
     if !runnable(atLoad) {
-      return (.detect, { "OPENBLAS_CORETYPE=\(atLoad) needs AVX-512, which this CPU lacks; "
-                         + "using OpenBLAS's detection (\($0))" })
+      return (
+        .detect,
+        {
+          "OPENBLAS_CORETYPE=\(atLoad) needs AVX-512, which this CPU lacks; "
+            + "using OpenBLAS's detection (\($0))"
+        }
+      )
     }
     return (.keep, nil)
   }
@@ -133,6 +157,8 @@ struct CPUFeatures {
     return CPUFeatures(flags: Set(line.split(separator: " ")))
   }()
 
-  var hasAVX512: Bool { ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) }
+  var hasAVX512: Bool {
+    ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
+  }
   var hasAVX512BF16: Bool { flags.contains("avx512_bf16") }
 }

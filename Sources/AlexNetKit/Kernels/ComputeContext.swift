@@ -26,8 +26,10 @@ public struct ComputeContext: Sendable {
 
   /// A context with its own workspace. `threadCount` nil: all active cores for our loops, and
   /// OpenBLAS left as it is.
-  public init(threadCount: Int? = nil, shardsBatches: Bool = true, profile: GEMMProfile? = nil,
-              workspace: Workspace = Workspace()) {
+  public init(
+    threadCount: Int? = nil, shardsBatches: Bool = true, profile: GEMMProfile? = nil,
+    workspace: Workspace = Workspace()
+  ) {
     self.threadCount = max(1, threadCount ?? ProcessInfo.processInfo.activeProcessorCount)
     self.setsBLASThreads = threadCount != nil
     (self.shardsBatches, self.profile, self.workspace) = (shardsBatches, profile, workspace)

@@ -2,18 +2,24 @@
 /// torchvision weights load as they are), b [out].
 
 func checkDenseShapes(input: Tensor, weight: Tensor, bias: Tensor?) {
-  precondition(input.rank == 2 && weight.rank == 2 && input.shape[1] == weight.shape[1],
-               "dense: input \(input.shape) and weight \(weight.shape) need [N, in] and [out, in]")
+  precondition(
+    input.rank == 2 && weight.rank == 2 && input.shape[1] == weight.shape[1],
+    "dense: input \(input.shape) and weight \(weight.shape) need [N, in] and [out, in]")
   if let bias {
-    precondition(bias.shape == [weight.shape[0]], "dense: bias \(bias.shape), expected [\(weight.shape[0])]")
+    precondition(
+      bias.shape == [weight.shape[0]], "dense: bias \(bias.shape), expected [\(weight.shape[0])]")
   }
 }
 
 /// Reference dense forward: the dot products one by one.
 public func denseForwardNaive(input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
   checkDenseShapes(input: input, weight: weight, bias: bias)
-  let n = input.shape[0], inputs = input.shape[1], outputs = weight.shape[0]
-  let x = input.scalars, w = weight.scalars, b = bias?.scalars
+  let n = input.shape[0]
+  let inputs = input.shape[1]
+  let outputs = weight.shape[0]
+  let x = input.scalars
+  let w = weight.scalars
+  let b = bias?.scalars
   var y = [Float](repeating: 0, count: n * outputs)
   for row in 0..<n {
     for o in 0..<outputs {
@@ -30,10 +36,17 @@ public func denseBackwardNaive(input: Tensor, weight: Tensor, outputGradient: Te
   -> (input: Tensor, weight: Tensor, bias: Tensor)
 {
   checkDenseShapes(input: input, weight: weight, bias: nil)
-  let n = input.shape[0], inputs = input.shape[1], outputs = weight.shape[0]
-  precondition(outputGradient.shape == [n, outputs], "dense: output gradient \(outputGradient.shape), expected \([n, outputs])")
-  let x = input.scalars, w = weight.scalars, dy = outputGradient.scalars
-  var dx = [Float](repeating: 0, count: x.count), dw = [Float](repeating: 0, count: w.count)
+  let n = input.shape[0]
+  let inputs = input.shape[1]
+  let outputs = weight.shape[0]
+  precondition(
+    outputGradient.shape == [n, outputs],
+    "dense: output gradient \(outputGradient.shape), expected \([n, outputs])")
+  let x = input.scalars
+  let w = weight.scalars
+  let dy = outputGradient.scalars
+  var dx = [Float](repeating: 0, count: x.count)
+  var dw = [Float](repeating: 0, count: w.count)
   var db = [Float](repeating: 0, count: outputs)
   for row in 0..<n {
     for o in 0..<outputs {
@@ -45,8 +58,10 @@ public func denseBackwardNaive(input: Tensor, weight: Tensor, outputGradient: Te
       }
     }
   }
-  return (Tensor(shape: input.shape, scalars: dx), Tensor(shape: weight.shape, scalars: dw),
-          Tensor(shape: [outputs], scalars: db))
+  return (
+    Tensor(shape: input.shape, scalars: dx), Tensor(shape: weight.shape, scalars: dw),
+    Tensor(shape: [outputs], scalars: db)
+  )
 }
 
 /// Up to this many rows, a dense layer runs one matrix-vector product per row instead of a GEMM:
@@ -56,16 +71,22 @@ let denseRowsPerGEMV = 3
 /// Dense forward as one SGEMM on top of the broadcast bias (SGEMVs for a batch of up to
 /// `denseRowsPerGEMV`). Overwrites `output` [N, out].
 public func denseForward(
-  batch n: Int, inputs: Int, outputs: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+  batch n: Int, inputs: Int, outputs: Int, input: UnsafePointer<Float>,
+  weight: UnsafePointer<Float>,
   bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
 ) {
   for row in 0..<n {
     let y = output + row * outputs
-    if let bias { y.update(from: bias, count: outputs) } else { y.update(repeating: 0, count: outputs) }
+    if let bias {
+      y.update(from: bias, count: outputs)
+    } else {
+      y.update(repeating: 0, count: outputs)
+    }
   }
   if n <= denseRowsPerGEMV {
     for row in 0..<n {
-      BLAS.sgemv(weight, m: outputs, n: inputs, input + row * inputs, into: output + row * outputs, beta: 1)
+      BLAS.sgemv(
+        weight, m: outputs, n: inputs, input + row * inputs, into: output + row * outputs, beta: 1)
     }
   } else {
     BLAS.sgemm(input, weight, transposeB: true, into: output, m: n, n: outputs, k: inputs, beta: 1)
@@ -76,17 +97,21 @@ public func denseForward(
 /// gradients (`accumulate`) or written over them (saving a zero fill and a read of a 150 MB
 /// gradient for fc6); overwrites `inputGradient` (dx = dy·W) when given.
 public func denseBackward(
-  batch n: Int, inputs: Int, outputs: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+  batch n: Int, inputs: Int, outputs: Int, input: UnsafePointer<Float>,
+  weight: UnsafePointer<Float>,
   outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
-  weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?, accumulate: Bool = true
+  weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
+  accumulate: Bool = true
 ) {
-  BLAS.sgemm(outputGradient, transposeA: true, input, into: weightGradient, m: outputs, n: inputs, k: n,
-             beta: accumulate ? 1 : 0)
+  BLAS.sgemm(
+    outputGradient, transposeA: true, input, into: weightGradient, m: outputs, n: inputs, k: n,
+    beta: accumulate ? 1 : 0)
   if let inputGradient {
     if n <= denseRowsPerGEMV {
       for row in 0..<n {
-        BLAS.sgemv(weight, transpose: true, m: outputs, n: inputs, outputGradient + row * outputs,
-                   into: inputGradient + row * inputs)
+        BLAS.sgemv(
+          weight, transpose: true, m: outputs, n: inputs, outputGradient + row * outputs,
+          into: inputGradient + row * inputs)
       }
     } else {
       BLAS.sgemm(outputGradient, weight, into: inputGradient, m: n, n: inputs, k: outputs)
@@ -104,19 +129,25 @@ public func denseBackward(
 /// Dense forward of tensors.
 public func denseForward(input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
   checkDenseShapes(input: input, weight: weight, bias: bias)
-  let n = input.shape[0], inputs = input.shape[1], outputs = weight.shape[0]
+  let n = input.shape[0]
+  let inputs = input.shape[1]
+  let outputs = weight.shape[0]
   var output = Tensor(uninitializedShape: [n, outputs])
   input.withUnsafeBufferPointer { x in
     weight.withUnsafeBufferPointer { w in
       output.withUnsafeMutableBufferPointer { y in
         if let bias {
           bias.withUnsafeBufferPointer { b in
-            denseForward(batch: n, inputs: inputs, outputs: outputs, input: x.baseAddress!, weight: w.baseAddress!,
-                         bias: b.baseAddress!, output: y.baseAddress!)
+            denseForward(
+              batch: n, inputs: inputs, outputs: outputs, input: x.baseAddress!,
+              weight: w.baseAddress!,
+              bias: b.baseAddress!, output: y.baseAddress!)
           }
         } else {
-          denseForward(batch: n, inputs: inputs, outputs: outputs, input: x.baseAddress!, weight: w.baseAddress!,
-                       bias: nil, output: y.baseAddress!)
+          denseForward(
+            batch: n, inputs: inputs, outputs: outputs, input: x.baseAddress!,
+            weight: w.baseAddress!,
+            bias: nil, output: y.baseAddress!)
         }
       }
     }
@@ -125,25 +156,38 @@ public func denseForward(input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor
 }
 
 /// Dense gradients of tensors: input (nil unless `needsInputGradient`), weight and bias.
-public func denseBackward(input: Tensor, weight: Tensor, outputGradient: Tensor, needsInputGradient: Bool = true)
+public func denseBackward(
+  input: Tensor, weight: Tensor, outputGradient: Tensor, needsInputGradient: Bool = true
+)
   -> (input: Tensor?, weight: Tensor, bias: Tensor)
 {
   checkDenseShapes(input: input, weight: weight, bias: nil)
-  let n = input.shape[0], inputs = input.shape[1], outputs = weight.shape[0]
-  precondition(outputGradient.shape == [n, outputs], "dense: output gradient \(outputGradient.shape), expected \([n, outputs])")
+  let n = input.shape[0]
+  let inputs = input.shape[1]
+  let outputs = weight.shape[0]
+  precondition(
+    outputGradient.shape == [n, outputs],
+    "dense: output gradient \(outputGradient.shape), expected \([n, outputs])")
   var dx = needsInputGradient ? Tensor(uninitializedShape: input.shape) : nil
-  var dw = Tensor(uninitializedShape: weight.shape), db = Tensor(uninitializedShape: [outputs])
+  var dw = Tensor(uninitializedShape: weight.shape)
+  var db = Tensor(uninitializedShape: [outputs])
   input.withUnsafeBufferPointer { x in
     weight.withUnsafeBufferPointer { w in
       outputGradient.withUnsafeBufferPointer { dy in
         dw.withUnsafeMutableBufferPointer { dw in
           db.withUnsafeMutableBufferPointer { db in
             func run(_ dx: UnsafeMutablePointer<Float>?) {
-              denseBackward(batch: n, inputs: inputs, outputs: outputs, input: x.baseAddress!, weight: w.baseAddress!,
-                            outputGradient: dy.baseAddress!, inputGradient: dx, weightGradient: dw.baseAddress!,
-                            biasGradient: db.baseAddress!, accumulate: false)
+              denseBackward(
+                batch: n, inputs: inputs, outputs: outputs, input: x.baseAddress!,
+                weight: w.baseAddress!,
+                outputGradient: dy.baseAddress!, inputGradient: dx, weightGradient: dw.baseAddress!,
+                biasGradient: db.baseAddress!, accumulate: false)
             }
-            if dx != nil { dx!.withUnsafeMutableBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+            if dx != nil {
+              dx!.withUnsafeMutableBufferPointer { run($0.baseAddress!) }
+            } else {
+              run(nil)
+            }
           }
         }
       }

@@ -4,9 +4,11 @@
 /// from a seeded generator, so a run is reproducible, and the backward pass reuses it.
 
 /// A mask of 0 and 1/(1 − rate), one entry per element.
-public func dropoutMask(shape: [Int], rate: Float, using generator: inout SeededGenerator) -> Tensor {
+public func dropoutMask(shape: [Int], rate: Float, using generator: inout SeededGenerator) -> Tensor
+{
   precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1), got \(rate)")
-  let keep = 1 - rate, scale = 1 / keep
+  let keep = 1 - rate
+  let scale = 1 / keep
   var mask = Tensor(uninitializedShape: shape)
   mask.withUnsafeMutableBufferPointer { m in
     for i in m.indices { m[i] = generator.nextUniform() < keep ? scale : 0 }

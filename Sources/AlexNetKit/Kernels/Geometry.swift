@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a sliding window (convolution or pooling) treats the border.
 public enum Padding: Equatable, Hashable, Sendable, CustomStringConvertible {
   /// No padding: windows lie inside the input (Keras's `valid`).
@@ -18,14 +20,17 @@ public enum Padding: Equatable, Hashable, Sendable, CustomStringConvertible {
 
   /// Output extent and the padding before the first cell, for an input extent, window and stride.
   /// Throws when no window fits.
-  public func resolve(input: Int, window: Int, stride: Int) throws(ShapeError) -> (output: Int, before: Int) {
+  public func resolve(input: Int, window: Int, stride: Int) throws(ShapeError) -> (
+    output: Int, before: Int
+  ) {
     guard input > 0, window > 0, stride > 0 else {
       throw ShapeError("input \(input), window \(window) and stride \(stride) must be positive")
     }
     switch self {
     case .valid:
       guard window <= input else {
-        throw ShapeError("a \(window)-wide window does not fit an input \(input) wide without padding")
+        throw ShapeError(
+          "a \(window)-wide window does not fit an input \(input) wide without padding")
       }
       return ((input - window) / stride + 1, 0)
     case .same:
@@ -36,7 +41,8 @@ public enum Padding: Equatable, Hashable, Sendable, CustomStringConvertible {
       guard padding >= 0 else { throw ShapeError("padding must not be negative, got \(padding)") }
       guard window <= input + 2 * padding else {
         throw ShapeError(
-          "a \(window)-wide window does not fit an input \(input) wide padded by \(padding) on each side")
+          "a \(window)-wide window does not fit an input \(input) wide padded by \(padding) on each side"
+        )
       }
       return ((input + 2 * padding - window) / stride + 1, padding)
     }
@@ -53,5 +59,3 @@ public struct ShapeError: Error, Equatable, CustomStringConvertible, Sendable {
 extension ShapeError: LocalizedError {
   public var errorDescription: String? { message }
 }
-
-import Foundation

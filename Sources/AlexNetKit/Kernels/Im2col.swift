@@ -25,14 +25,19 @@ func im2col(
   _ g: ConvGeometry, image: UnsafePointer<Float>, channel c: Int, kernelRows: Range<Int>,
   columns: UnsafeMutablePointer<Float>, rowLength: Int, columnOffset: Int
 ) {
-  let k = g.kernel, s = g.stride, outW = g.outWidth, outH = g.outHeight
+  let k = g.kernel
+  let s = g.stride
+  let outW = g.outWidth
+  let outH = g.outHeight
   let planeSize = g.height * g.width
   do {
     let plane = image + c * planeSize
     for ky in kernelRows {
-      let rows = insideRange(extent: g.height, outputs: outH, stride: s, padding: g.padTop, offset: ky)
+      let rows = insideRange(
+        extent: g.height, outputs: outH, stride: s, padding: g.padTop, offset: ky)
       for kx in 0..<k {
-        let cols = insideRange(extent: g.width, outputs: outW, stride: s, padding: g.padLeft, offset: kx)
+        let cols = insideRange(
+          extent: g.width, outputs: outW, stride: s, padding: g.padLeft, offset: kx)
         let destination = columns + ((c * k + ky) * k + kx) * rowLength + columnOffset
         let firstX = cols.lowerBound * s - g.padLeft + kx
         for oy in 0..<outH {
@@ -62,15 +67,20 @@ func col2im(
   _ g: ConvGeometry, columns: UnsafePointer<Float>, rowLength: Int, columnOffset: Int,
   image: UnsafeMutablePointer<Float>, channels: Range<Int>
 ) {
-  let k = g.kernel, s = g.stride, outW = g.outWidth, outH = g.outHeight
+  let k = g.kernel
+  let s = g.stride
+  let outW = g.outWidth
+  let outH = g.outHeight
   let planeSize = g.height * g.width
   for c in channels {
     let plane = image + c * planeSize
     plane.update(repeating: 0, count: planeSize)
     for ky in 0..<k {
-      let rows = insideRange(extent: g.height, outputs: outH, stride: s, padding: g.padTop, offset: ky)
+      let rows = insideRange(
+        extent: g.height, outputs: outH, stride: s, padding: g.padTop, offset: ky)
       for kx in 0..<k {
-        let cols = insideRange(extent: g.width, outputs: outW, stride: s, padding: g.padLeft, offset: kx)
+        let cols = insideRange(
+          extent: g.width, outputs: outW, stride: s, padding: g.padLeft, offset: kx)
         let source = columns + ((c * k + ky) * k + kx) * rowLength + columnOffset
         let firstX = cols.lowerBound * s - g.padLeft + kx
         for oy in rows {

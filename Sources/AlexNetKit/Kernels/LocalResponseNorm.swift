@@ -21,8 +21,10 @@ public struct LRNParameters: Equatable, Hashable, Sendable, CustomStringConverti
   public var k: Float
   public var convention: AlphaConvention
 
-  public init(size: Int = 5, alpha: Float = 1e-4, beta: Float = 0.75, k: Float = 2,
-              convention: AlphaConvention = .averaged) {
+  public init(
+    size: Int = 5, alpha: Float = 1e-4, beta: Float = 0.75, k: Float = 2,
+    convention: AlphaConvention = .averaged
+  ) {
     precondition(size > 0, "LRN size must be positive, got \(size)")
     (self.size, self.alpha, self.beta, self.k, self.convention) = (size, alpha, beta, k, convention)
   }
@@ -55,7 +57,9 @@ public func localResponseNormForwardNaive(_ p: LRNParameters, input: Tensor) -> 
           sum += a * a
         }
         let index = (image * c + channel) * plane + i
-        y[index] = Float(Double(x[index]) / Double.pow(Double(p.k) + Double(p.effectiveAlpha) * sum, Double(p.beta)))
+        y[index] = Float(
+          Double(x[index])
+            / Double.pow(Double(p.k) + Double(p.effectiveAlpha) * sum, Double(p.beta)))
       }
     }
   }
@@ -64,22 +68,30 @@ public func localResponseNormForwardNaive(_ p: LRNParameters, input: Tensor) -> 
 
 /// Reference backward, from the partial derivatives:
 /// ∂b_i/∂a_j = δ_ij·s_i^−β − 2α'β·a_i·a_j·s_i^(−β−1) for j in W(i).
-public func localResponseNormBackwardNaive(_ p: LRNParameters, input: Tensor, outputGradient: Tensor) -> Tensor {
-  precondition(outputGradient.shape == input.shape,
-               "LRN: output gradient \(outputGradient.shape), expected \(input.shape)")
+public func localResponseNormBackwardNaive(
+  _ p: LRNParameters, input: Tensor, outputGradient: Tensor
+) -> Tensor {
+  precondition(
+    outputGradient.shape == input.shape,
+    "LRN: output gradient \(outputGradient.shape), expected \(input.shape)")
   let (n, c, plane) = lrnDimensions(input)
-  let x = input.scalars, dy = outputGradient.scalars
+  let x = input.scalars
+  let dy = outputGradient.scalars
   var dx = [Double](repeating: 0, count: x.count)
-  let alpha = Double(p.effectiveAlpha), beta = Double(p.beta)
+  let alpha = Double(p.effectiveAlpha)
+  let beta = Double(p.beta)
   for image in 0..<n {
     for i in 0..<plane {
       for channel in 0..<c {
         let window = Swift.max(0, channel - p.before)...Swift.min(c - 1, channel + p.after)
         var sum: Double = 0
-        for j in window { sum += Double(x[(image * c + j) * plane + i]) * Double(x[(image * c + j) * plane + i]) }
+        for j in window {
+          sum += Double(x[(image * c + j) * plane + i]) * Double(x[(image * c + j) * plane + i])
+        }
         let s = Double(p.k) + alpha * sum
         let out = (image * c + channel) * plane + i
-        let g = Double(dy[out]), a = Double(x[out])
+        let g = Double(dy[out])
+        let a = Double(x[out])
         dx[out] += g * Double.pow(s, -beta)
         for j in window {
           let index = (image * c + j) * plane + i
@@ -92,7 +104,9 @@ public func localResponseNormBackwardNaive(_ p: LRNParameters, input: Tensor, ou
 }
 
 func lrnDimensions(_ input: Tensor) -> (batch: Int, channels: Int, plane: Int) {
-  precondition(input.rank == 4 || input.rank == 2, "LRN needs [N, C, H, W] or [N, C] input, got \(input.shape)")
+  precondition(
+    input.rank == 4 || input.rank == 2, "LRN needs [N, C, H, W] or [N, C] input, got \(input.shape)"
+  )
   return (input.shape[0], input.shape[1], input.rank == 4 ? input.shape[2] * input.shape[3] : 1)
 }
 
@@ -107,14 +121,20 @@ public func localResponseNormForward(
   _ p: LRNParameters, batch: Int, channels: Int, plane: Int,
   input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, workspace: Workspace
 ) {
-  forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 1,
-                  workspace: workspace) { base, range, squares in
+  forEachLRNBlock(
+    batch: batch, channels: channels, plane: plane, buffers: 1,
+    workspace: workspace
+  ) { base, range, squares in
     let width = range.count
-    storeSquares(of: input + base + range.lowerBound, plane: plane, channels: channels, width: width, into: squares)
+    storeSquares(
+      of: input + base + range.lowerBound, plane: plane, channels: channels, width: width,
+      into: squares)
     for c in 0..<channels {
       let offset = base + c * plane + range.lowerBound
-      let x = input + offset, y = output + offset
-      forEachScaleLane(p, channel: c, channels: channels, width: width, squares: squares) { i, _, power in
+      let x = input + offset
+      let y = output + offset
+      forEachScaleLane(p, channel: c, channels: channels, width: width, squares: squares) {
+        i, _, power in
         y.store8(x.load8(i) * power, i)
       } scalar: { i, _, power in
         y[i] = x[i] * power
@@ -130,17 +150,28 @@ public func localResponseNormBackward(
   input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
   inputGradient: UnsafeMutablePointer<Float>, workspace: Workspace
 ) {
-  let factor = 2 * p.effectiveAlpha * p.beta, factor8 = Float8(repeating: factor)
-  forEachLRNBlock(batch: batch, channels: channels, plane: plane, buffers: 3,
-                  workspace: workspace) { base, range, buffer in
-    let width = range.count, rows = channels * width
-    let squares = buffer, powers = buffer + rows, ratios = buffer + 2 * rows
-    storeSquares(of: input + base + range.lowerBound, plane: plane, channels: channels, width: width, into: squares)
+  let factor = 2 * p.effectiveAlpha * p.beta
+  let factor8 = Float8(repeating: factor)
+  forEachLRNBlock(
+    batch: batch, channels: channels, plane: plane, buffers: 3,
+    workspace: workspace
+  ) { base, range, buffer in
+    let width = range.count
+    let rows = channels * width
+    let squares = buffer
+    let powers = buffer + rows
+    let ratios = buffer + 2 * rows
+    storeSquares(
+      of: input + base + range.lowerBound, plane: plane, channels: channels, width: width,
+      into: squares)
     for c in 0..<channels {
       let offset = base + c * plane + range.lowerBound
-      let x = input + offset, dy = outputGradient + offset
-      let power = powers + c * width, ratio = ratios + c * width
-      forEachScaleLane(p, channel: c, channels: channels, width: width, squares: squares) { i, s, pw in
+      let x = input + offset
+      let dy = outputGradient + offset
+      let power = powers + c * width
+      let ratio = ratios + c * width
+      forEachScaleLane(p, channel: c, channels: channels, width: width, squares: squares) {
+        i, s, pw in
         power.store8(pw, i)
         ratio.store8(dy.load8(i) * x.load8(i) * pw / s, i)
       } scalar: { i, s, pw in
@@ -150,27 +181,43 @@ public func localResponseNormBackward(
     }
     for c in 0..<channels {
       let offset = base + c * plane + range.lowerBound
-      let dx = inputGradient + offset, dy = outputGradient + offset, x = input + offset, power = powers + c * width
+      let dx = inputGradient + offset
+      let dy = outputGradient + offset
+      let x = input + offset
+      let power = powers + c * width
       // Channel c lies in the windows of channels c − after ... c + before.
       let window = Swift.max(0, c - p.after)...Swift.min(channels - 1, c + p.before)
-      forEightAndRest(width, vector: { j in
-        let sum = windowSum8(of: ratios, width: width, rows: window, at: j)
-        dx.store8(dy.load8(j) * power.load8(j) - factor8 * x.load8(j) * sum, j)
-      }, scalar: { j in
-        dx[j] = dy[j] * power[j] - factor * x[j] * windowSum(of: ratios, width: width, rows: window, at: j)
-      })
+      forEightAndRest(
+        width,
+        vector: { j in
+          let sum = windowSum8(of: ratios, width: width, rows: window, at: j)
+          dx.store8(dy.load8(j) * power.load8(j) - factor8 * x.load8(j) * sum, j)
+        },
+        scalar: { j in
+          dx[j] =
+            dy[j] * power[j] - factor * x[j]
+            * windowSum(of: ratios, width: width, rows: window, at: j)
+        })
     }
   }
 }
 
 /// Writes a² for `width` positions of every channel plane starting at `x` into rows of `squares`.
 @inline(__always)
-private func storeSquares(of x: UnsafePointer<Float>, plane: Int, channels: Int, width: Int,
-                          into squares: UnsafeMutablePointer<Float>) {
+private func storeSquares(
+  of x: UnsafePointer<Float>, plane: Int, channels: Int, width: Int,
+  into squares: UnsafeMutablePointer<Float>
+) {
   for c in 0..<channels {
-    let row = x + c * plane, sq = squares + c * width
-    forEightAndRest(width, vector: { i in let v = row.load8(i); sq.store8(v * v, i) },
-                    scalar: { i in sq[i] = row[i] * row[i] })
+    let row = x + c * plane
+    let sq = squares + c * width
+    forEightAndRest(
+      width,
+      vector: { i in
+        let v = row.load8(i)
+        sq.store8(v * v, i)
+      },
+      scalar: { i in sq[i] = row[i] * row[i] })
   }
 }
 
@@ -178,36 +225,43 @@ private func storeSquares(of x: UnsafePointer<Float>, plane: Int, channels: Int,
 /// and s^−β: `vector` gets eight positions at a time, `scalar` the rest.
 @inline(__always)
 private func forEachScaleLane(
-  _ p: LRNParameters, channel c: Int, channels: Int, width: Int, squares: UnsafeMutablePointer<Float>,
+  _ p: LRNParameters, channel c: Int, channels: Int, width: Int,
+  squares: UnsafeMutablePointer<Float>,
   vector: (Int, Float8, Float8) -> Void, scalar: (Int, Float, Float) -> Void
 ) {
   let window = Swift.max(0, c - p.before)...Swift.min(channels - 1, c + p.after)
   let (k, alpha, beta) = (p.k, p.effectiveAlpha, p.beta)
-  let k8 = Float8(repeating: k), alpha8 = Float8(repeating: alpha)
-  forEightAndRest(width, vector: { i in
-    let s = k8 + alpha8 * windowSum8(of: squares, width: width, rows: window, at: i)
-    if beta == 0.75 {
-      let r = 1 / squareRoot8(s)
-      vector(i, s, r * squareRoot8(r))
-    } else {
-      var power = Float8()
-      for lane in 0..<8 { power[lane] = Float.pow(s[lane], -beta) }
-      vector(i, s, power)
-    }
-  }, scalar: { i in
-    let s = k + alpha * windowSum(of: squares, width: width, rows: window, at: i)
-    if beta == 0.75 {
-      let r = 1 / s.squareRoot()
-      scalar(i, s, r * r.squareRoot())
-    } else {
-      scalar(i, s, Float.pow(s, -beta))
-    }
-  })
+  let k8 = Float8(repeating: k)
+  let alpha8 = Float8(repeating: alpha)
+  forEightAndRest(
+    width,
+    vector: { i in
+      let s = k8 + alpha8 * windowSum8(of: squares, width: width, rows: window, at: i)
+      if beta == 0.75 {
+        let r = 1 / squareRoot8(s)
+        vector(i, s, r * squareRoot8(r))
+      } else {
+        var power = Float8()
+        for lane in 0..<8 { power[lane] = Float.pow(s[lane], -beta) }
+        vector(i, s, power)
+      }
+    },
+    scalar: { i in
+      let s = k + alpha * windowSum(of: squares, width: width, rows: window, at: i)
+      if beta == 0.75 {
+        let r = 1 / s.squareRoot()
+        scalar(i, s, r * r.squareRoot())
+      } else {
+        scalar(i, s, Float.pow(s, -beta))
+      }
+    })
 }
 
 /// Σ over the channel rows `rows` (each `width` long, from `matrix`) of column i, eight columns at a time.
 @inline(__always)
-private func windowSum8(of matrix: UnsafeMutablePointer<Float>, width: Int, rows: ClosedRange<Int>, at i: Int) -> Float8 {
+private func windowSum8(
+  of matrix: UnsafeMutablePointer<Float>, width: Int, rows: ClosedRange<Int>, at i: Int
+) -> Float8 {
   var sum = (matrix + rows.lowerBound * width).load8(i)
   for row in rows.dropFirst() { sum += (matrix + row * width).load8(i) }
   return sum
@@ -215,7 +269,9 @@ private func windowSum8(of matrix: UnsafeMutablePointer<Float>, width: Int, rows
 
 /// Σ over the channel rows `rows` (each `width` long, from `matrix`) of column i.
 @inline(__always)
-private func windowSum(of matrix: UnsafeMutablePointer<Float>, width: Int, rows: ClosedRange<Int>, at i: Int) -> Float {
+private func windowSum(
+  of matrix: UnsafeMutablePointer<Float>, width: Int, rows: ClosedRange<Int>, at i: Int
+) -> Float {
   var sum = matrix[rows.lowerBound * width + i]
   for row in rows.dropFirst() { sum += matrix[row * width + i] }
   return sum
@@ -224,15 +280,18 @@ private func windowSum(of matrix: UnsafeMutablePointer<Float>, width: Int, rows:
 /// Splits the work into (image, plane-chunk) blocks whose rows for all channels fit 64 KB per
 /// buffer (L2-resident) and runs them in parallel; `body` gets the image's base offset, the plane
 /// range and a scratch of `buffers` × channels × range floats, its chunk's part of `workspace`.
-func forEachLRNBlock(batch: Int, channels: Int, plane: Int, buffers: Int, workspace: Workspace,
-                     _ body: (Int, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+func forEachLRNBlock(
+  batch: Int, channels: Int, plane: Int, buffers: Int, workspace: Workspace,
+  _ body: (Int, Range<Int>, UnsafeMutablePointer<Float>) -> Void
+) {
   let chunkWidth = Swift.max(64, Swift.min(plane, (1 << 14) / Swift.max(channels, 1)))
   let chunksPerImage = (plane + chunkWidth - 1) / chunkWidth
   workspace.prepareShards(Parallel.chunkCount(batch * chunksPerImage, minimumChunk: 2))
   Parallel.forEachIndexedChunk(batch * chunksPerImage, minimumChunk: 2) { chunk, blocks in
     let buffer = workspace.shard(chunk).floats(buffers * channels * chunkWidth, slot: 0)
     for block in blocks {
-      let image = block / chunksPerImage, chunk = block % chunksPerImage
+      let image = block / chunksPerImage
+      let chunk = block % chunksPerImage
       let range = (chunk * chunkWidth)..<Swift.min(plane, (chunk + 1) * chunkWidth)
       body(image * channels * plane, range, buffer)
     }
@@ -248,8 +307,9 @@ public func localResponseNormForward(
   input.withUnsafeBufferPointer { x in
     output.withUnsafeMutableBufferPointer { y in
       Workspace.using(workspace) { workspace in
-        localResponseNormForward(p, batch: n, channels: c, plane: plane, input: x.baseAddress!,
-                                 output: y.baseAddress!, workspace: workspace)
+        localResponseNormForward(
+          p, batch: n, channels: c, plane: plane, input: x.baseAddress!,
+          output: y.baseAddress!, workspace: workspace)
       }
     }
   }
@@ -262,16 +322,18 @@ public func localResponseNormBackward(
   _ p: LRNParameters, input: Tensor, outputGradient: Tensor, workspace: Workspace? = nil
 ) -> Tensor {
   let (n, c, plane) = lrnDimensions(input)
-  precondition(outputGradient.shape == input.shape,
-               "LRN backward: output gradient \(outputGradient.shape), expected \(input.shape)")
+  precondition(
+    outputGradient.shape == input.shape,
+    "LRN backward: output gradient \(outputGradient.shape), expected \(input.shape)")
   var dx = Tensor(uninitializedShape: input.shape)
   input.withUnsafeBufferPointer { x in
     outputGradient.withUnsafeBufferPointer { dy in
       dx.withUnsafeMutableBufferPointer { dx in
         Workspace.using(workspace) { workspace in
-          localResponseNormBackward(p, batch: n, channels: c, plane: plane, input: x.baseAddress!,
-                                    outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!,
-                                    workspace: workspace)
+          localResponseNormBackward(
+            p, batch: n, channels: c, plane: plane, input: x.baseAddress!,
+            outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!,
+            workspace: workspace)
         }
       }
     }

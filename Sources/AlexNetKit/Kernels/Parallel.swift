@@ -18,7 +18,8 @@ public enum Parallel {
   /// Calls `body` on contiguous, disjoint ranges that cover 0..<count, in parallel when there is
   /// enough work (at least `minimumChunk` items per thread). Returns when all are done. Inside a
   /// shard it runs serially, on the shard's thread.
-  public static func forEachChunk(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+  public static func forEachChunk(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void)
+  {
     forEachIndexedChunk(count, minimumChunk: minimumChunk) { _, range in body(range) }
   }
 
@@ -59,7 +60,9 @@ public enum Parallel {
   /// with OpenBLAS single-threaded meanwhile: each thread then does its own im2col, GEMMs and
   /// scatter on its own images with its caches warm, and no thread waits on another between
   /// GEMMs (measured faster than one multithreaded GEMM after another at every batch ≥ 2).
-  public static func forEachShard(_ count: Int, shards: Int, _ body: (_ shard: Int, _ range: Range<Int>) -> Void) {
+  public static func forEachShard(
+    _ count: Int, shards: Int, _ body: (_ shard: Int, _ range: Range<Int>) -> Void
+  ) {
     guard shards > 1 else {
       body(0, 0..<count)
       return

@@ -7,23 +7,31 @@ public struct PoolGeometry: Equatable, Hashable, Sendable, CustomStringConvertib
   public let padTop, padLeft, outHeight, outWidth: Int
 
   public init(
-    batch: Int, channels: Int, height: Int, width: Int, window: Int, stride: Int, padding: Padding = .valid
+    batch: Int, channels: Int, height: Int, width: Int, window: Int, stride: Int,
+    padding: Padding = .valid
   ) throws(ShapeError) {
     let input = "input [\(batch), \(channels), \(height), \(width)]"
-    guard batch > 0, channels > 0 else { throw ShapeError("pooling of \(input): extents must be positive") }
-    if case .explicit(let p) = padding, p * 2 > window {
-      throw ShapeError("pooling \(window)x\(window) of \(input): padding \(p) exceeds half the window")
+    guard batch > 0, channels > 0 else {
+      throw ShapeError("pooling of \(input): extents must be positive")
     }
-    let rows: (output: Int, before: Int), columns: (output: Int, before: Int)
+    if case .explicit(let p) = padding, p * 2 > window {
+      throw ShapeError(
+        "pooling \(window)x\(window) of \(input): padding \(p) exceeds half the window")
+    }
+    let rows: (output: Int, before: Int)
+    let columns: (output: Int, before: Int)
     do {
       rows = try padding.resolve(input: height, window: window, stride: stride)
       columns = try padding.resolve(input: width, window: window, stride: stride)
     } catch {
-      throw ShapeError("pooling \(window)x\(window) stride \(stride) \(padding) of \(input): \(error.message)")
+      throw ShapeError(
+        "pooling \(window)x\(window) stride \(stride) \(padding) of \(input): \(error.message)")
     }
     (self.batch, self.channels, self.height, self.width) = (batch, channels, height, width)
     (self.window, self.stride, self.padding) = (window, stride, padding)
-    (outHeight, padTop, outWidth, padLeft) = (rows.output, rows.before, columns.output, columns.before)
+    (outHeight, padTop, outWidth, padLeft) = (
+      rows.output, rows.before, columns.output, columns.before
+    )
   }
 
   public var inputShape: [Int] { [batch, channels, height, width] }
@@ -34,12 +42,14 @@ public struct PoolGeometry: Equatable, Hashable, Sendable, CustomStringConvertib
   }
 
   func checkInput(_ input: Tensor) {
-    precondition(input.shape == inputShape, "pooling \(self): input \(input.shape), expected \(inputShape)")
+    precondition(
+      input.shape == inputShape, "pooling \(self): input \(input.shape), expected \(inputShape)")
   }
 
   func checkOutputGradient(_ gradient: Tensor) {
-    precondition(gradient.shape == outputShape,
-                 "pooling \(self): output gradient \(gradient.shape), expected \(outputShape)")
+    precondition(
+      gradient.shape == outputShape,
+      "pooling \(self): output gradient \(gradient.shape), expected \(outputShape)")
   }
 }
 
@@ -53,7 +63,8 @@ public func maxPool2dForwardNaive(_ g: PoolGeometry, input: Tensor) -> Tensor {
   for plane in 0..<(g.batch * g.channels) {
     for oy in 0..<g.outHeight {
       for ox in 0..<g.outWidth {
-        y[(plane * g.outHeight + oy) * g.outWidth + ox] = naiveWindowMaximum(g, x, plane: plane, oy: oy, ox: ox).value
+        y[(plane * g.outHeight + oy) * g.outWidth + ox] =
+          naiveWindowMaximum(g, x, plane: plane, oy: oy, ox: ox).value
       }
     }
   }
@@ -61,10 +72,13 @@ public func maxPool2dForwardNaive(_ g: PoolGeometry, input: Tensor) -> Tensor {
 }
 
 /// Reference backward: each output gradient goes to its window's (first) maximum.
-public func maxPool2dBackwardNaive(_ g: PoolGeometry, input: Tensor, outputGradient: Tensor) -> Tensor {
+public func maxPool2dBackwardNaive(_ g: PoolGeometry, input: Tensor, outputGradient: Tensor)
+  -> Tensor
+{
   g.checkInput(input)
   g.checkOutputGradient(outputGradient)
-  let x = input.scalars, dy = outputGradient.scalars
+  let x = input.scalars
+  let dy = outputGradient.scalars
   var dx = [Float](repeating: 0, count: x.count)
   for plane in 0..<(g.batch * g.channels) {
     for oy in 0..<g.outHeight {
@@ -77,11 +91,15 @@ public func maxPool2dBackwardNaive(_ g: PoolGeometry, input: Tensor, outputGradi
   return Tensor(shape: g.inputShape, scalars: dx)
 }
 
-func naiveWindowMaximum(_ g: PoolGeometry, _ x: [Float], plane: Int, oy: Int, ox: Int) -> (value: Float, index: Int) {
-  var best = -Float.infinity, bestIndex = -1
+func naiveWindowMaximum(_ g: PoolGeometry, _ x: [Float], plane: Int, oy: Int, ox: Int) -> (
+  value: Float, index: Int
+) {
+  var best = -Float.infinity
+  var bestIndex = -1
   for ky in 0..<g.window {
     for kx in 0..<g.window {
-      let iy = oy * g.stride - g.padTop + ky, ix = ox * g.stride - g.padLeft + kx
+      let iy = oy * g.stride - g.padTop + ky
+      let ix = ox * g.stride - g.padLeft + kx
       guard 0 <= iy, iy < g.height, 0 <= ix, ix < g.width else { continue }
       let index = (plane * g.height + iy) * g.width + ix
       if bestIndex < 0 || x[index] > best { (best, bestIndex) = (x[index], index) }
@@ -108,18 +126,23 @@ public func maxPool2dForward(
   _ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
   argmax: UnsafeMutablePointer<Int32>?, workspace: Workspace
 ) {
-  let inPlane = g.height * g.width, outPlane = g.outHeight * g.outWidth, width = g.width
+  let inPlane = g.height * g.width
+  let outPlane = g.outHeight * g.outWidth
+  let width = g.width
   let chunks = Parallel.chunkCount(g.batch * g.channels, minimumChunk: 8)
   workspace.prepareShards(chunks)
   Parallel.forEachIndexedChunk(g.batch * g.channels, minimumChunk: 8) { chunk, planes in
     let rows = PoolRowScratch(g, workspace: workspace.shard(chunk))
     for plane in planes {
-      let x = input + plane * inPlane, y = output + plane * outPlane
+      let x = input + plane * inPlane
+      let y = output + plane * outPlane
       for oy in 0..<g.outHeight {
         let top = oy * g.stride - g.padTop
-        let y0 = Swift.max(top, 0), y1 = Swift.min(top + g.window, g.height)
-        columnMaximaDown(x, rows: y0..<y1, width: width, maxima: rows.columnMaxima,
-                         rows: argmax == nil ? nil : rows.columnRows)
+        let y0 = Swift.max(top, 0)
+        let y1 = Swift.min(top + g.window, g.height)
+        columnMaximaDown(
+          x, rows: y0..<y1, width: width, maxima: rows.columnMaxima,
+          rows: argmax == nil ? nil : rows.columnRows)
         rows.dealPhases(g, withRows: argmax != nil)
         rows.maximaAcross(g, withPositions: argmax != nil)
         (y + oy * g.outWidth).update(from: rows.rowMaxima, count: g.outWidth)
@@ -168,13 +191,17 @@ struct PoolRowScratch {
     let outsideRow = Float(g.height)
     for phase in 0..<g.stride {
       let offset = phase - g.padLeft
-      let inside = Swift.min(phaseLength, Swift.max(0, (-offset + g.stride - 1) / g.stride))
-        ..< Swift.min(phaseLength, Swift.max(0, (g.width - offset + g.stride - 1) / g.stride))
-      deal(columnMaxima, stride: g.stride, offset: offset, inside: inside, length: phaseLength,
-           into: phaseMaxima + phase * phaseLength, outside: -.infinity)
+      let inside =
+        Swift.min(
+          phaseLength, Swift.max(0, (-offset + g.stride - 1) / g.stride))..<Swift.min(
+          phaseLength, Swift.max(0, (g.width - offset + g.stride - 1) / g.stride))
+      deal(
+        columnMaxima, stride: g.stride, offset: offset, inside: inside, length: phaseLength,
+        into: phaseMaxima + phase * phaseLength, outside: -.infinity)
       if withRows {
-        deal(columnRows, stride: g.stride, offset: offset, inside: inside, length: phaseLength,
-             into: phaseRows + phase * phaseLength, outside: outsideRow)
+        deal(
+          columnRows, stride: g.stride, offset: offset, inside: inside, length: phaseLength,
+          into: phaseRows + phase * phaseLength, outside: outsideRow)
       }
     }
   }
@@ -188,7 +215,8 @@ struct PoolRowScratch {
     for ox in Swift.stride(from: 0, to: paddedOutWidth, by: 8) {
       var best = phaseMaxima.load8(ox)
       // Window column kx is phase kx % stride, shifted by kx / stride: stepped, not divided.
-      var phase = 0, shift = 0
+      var phase = 0
+      var shift = 0
       func step() {
         phase += 1
         if phase == stride { (phase, shift) = (0, shift + 1) }
@@ -201,11 +229,13 @@ struct PoolRowScratch {
         }
       } else {
         let firstColumn = Float8(repeating: Float(ox * stride - g.padLeft)) + laneColumns
-        var bestRow = phaseRows.load8(ox), bestColumn = firstColumn
+        var bestRow = phaseRows.load8(ox)
+        var bestColumn = firstColumn
         for kx in 1..<window {
           step()
           let offset = phase * phaseLength + ox + shift
-          let value = phaseMaxima.load8(offset), row = phaseRows.load8(offset)
+          let value = phaseMaxima.load8(offset)
+          let row = phaseRows.load8(offset)
           let better = firstMaximum8(value, best, row: row, bestRow: bestRow)
           best = select8(better, value, best)
           bestRow = select8(better, row, bestRow)
@@ -221,8 +251,10 @@ struct PoolRowScratch {
 
 /// to[i] = from[i·stride + offset] for i in `inside`, and `outside` for the rest of 0..<length.
 @inline(__always)
-private func deal(_ from: UnsafeMutablePointer<Float>, stride: Int, offset: Int, inside: Range<Int>, length: Int,
-                  into to: UnsafeMutablePointer<Float>, outside: Float) {
+private func deal(
+  _ from: UnsafeMutablePointer<Float>, stride: Int, offset: Int, inside: Range<Int>, length: Int,
+  into to: UnsafeMutablePointer<Float>, outside: Float
+) {
   to.update(repeating: outside, count: inside.lowerBound)
   let source = from + offset
   for i in inside { to[i] = source[i &* stride] }
@@ -232,13 +264,18 @@ private func deal(_ from: UnsafeMutablePointer<Float>, stride: Int, offset: Int,
 /// maxima[c] = max over `rows` of x[r·width + c] and, when `bestRows` is given, bestRows[c] = the
 /// first such r (as a float: exact for any plane height a Float32 tensor can have).
 @inline(__always)
-private func columnMaximaDown(_ x: UnsafePointer<Float>, rows: Range<Int>, width: Int,
-                              maxima: UnsafeMutablePointer<Float>, rows bestRows: UnsafeMutablePointer<Float>?) {
+private func columnMaximaDown(
+  _ x: UnsafePointer<Float>, rows: Range<Int>, width: Int,
+  maxima: UnsafeMutablePointer<Float>, rows bestRows: UnsafeMutablePointer<Float>?
+) {
   let first = x + rows.lowerBound * width
   guard width >= 8 else {
     for c in 0..<width {
-      var best = first[c], bestRow = rows.lowerBound
-      for r in rows.dropFirst() where x[r * width + c] > best { (best, bestRow) = (x[r * width + c], r) }
+      var best = first[c]
+      var bestRow = rows.lowerBound
+      for r in rows.dropFirst() where x[r * width + c] > best {
+        (best, bestRow) = (x[r * width + c], r)
+      }
       maxima[c] = best
       bestRows?[c] = Float(bestRow)
     }
@@ -249,7 +286,8 @@ private func columnMaximaDown(_ x: UnsafePointer<Float>, rows: Range<Int>, width
     if let bestRows {
       var bestRow = Float8(repeating: Float(rows.lowerBound))
       for r in rows.dropFirst() {
-        let value = (x + r * width).load8(c), better = greater8(value, best)
+        let value = (x + r * width).load8(c)
+        let better = greater8(value, best)
         best = select8(better, value, best)
         bestRow = select8(better, Float8(repeating: Float(r)), bestRow)
       }
@@ -269,10 +307,12 @@ public func maxPool2dBackward(
   _ g: PoolGeometry, outputGradient: UnsafePointer<Float>, argmax: UnsafePointer<Int32>,
   inputGradient: UnsafeMutablePointer<Float>
 ) {
-  let inPlane = g.height * g.width, outPlane = g.outHeight * g.outWidth
+  let inPlane = g.height * g.width
+  let outPlane = g.outHeight * g.outWidth
   Parallel.forEachChunk(g.batch * g.channels, minimumChunk: 8) { planes in
     for plane in planes {
-      let dx = inputGradient + plane * inPlane, dy = outputGradient + plane * outPlane
+      let dx = inputGradient + plane * inPlane
+      let dy = outputGradient + plane * outPlane
       let indices = argmax + plane * outPlane
       dx.update(repeating: 0, count: inPlane)
       for i in 0..<outPlane { dx[Int(indices[i])] += dy[i] }
@@ -292,8 +332,9 @@ public func maxPool2dForward(
     output.withUnsafeMutableBufferPointer { y in
       argmax.withUnsafeMutableBufferPointer { a in
         Workspace.using(workspace) { workspace in
-          maxPool2dForward(g, input: x.baseAddress!, output: y.baseAddress!, argmax: a.baseAddress!,
-                           workspace: workspace)
+          maxPool2dForward(
+            g, input: x.baseAddress!, output: y.baseAddress!, argmax: a.baseAddress!,
+            workspace: workspace)
         }
       }
     }
@@ -310,8 +351,9 @@ public func maxPool2dInference(
   input.withUnsafeBufferPointer { x in
     output.withUnsafeMutableBufferPointer { y in
       Workspace.using(workspace) { workspace in
-        maxPool2dForward(g, input: x.baseAddress!, output: y.baseAddress!, argmax: nil,
-                         workspace: workspace)
+        maxPool2dForward(
+          g, input: x.baseAddress!, output: y.baseAddress!, argmax: nil,
+          workspace: workspace)
       }
     }
   }
@@ -319,14 +361,18 @@ public func maxPool2dInference(
 }
 
 /// The input gradient of a max pooling, from the argmax of its forward pass.
-public func maxPool2dBackward(_ g: PoolGeometry, outputGradient: Tensor, argmax: IndexBuffer) -> Tensor {
+public func maxPool2dBackward(_ g: PoolGeometry, outputGradient: Tensor, argmax: IndexBuffer)
+  -> Tensor
+{
   g.checkOutputGradient(outputGradient)
   precondition(argmax.count == outputGradient.count, "pooling \(g): \(argmax.count) argmax entries")
   var dx = Tensor(uninitializedShape: g.inputShape)
   outputGradient.withUnsafeBufferPointer { dy in
     dx.withUnsafeMutableBufferPointer { dx in
       argmax.withUnsafeBufferPointer { a in
-        maxPool2dBackward(g, outputGradient: dy.baseAddress!, argmax: a.baseAddress!, inputGradient: dx.baseAddress!)
+        maxPool2dBackward(
+          g, outputGradient: dy.baseAddress!, argmax: a.baseAddress!, inputGradient: dx.baseAddress!
+        )
       }
     }
   }

@@ -17,21 +17,30 @@ public struct SoftmaxCrossEntropyResult {
 
 func checkCrossEntropyShapes(_ logits: Tensor, _ targets: Tensor, _ weights: [Float]?) {
   precondition(logits.rank == 2, "cross-entropy needs logits [N, C], got \(logits.shape)")
-  precondition(targets.shape == logits.shape, "cross-entropy: logits \(logits.shape), targets \(targets.shape)")
+  precondition(
+    targets.shape == logits.shape, "cross-entropy: logits \(logits.shape), targets \(targets.shape)"
+  )
   if let weights {
-    precondition(weights.count == logits.shape[0], "cross-entropy: \(weights.count) weights for \(logits.shape[0]) rows")
+    precondition(
+      weights.count == logits.shape[0],
+      "cross-entropy: \(weights.count) weights for \(logits.shape[0]) rows")
   }
 }
 
 /// Reference: softmax by the log-sum-exp identity in Double, then the textbook sums.
-public func softmaxCrossEntropyNaive(logits: Tensor, targets: Tensor, weights: [Float]? = nil) -> SoftmaxCrossEntropyResult {
+public func softmaxCrossEntropyNaive(logits: Tensor, targets: Tensor, weights: [Float]? = nil)
+  -> SoftmaxCrossEntropyResult
+{
   checkCrossEntropyShapes(logits, targets, weights)
-  let n = logits.shape[0], c = logits.shape[1]
-  let z = logits.scalars.map(Double.init), t = targets.scalars.map(Double.init)
+  let n = logits.shape[0]
+  let c = logits.shape[1]
+  let z = logits.scalars.map(Double.init)
+  let t = targets.scalars.map(Double.init)
   let w = (weights ?? [Float](repeating: 1, count: n)).map(Double.init)
   let totalWeight = w.reduce(0, +)
   var loss = 0.0
-  var p = [Float](repeating: 0, count: n * c), gradient = p
+  var p = [Float](repeating: 0, count: n * c)
+  var gradient = p
   for row in 0..<n {
     let logits = z[(row * c)..<((row + 1) * c)]
     let top = logits.max()!
@@ -41,7 +50,8 @@ public func softmaxCrossEntropyNaive(logits: Tensor, targets: Tensor, weights: [
       let logP = z[row * c + j] - logSum
       loss -= w[row] * t[row * c + j] * logP
       p[row * c + j] = Float(Double.exp(logP))
-      gradient[row * c + j] = Float(w[row] * (Double.exp(logP) * targetSum - t[row * c + j]) / totalWeight)
+      gradient[row * c + j] = Float(
+        w[row] * (Double.exp(logP) * targetSum - t[row * c + j]) / totalWeight)
     }
   }
   return SoftmaxCrossEntropyResult(
@@ -51,10 +61,14 @@ public func softmaxCrossEntropyNaive(logits: Tensor, targets: Tensor, weights: [
 
 /// Fast version in Float: the row maximum is subtracted before exponentiating, and log p is
 /// formed as (z − max) − log Σ exp(z − max), never as the log of a rounded probability.
-public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: [Float]? = nil) -> SoftmaxCrossEntropyResult {
+public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: [Float]? = nil)
+  -> SoftmaxCrossEntropyResult
+{
   checkCrossEntropyShapes(logits, targets, weights)
-  let n = logits.shape[0], c = logits.shape[1]
-  var probabilities = Tensor(uninitializedShape: [n, c]), gradient = Tensor(uninitializedShape: [n, c])
+  let n = logits.shape[0]
+  let c = logits.shape[1]
+  var probabilities = Tensor(uninitializedShape: [n, c])
+  var gradient = Tensor(uninitializedShape: [n, c])
   var totalWeight: Float = 0
   for row in 0..<n { totalWeight += weights?[row] ?? 1 }
   var loss: Double = 0
@@ -71,9 +85,11 @@ public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: [Float
               p[offset + j] = Float.exp(z[offset + j] - top)
               sum += p[offset + j]
             }
-            let logSum = Float.log(sum), inverse = 1 / sum
+            let logSum = Float.log(sum)
+            let inverse = 1 / sum
             let weight = weights?[row] ?? 1
-            var rowLoss: Float = 0, targetSum: Float = 0
+            var rowLoss: Float = 0
+            var targetSum: Float = 0
             for j in 0..<c {
               rowLoss -= t[offset + j] * (z[offset + j] - top - logSum)
               targetSum += t[offset + j]
@@ -87,13 +103,16 @@ public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: [Float
       }
     }
   }
-  return SoftmaxCrossEntropyResult(loss: Float(loss / Double(totalWeight)), probabilities: probabilities, gradient: gradient)
+  return SoftmaxCrossEntropyResult(
+    loss: Float(loss / Double(totalWeight)), probabilities: probabilities, gradient: gradient)
 }
 
 /// Target rows for class indices: one-hot, or with label smoothing ε,
 /// (1 − ε)·one-hot + ε / C (Szegedy et al. 2016, as Keras and PyTorch define it).
 public func oneHotTargets(labels: [Int], classes: Int, labelSmoothing: Float = 0) -> Tensor {
-  precondition(labelSmoothing >= 0 && labelSmoothing < 1, "label smoothing must be in [0, 1), got \(labelSmoothing)")
+  precondition(
+    labelSmoothing >= 0 && labelSmoothing < 1,
+    "label smoothing must be in [0, 1), got \(labelSmoothing)")
   var targets = Tensor(shape: [labels.count, classes], repeating: labelSmoothing / Float(classes))
   targets.withUnsafeMutableBufferPointer { t in
     for (row, label) in labels.enumerated() {

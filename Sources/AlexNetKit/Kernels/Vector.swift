@@ -78,7 +78,8 @@ func forEightAndRest(_ count: Int, vector: (Int) -> Void, scalar: (Int) -> Void)
 /// another: the compiler may not reorder float additions to vectorise it).
 @inlinable
 func vectorSum(_ x: UnsafePointer<Float>, count: Int) -> Float {
-  var lanes = Float8(), i = 0
+  var lanes = Float8()
+  var i = 0
   while i + 8 <= count {
     lanes += x.load8(i)
     i += 8
@@ -94,7 +95,8 @@ func vectorSum(_ x: UnsafePointer<Float>, count: Int) -> Float {
 /// Σ (x[i] − mean)², eight lanes at a time.
 @inlinable
 func vectorSumOfSquaredDeviations(_ x: UnsafePointer<Float>, count: Int, mean: Float) -> Float {
-  var lanes = Float8(), i = 0
+  var lanes = Float8()
+  var i = 0
   let mean8 = Float8(repeating: mean)
   while i + 8 <= count {
     let d = x.load8(i) - mean8
@@ -111,10 +113,14 @@ func vectorSumOfSquaredDeviations(_ x: UnsafePointer<Float>, count: Int, mean: F
 
 /// (Σ g[i], Σ g[i]·(x[i] − mean)), eight lanes at a time: the two sums of a batch-norm backward.
 @inlinable
-func vectorGradientSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int, mean: Float)
+func vectorGradientSums(
+  _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int, mean: Float
+)
   -> (sum: Float, weighted: Float)
 {
-  var sums = Float8(), weighted = Float8(), i = 0
+  var sums = Float8()
+  var weighted = Float8()
+  var i = 0
   let mean8 = Float8(repeating: mean)
   while i + 8 <= count {
     let gi = g.load8(i)

@@ -65,12 +65,15 @@ public struct WinogradFilters: Sendable {
   /// Transforms `weight` ([outChannels, inChannels / groups, 3, 3]) for the forward pass of `g`.
   public init(_ g: ConvGeometry, weight: Tensor) {
     precondition(Winograd.supports(g), "Winograd: \(g) is not a 3x3 stride-1 convolution")
-    precondition(weight.shape == g.weightShape, "Winograd \(g): weight \(weight.shape), expected \(g.weightShape)")
+    precondition(
+      weight.shape == g.weightShape,
+      "Winograd \(g): weight \(weight.shape), expected \(g.weightShape)")
     let s = WinogradShape(forward: g)
     geometry = g
     scalars = [Float](unsafeUninitializedCapacity: s.filterCount) { buffer, count in
       weight.withUnsafeBufferPointer { w in
-        winogradTransformFilters(s, weight: w.baseAddress!, transposed: false, into: buffer.baseAddress!)
+        winogradTransformFilters(
+          s, weight: w.baseAddress!, transposed: false, into: buffer.baseAddress!)
       }
       count = s.filterCount
     }
@@ -79,19 +82,23 @@ public struct WinogradFilters: Sendable {
 
 /// U[ξ][o][c] = G w[o][c] Gᵀ for the forward shape `s`; with `transposed` (the input gradient's
 /// shape) U[ξ][c][o] from the forward weights w[o][c], flipped.
-func winogradTransformFilters(_ s: WinogradShape, weight: UnsafePointer<Float>, transposed: Bool,
-                              into u: UnsafeMutablePointer<Float>) {
+func winogradTransformFilters(
+  _ s: WinogradShape, weight: UnsafePointer<Float>, transposed: Bool,
+  into u: UnsafeMutablePointer<Float>
+) {
   let stride = s.outChannels * s.inPerGroup
   Parallel.forEachChunk(s.outChannels, minimumChunk: 16) { rows in
     for row in rows {
       for column in 0..<s.inPerGroup {
         // Forward: w[row][column]. Input gradient: the forward weight of output channel
         // (group's first + column) and input channel (row's index inside its group).
-        let kernel = transposed
+        let kernel =
+          transposed
           ? ((row / s.outPerGroup) * s.inPerGroup + column) * s.outPerGroup + row % s.outPerGroup
           : row * s.inPerGroup + column
-        winogradFilterTransform(weight + 9 * kernel, flipped: transposed,
-                                output: u + row * s.inPerGroup + column, stride: stride)
+        winogradFilterTransform(
+          weight + 9 * kernel, flipped: transposed,
+          output: u + row * s.inPerGroup + column, stride: stride)
       }
     }
   }
@@ -103,26 +110,32 @@ func winogradTransformFilters(_ s: WinogradShape, weight: UnsafePointer<Float>, 
 /// filters into `workspace` slot 3 on every call; `winogradConv2dForward(_:input:filters:...)`
 /// takes them transformed.
 public func winogradConv2dForward(
-  _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+  _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+  bias: UnsafePointer<Float>?,
   activation: Activation = .identity, output: UnsafeMutablePointer<Float>, workspace: Workspace
 ) {
   precondition(Winograd.supports(g), "Winograd: \(g) is not a 3x3 stride-1 convolution")
   let s = WinogradShape(forward: g)
   let u = workspace.floats(s.filterCount, slot: 3)
   winogradTransformFilters(s, weight: weight, transposed: false, into: u)
-  winogradCorrelate(s, batch: g.batch, input: input, mask: nil, filters: u, bias: bias, activation: activation,
-                    output: output, workspace: workspace)
+  winogradCorrelate(
+    s, batch: g.batch, input: input, mask: nil, filters: u, bias: bias, activation: activation,
+    output: output, workspace: workspace)
 }
 
 /// Winograd forward with filters transformed beforehand (`filters.geometry` may have another batch).
 public func winogradConv2dForward(
-  _ g: ConvGeometry, input: UnsafePointer<Float>, filters: WinogradFilters, bias: UnsafePointer<Float>?,
+  _ g: ConvGeometry, input: UnsafePointer<Float>, filters: WinogradFilters,
+  bias: UnsafePointer<Float>?,
   activation: Activation = .identity, output: UnsafeMutablePointer<Float>, workspace: Workspace
 ) {
-  precondition(filters.geometry.withBatch(g.batch) == g, "Winograd: filters for \(filters.geometry), used for \(g)")
+  precondition(
+    filters.geometry.withBatch(g.batch) == g,
+    "Winograd: filters for \(filters.geometry), used for \(g)")
   filters.scalars.withUnsafeBufferPointer { u in
-    winogradCorrelate(WinogradShape(forward: g), batch: g.batch, input: input, mask: nil, filters: u.baseAddress!,
-                      bias: bias, activation: activation, output: output, workspace: workspace)
+    winogradCorrelate(
+      WinogradShape(forward: g), batch: g.batch, input: input, mask: nil, filters: u.baseAddress!,
+      bias: bias, activation: activation, output: output, workspace: workspace)
   }
 }
 
@@ -131,14 +144,16 @@ public func winogradConv2dForward(
 /// Uses `workspace` slots 0, 1 and 3.
 public func winogradConv2dInputGradient(
   _ g: ConvGeometry, weight: UnsafePointer<Float>, activatedOutput: UnsafePointer<Float>? = nil,
-  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>, workspace: Workspace
+  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>,
+  workspace: Workspace
 ) {
   precondition(Winograd.supports(g), "Winograd: \(g) is not a 3x3 stride-1 convolution")
   let s = WinogradShape(inputGradientOf: g)
   let u = workspace.floats(s.filterCount, slot: 3)
   winogradTransformFilters(s, weight: weight, transposed: true, into: u)
-  winogradCorrelate(s, batch: g.batch, input: outputGradient, mask: activatedOutput, filters: u, bias: nil,
-                    activation: .identity, output: inputGradient, workspace: workspace)
+  winogradCorrelate(
+    s, batch: g.batch, input: outputGradient, mask: activatedOutput, filters: u, bias: nil,
+    activation: .identity, output: inputGradient, workspace: workspace)
 }
 
 // MARK: - Schedule
@@ -156,9 +171,10 @@ func winogradCorrelate(
 ) {
   let shards = Parallel.shardCount(for: batch)
   func images(_ first: Int, _ count: Int, _ workspace: Workspace) {
-    winogradCorrelateImages(s, batch: count, input: input + first * s.inputImage,
-                            mask: mask.map { $0 + first * s.inputImage }, filters: filters, bias: bias,
-                            activation: activation, output: output + first * s.outputImage, workspace: workspace)
+    winogradCorrelateImages(
+      s, batch: count, input: input + first * s.inputImage,
+      mask: mask.map { $0 + first * s.inputImage }, filters: filters, bias: bias,
+      activation: activation, output: output + first * s.outputImage, workspace: workspace)
   }
   guard shards > 1 else { return images(0, batch, workspace) }
   workspace.prepareShards(shards)
@@ -187,31 +203,38 @@ func winogradCorrelateImages(
 ) {
   let chunk = s.imagesPerChunk(batch: batch)
   for first in stride(from: 0, to: batch, by: chunk) {
-    let images = Swift.min(chunk, batch - first), tiles = images * s.tilesPerImage
+    let images = Swift.min(chunk, batch - first)
+    let tiles = images * s.tilesPerImage
     let v = workspace.floats(16 * s.inChannels * tiles, slot: 0)
     // Eight spare floats: the output transform reads whole groups of eight tiles past the last.
     let m = workspace.floats(16 * s.outChannels * tiles + 8, slot: 1)
-    winogradTransformInput(s, images: images, input: input + first * s.inputImage,
-                           mask: mask.map { $0 + first * s.inputImage }, into: v)
+    winogradTransformInput(
+      s, images: images, input: input + first * s.inputImage,
+      mask: mask.map { $0 + first * s.inputImage }, into: v)
     winogradMultiply(s, tiles: tiles, filters: filters, transformed: v, into: m)
-    winogradTransformOutput(s, images: images, products: m, bias: bias, activation: activation,
-                            output: output + first * s.outputImage)
+    winogradTransformOutput(
+      s, images: images, products: m, bias: bias, activation: activation,
+      output: output + first * s.outputImage)
   }
 }
 
 /// M[ξ] = U[ξ]·V[ξ] for the 16 positions and each group: outPerGroup × tiles, inner inPerGroup.
 /// Outside a shard the products are shared among the threads, each single-threaded (one product
 /// is too small to split well).
-func winogradMultiply(_ s: WinogradShape, tiles: Int, filters u: UnsafePointer<Float>,
-                      transformed v: UnsafePointer<Float>, into m: UnsafeMutablePointer<Float>) {
+func winogradMultiply(
+  _ s: WinogradShape, tiles: Int, filters u: UnsafePointer<Float>,
+  transformed v: UnsafePointer<Float>, into m: UnsafeMutablePointer<Float>
+) {
   let products = 16 * s.groups
   func multiply(_ range: Range<Int>) {
     for product in range {
-      let xi = product / s.groups, group = product % s.groups
-      BLAS.sgemm(u + xi * s.outChannels * s.inPerGroup + group * s.outPerGroup * s.inPerGroup,
-                 v + (xi * s.inChannels + group * s.inPerGroup) * tiles,
-                 into: m + (xi * s.outChannels + group * s.outPerGroup) * tiles,
-                 m: s.outPerGroup, n: tiles, k: s.inPerGroup)
+      let xi = product / s.groups
+      let group = product % s.groups
+      BLAS.sgemm(
+        u + xi * s.outChannels * s.inPerGroup + group * s.outPerGroup * s.inPerGroup,
+        v + (xi * s.inChannels + group * s.inPerGroup) * tiles,
+        into: m + (xi * s.outChannels + group * s.outPerGroup) * tiles,
+        m: s.outPerGroup, n: tiles, k: s.inPerGroup)
     }
   }
   let shards = Parallel.shardCount(for: products)
@@ -224,29 +247,35 @@ func winogradMultiply(_ s: WinogradShape, tiles: Int, filters u: UnsafePointer<F
 /// Winograd forward of tensors (3×3, stride 1); `bias` may be nil. Scratch comes from
 /// `workspace`, or from the compute context's when nil.
 public func winogradConv2dForward(
-  _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?, activation: Activation = .identity,
+  _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?,
+  activation: Activation = .identity,
   workspace: Workspace? = nil
 ) -> Tensor {
-  winogradConv2dForward(g, input: input, filters: WinogradFilters(g, weight: weight), bias: bias,
-                        activation: activation, workspace: workspace)
+  winogradConv2dForward(
+    g, input: input, filters: WinogradFilters(g, weight: weight), bias: bias,
+    activation: activation, workspace: workspace)
 }
 
 /// Winograd forward of tensors with filters transformed beforehand.
 public func winogradConv2dForward(
-  _ g: ConvGeometry, input: Tensor, filters: WinogradFilters, bias: Tensor?, activation: Activation = .identity,
+  _ g: ConvGeometry, input: Tensor, filters: WinogradFilters, bias: Tensor?,
+  activation: Activation = .identity,
   workspace: Workspace? = nil
 ) -> Tensor {
-  precondition(input.shape == g.inputShape, "Winograd \(g): input \(input.shape), expected \(g.inputShape)")
-  precondition(bias == nil || bias!.shape == [g.outChannels],
-               "Winograd \(g): bias \(bias!.shape), expected [\(g.outChannels)]")
+  precondition(
+    input.shape == g.inputShape, "Winograd \(g): input \(input.shape), expected \(g.inputShape)")
+  precondition(
+    bias == nil || bias!.shape == [g.outChannels],
+    "Winograd \(g): bias \(bias!.shape), expected [\(g.outChannels)]")
   var output = Tensor(uninitializedShape: g.outputShape)
   let noBias = Tensor(zeros: [0])
   Workspace.using(workspace) { workspace in
     output.withUnsafeMutableBufferPointer { y in
       input.withUnsafeBufferPointer { x in
         (bias ?? noBias).withUnsafeBufferPointer { b in
-          winogradConv2dForward(g, input: x.baseAddress!, filters: filters, bias: bias == nil ? nil : b.baseAddress!,
-                                activation: activation, output: y.baseAddress!, workspace: workspace)
+          winogradConv2dForward(
+            g, input: x.baseAddress!, filters: filters, bias: bias == nil ? nil : b.baseAddress!,
+            activation: activation, output: y.baseAddress!, workspace: workspace)
         }
       }
     }
@@ -260,11 +289,15 @@ public func winogradConv2dInputGradient(
   _ g: ConvGeometry, weight: Tensor, reluOutput: Tensor? = nil, outputGradient: Tensor,
   workspace: Workspace? = nil
 ) -> Tensor {
-  precondition(weight.shape == g.weightShape, "Winograd \(g): weight \(weight.shape), expected \(g.weightShape)")
-  precondition(outputGradient.shape == g.outputShape,
-               "Winograd \(g): output gradient \(outputGradient.shape), expected \(g.outputShape)")
-  precondition(reluOutput == nil || reluOutput!.shape == g.outputShape,
-               "Winograd \(g): ReLU output \(reluOutput!.shape), expected \(g.outputShape)")
+  precondition(
+    weight.shape == g.weightShape,
+    "Winograd \(g): weight \(weight.shape), expected \(g.weightShape)")
+  precondition(
+    outputGradient.shape == g.outputShape,
+    "Winograd \(g): output gradient \(outputGradient.shape), expected \(g.outputShape)")
+  precondition(
+    reluOutput == nil || reluOutput!.shape == g.outputShape,
+    "Winograd \(g): ReLU output \(reluOutput!.shape), expected \(g.outputShape)")
   var dx = Tensor(uninitializedShape: g.inputShape)
   let mask = reluOutput ?? Tensor(zeros: [0])
   Workspace.using(workspace) { workspace in
@@ -272,10 +305,11 @@ public func winogradConv2dInputGradient(
       weight.withUnsafeBufferPointer { w in
         outputGradient.withUnsafeBufferPointer { dy in
           mask.withUnsafeBufferPointer { mask in
-            winogradConv2dInputGradient(g, weight: w.baseAddress!,
-                                        activatedOutput: reluOutput == nil ? nil : mask.baseAddress!,
-                                        outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!,
-                                        workspace: workspace)
+            winogradConv2dInputGradient(
+              g, weight: w.baseAddress!,
+              activatedOutput: reluOutput == nil ? nil : mask.baseAddress!,
+              outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!,
+              workspace: workspace)
           }
         }
       }

@@ -50,7 +50,8 @@ public enum ConvolutionAlgorithms {
 
   static func key(_ g: ConvGeometry, _ pass: ConvolutionPass) -> Key {
     let context = ComputeContext.current
-    return Key(geometry: g, pass: pass, threads: context.threadCount, sharded: context.shardsBatches)
+    return Key(
+      geometry: g, pass: pass, threads: context.threadCount, sharded: context.shardsBatches)
   }
 
   /// The algorithm measured for `g` and `pass` at the current thread settings, if any yet.
@@ -77,7 +78,9 @@ public enum ConvolutionAlgorithms {
     var samples = [[Duration]](repeating: [], count: candidates.count)
     let clock = ContinuousClock()
     for _ in 0..<3 {
-      for (i, candidate) in candidates.enumerated() { samples[i].append(clock.measure { run(candidate) }) }
+      for (i, candidate) in candidates.enumerated() {
+        samples[i].append(clock.measure { run(candidate) })
+      }
     }
     let medians = samples.map { $0.sorted()[$0.count / 2] }
     let best = candidates[medians.indices.min { medians[$0] < medians[$1] }!]
@@ -90,18 +93,21 @@ public enum ConvolutionAlgorithms {
 
 /// Forward by the algorithm `policy` picks for `g` (same contract as `conv2dForward`).
 public func conv2dForward(
-  _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+  _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+  bias: UnsafePointer<Float>?,
   activation: Activation = .identity, output: UnsafeMutablePointer<Float>, workspace: Workspace,
   policy: ConvolutionAlgorithmPolicy
 ) {
   func run(_ algorithm: ConvolutionAlgorithm) {
     switch algorithm {
     case .im2colGEMM:
-      conv2dForward(g, input: input, weight: weight, bias: bias, activation: activation, output: output,
-                    workspace: workspace)
+      conv2dForward(
+        g, input: input, weight: weight, bias: bias, activation: activation, output: output,
+        workspace: workspace)
     case .winograd:
-      winogradConv2dForward(g, input: input, weight: weight, bias: bias, activation: activation, output: output,
-                            workspace: workspace)
+      winogradConv2dForward(
+        g, input: input, weight: weight, bias: bias, activation: activation, output: output,
+        workspace: workspace)
     }
   }
   let algorithm = ConvolutionAlgorithms.choose(g, pass: .forward, policy: policy) { run($0) }
@@ -119,27 +125,33 @@ public func conv2dBackward(
   weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
   accumulate: Bool = true, workspace: Workspace, policy: ConvolutionAlgorithmPolicy
 ) {
-  func run(_ algorithm: ConvolutionAlgorithm, weightGradient: UnsafeMutablePointer<Float>,
-           biasGradient: UnsafeMutablePointer<Float>?, accumulate: Bool) {
+  func run(
+    _ algorithm: ConvolutionAlgorithm, weightGradient: UnsafeMutablePointer<Float>,
+    biasGradient: UnsafeMutablePointer<Float>?, accumulate: Bool
+  ) {
     let winograd = algorithm == .winograd && inputGradient != nil
-    conv2dBackward(g, input: input, weight: weight, activatedOutput: activatedOutput,
-                   outputGradient: outputGradient, inputGradient: winograd ? nil : inputGradient,
-                   weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate,
-                   workspace: workspace)
+    conv2dBackward(
+      g, input: input, weight: weight, activatedOutput: activatedOutput,
+      outputGradient: outputGradient, inputGradient: winograd ? nil : inputGradient,
+      weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate,
+      workspace: workspace)
     if winograd, let inputGradient {
-      winogradConv2dInputGradient(g, weight: weight, activatedOutput: activatedOutput,
-                                  outputGradient: outputGradient, inputGradient: inputGradient,
-                                  workspace: workspace)
+      winogradConv2dInputGradient(
+        g, weight: weight, activatedOutput: activatedOutput,
+        outputGradient: outputGradient, inputGradient: inputGradient,
+        workspace: workspace)
     }
   }
   var algorithm = ConvolutionAlgorithm.im2colGEMM
   if inputGradient != nil {
     algorithm = ConvolutionAlgorithms.choose(g, pass: .backward, policy: policy) { candidate in
       // Only while measuring, once per shape: the training step itself allocates nothing here.
-      let scratch = UnsafeMutablePointer<Float>.allocate(capacity: g.outChannels * (g.columnRows + 1))
+      let scratch = UnsafeMutablePointer<Float>.allocate(
+        capacity: g.outChannels * (g.columnRows + 1))
       defer { scratch.deallocate() }
-      run(candidate, weightGradient: scratch, biasGradient: scratch + g.outChannels * g.columnRows,
-          accumulate: false)
+      run(
+        candidate, weightGradient: scratch, biasGradient: scratch + g.outChannels * g.columnRows,
+        accumulate: false)
     }
   }
   run(algorithm, weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate)
@@ -176,10 +188,14 @@ public final class WinogradFilterCache: @unchecked Sendable {
 extension Conv2D {
   /// Inference (no graph recorded) by Winograd with the cached filters, when the policy picks
   /// Winograd for this shape; nil to take the usual path.
-  func winogradInference(_ input: Variable, activation: Activation,
-                         policy: ConvolutionAlgorithmPolicy = .environment) -> Variable? {
-    guard !GradientMode.isEnabled, policy != .fixed(.im2colGEMM), let g = try? geometry(input.shape),
-          Winograd.supports(g) else { return nil }
+  func winogradInference(
+    _ input: Variable, activation: Activation,
+    policy: ConvolutionAlgorithmPolicy = .environment
+  ) -> Variable? {
+    guard !GradientMode.isEnabled, policy != .fixed(.im2colGEMM),
+      let g = try? geometry(input.shape),
+      Winograd.supports(g)
+    else { return nil }
     let filters = winogradFilterCache.filters(g, weight: weight)
     var output = Tensor(uninitializedShape: g.outputShape)
     let noBias = Tensor(zeros: [0])
@@ -190,12 +206,15 @@ extension Conv2D {
             let bias = self.bias == nil ? nil : b.baseAddress!
             func run(_ algorithm: ConvolutionAlgorithm) {
               if algorithm == .winograd {
-                winogradConv2dForward(g, input: x.baseAddress!, filters: filters, bias: bias, activation: activation,
-                                      output: y.baseAddress!, workspace: workspace)
+                winogradConv2dForward(
+                  g, input: x.baseAddress!, filters: filters, bias: bias, activation: activation,
+                  output: y.baseAddress!, workspace: workspace)
               } else {
                 weight.value.withUnsafeBufferPointer { w in
-                  conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: bias, activation: activation,
-                                output: y.baseAddress!, workspace: workspace)
+                  conv2dForward(
+                    g, input: x.baseAddress!, weight: w.baseAddress!, bias: bias,
+                    activation: activation,
+                    output: y.baseAddress!, workspace: workspace)
                 }
               }
             }
@@ -211,9 +230,14 @@ extension Conv2D {
 extension Conv2D {
   /// The algorithms measured so far for this layer on input of shape `inputShape`, under the
   /// current compute context (nil before the first call, or for shapes with one candidate).
-  public func measuredAlgorithms(inputShape: [Int]) -> (forward: ConvolutionAlgorithm?,
-                                                          backward: ConvolutionAlgorithm?) {
+  public func measuredAlgorithms(inputShape: [Int]) -> (
+    forward: ConvolutionAlgorithm?,
+    backward: ConvolutionAlgorithm?
+  ) {
     guard let g = try? geometry(inputShape) else { return (nil, nil) }
-    return (ConvolutionAlgorithms.measured(g, pass: .forward), ConvolutionAlgorithms.measured(g, pass: .backward))
+    return (
+      ConvolutionAlgorithms.measured(g, pass: .forward),
+      ConvolutionAlgorithms.measured(g, pass: .backward)
+    )
   }
 }

@@ -8,22 +8,28 @@ func winogradTransformInput(
   _ s: WinogradShape, images: Int, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
   into v: UnsafeMutablePointer<Float>
 ) {
-  let tiles = images * s.tilesPerImage, plane = s.height * s.width, rowLength = s.paddedRowLength
+  let tiles = images * s.tilesPerImage
+  let plane = s.height * s.width
+  let rowLength = s.paddedRowLength
   Parallel.forEachChunk(images * s.inChannels, minimumChunk: 4) { units in
     // Four zero-padded input rows, then 16 × 8 floats for a last group of fewer than eight tiles.
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * rowLength + 128) { scratch in
-      let rows = scratch.baseAddress!, partial = rows + 4 * rowLength
+      let rows = scratch.baseAddress!
+      let partial = rows + 4 * rowLength
       for unit in units {
-        let b = unit / s.inChannels, c = unit % s.inChannels
+        let b = unit / s.inChannels
+        let c = unit % s.inChannels
         let offset = unit * plane
         let channel = v + c * tiles + b * s.tilesPerImage
         for ty in 0..<s.tilesHigh {
           for r in 0..<4 {
-            fillPaddedRow(s, row: 2 * ty - s.padTop + r, plane: input + offset, mask: mask.map { $0 + offset },
-                          into: rows + r * rowLength, length: rowLength)
+            fillPaddedRow(
+              s, row: 2 * ty - s.padTop + r, plane: input + offset, mask: mask.map { $0 + offset },
+              into: rows + r * rowLength, length: rowLength)
           }
-          winogradInputTileRow(s, rows: UnsafePointer(rows), rowLength: rowLength, partial: partial,
-                               output: channel + ty * s.tilesWide, stride: s.inChannels * tiles)
+          winogradInputTileRow(
+            s, rows: UnsafePointer(rows), rowLength: rowLength, partial: partial,
+            output: channel + ty * s.tilesWide, stride: s.inChannels * tiles)
         }
       }
     }
@@ -34,7 +40,8 @@ func winogradTransformInput(
 /// `partial` so that nothing past the row's tiles is written (another thread's channel may be there).
 @inline(__always)
 private func winogradInputTileRow(
-  _ s: WinogradShape, rows: UnsafePointer<Float>, rowLength: Int, partial: UnsafeMutablePointer<Float>,
+  _ s: WinogradShape, rows: UnsafePointer<Float>, rowLength: Int,
+  partial: UnsafeMutablePointer<Float>,
   output: UnsafeMutablePointer<Float>, stride: Int
 ) {
   for tx in Swift.stride(from: 0, to: s.tilesWide, by: 8) {
@@ -59,12 +66,14 @@ private func fillPaddedRow(
 ) {
   guard 0 <= row, row < s.height else { return destination.update(repeating: 0, count: length) }
   // Destination cells first..<last hold input columns first − padLeft ..< last − padLeft.
-  let first = Swift.max(0, s.padLeft), last = Swift.max(first, Swift.min(length, s.width + s.padLeft))
+  let first = Swift.max(0, s.padLeft)
+  let last = Swift.max(first, Swift.min(length, s.width + s.padLeft))
   destination.update(repeating: 0, count: first)
   let source = plane + row * s.width + first - s.padLeft
   if let mask {
-    keepWherePositive(count: last - first, source, where: mask + row * s.width + first - s.padLeft,
-                      into: destination + first)
+    keepWherePositive(
+      count: last - first, source, where: mask + row * s.width + first - s.padLeft,
+      into: destination + first)
   } else {
     (destination + first).update(from: source, count: last - first)
   }
@@ -77,22 +86,28 @@ func winogradTransformOutput(
   _ s: WinogradShape, images: Int, products m: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
   activation: Activation, output: UnsafeMutablePointer<Float>
 ) {
-  let tiles = images * s.tilesPerImage, plane = s.outHeight * s.outWidth
+  let tiles = images * s.tilesPerImage
+  let plane = s.outHeight * s.outWidth
   Parallel.forEachChunk(images * s.outChannels, minimumChunk: 4) { units in
     for unit in units {
-      let b = unit / s.outChannels, o = unit % s.outChannels
+      let b = unit / s.outChannels
+      let o = unit % s.outChannels
       let shift = Float8(repeating: bias?[o] ?? 0)
-      let channel = m + o * tiles + b * s.tilesPerImage, out = output + unit * plane
+      let channel = m + o * tiles + b * s.tilesPerImage
+      let out = output + unit * plane
       for ty in 0..<s.tilesHigh {
-        let top = out + 2 * ty * s.outWidth, twoRows = 2 * ty + 1 < s.outHeight
+        let top = out + 2 * ty * s.outWidth
+        let twoRows = 2 * ty + 1 < s.outHeight
         for tx in stride(from: 0, to: s.tilesWide, by: 8) {
-          var y = winogradOutputTransform8(input: channel + ty * s.tilesWide + tx, stride: s.outChannels * tiles)
+          var y = winogradOutputTransform8(
+            input: channel + ty * s.tilesWide + tx, stride: s.outChannels * tiles)
           y = (y.0 + shift, y.1 + shift, y.2 + shift, y.3 + shift)
           if activation == .relu {
             y = (relu8(y.0), relu8(y.1), relu8(y.2), relu8(y.3))
           }
           for lane in 0..<Swift.min(8, s.tilesWide - tx) {
-            let x = 2 * (tx + lane), pair = x + 1 < s.outWidth
+            let x = 2 * (tx + lane)
+            let pair = x + 1 < s.outWidth
             top[x] = y.0[lane]
             if pair { top[x + 1] = y.1[lane] }
             if twoRows {

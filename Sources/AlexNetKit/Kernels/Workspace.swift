@@ -18,10 +18,13 @@ public final class Workspace: @unchecked Sendable {
   /// At least `count` floats in slot `index`; contents are unspecified. Valid until the next
   /// request for the same slot.
   public func floats(_ count: Int, slot index: Int) -> UnsafeMutablePointer<Float> {
-    while slots.count <= index { slots.append((UnsafeMutablePointer<Float>.allocate(capacity: 1), 1)) }
+    while slots.count <= index {
+      slots.append((UnsafeMutablePointer<Float>.allocate(capacity: 1), 1))
+    }
     if slots[index].capacity < count {
       slots[index].base.deallocate()
-      let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+      let raw = UnsafeMutableRawPointer.allocate(
+        byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
       slots[index] = (raw.bindMemory(to: Float.self, capacity: count), count)
     }
     return slots[index].base

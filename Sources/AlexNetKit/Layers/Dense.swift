@@ -6,15 +6,21 @@ public final class Dense: Layer {
 
   public init(weight: Tensor, bias: Tensor?) {
     precondition(weight.rank == 2, "Dense weight must be [out, in], got \(weight.shape)")
-    if let bias { precondition(bias.shape == [weight.shape[0]], "Dense bias \(bias.shape), expected [\(weight.shape[0])]") }
+    if let bias {
+      precondition(
+        bias.shape == [weight.shape[0]], "Dense bias \(bias.shape), expected [\(weight.shape[0])]")
+    }
     self.weight = Variable(weight, requiresGradient: true)
     self.bias = bias.map { Variable($0, requiresGradient: true) }
   }
 
-  public convenience init(inputs: Int, outputs: Int, initializer: Initializer, biasValue: Float = 0,
-                          generator: inout SeededGenerator) {
-    let (w, b) = initializer.make(weightShape: [outputs, inputs], biasCount: outputs, fanIn: inputs, fanOut: outputs,
-                                  biasValue: biasValue, generator: &generator)
+  public convenience init(
+    inputs: Int, outputs: Int, initializer: Initializer, biasValue: Float = 0,
+    generator: inout SeededGenerator
+  ) {
+    let (w, b) = initializer.make(
+      weightShape: [outputs, inputs], biasCount: outputs, fanIn: inputs, fanOut: outputs,
+      biasValue: biasValue, generator: &generator)
     self.init(weight: w, bias: b)
   }
 
@@ -30,7 +36,9 @@ public final class Dense: Layer {
     return [inputShape[0], outputs]
   }
 
-  public func forwardFLOPs(inputShape: [Int]) -> Double { 2 * Double(inputShape[0] * inputs * outputs) }
+  public func forwardFLOPs(inputShape: [Int]) -> Double {
+    2 * Double(inputShape[0] * inputs * outputs)
+  }
 
   public var parameters: [(name: String, variable: Variable)] {
     [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])

@@ -13,20 +13,31 @@ public enum Initializer: String, CaseIterable, Sendable {
   /// He (Kaiming) normal weights N(0, 2/fanIn), zero bias: trains deep ReLU stacks from scratch.
   case heNormal
 
-  func make(weightShape: [Int], biasCount: Int, fanIn: Int, fanOut: Int, biasValue: Float,
-            generator: inout SeededGenerator) -> (weight: Tensor, bias: Tensor) {
+  func make(
+    weightShape: [Int], biasCount: Int, fanIn: Int, fanOut: Int, biasValue: Float,
+    generator: inout SeededGenerator
+  ) -> (weight: Tensor, bias: Tensor) {
     switch self {
     case .krizhevsky2012:
-      return (Tensor.randomNormal(weightShape, standardDeviation: 0.01, using: &generator),
-              Tensor(shape: [biasCount], repeating: biasValue))
+      return (
+        Tensor.randomNormal(weightShape, standardDeviation: 0.01, using: &generator),
+        Tensor(shape: [biasCount], repeating: biasValue)
+      )
     case .glorotUniform:
-      return (Tensor.glorotUniform(weightShape, fanIn: fanIn, fanOut: fanOut, using: &generator), Tensor(zeros: [biasCount]))
+      return (
+        Tensor.glorotUniform(weightShape, fanIn: fanIn, fanOut: fanOut, using: &generator),
+        Tensor(zeros: [biasCount])
+      )
     case .pytorchDefault:
       let bound = 1 / Float(fanIn).squareRoot()
-      return (Tensor.randomUniform(weightShape, lower: -bound, upper: bound, using: &generator),
-              Tensor.randomUniform([biasCount], lower: -bound, upper: bound, using: &generator))
+      return (
+        Tensor.randomUniform(weightShape, lower: -bound, upper: bound, using: &generator),
+        Tensor.randomUniform([biasCount], lower: -bound, upper: bound, using: &generator)
+      )
     case .heNormal:
-      return (Tensor.heNormal(weightShape, fanIn: fanIn, using: &generator), Tensor(zeros: [biasCount]))
+      return (
+        Tensor.heNormal(weightShape, fanIn: fanIn, using: &generator), Tensor(zeros: [biasCount])
+      )
     }
   }
 }

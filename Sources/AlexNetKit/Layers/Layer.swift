@@ -33,26 +33,40 @@ extension Layer {
   /// Every trainable parameter below this layer, with hierarchical names such as
   /// `features.0.weight`, in a fixed order (children in order, own parameters first).
   public var namedParameters: [(name: String, variable: Variable)] {
-    parameters + children.flatMap { child in child.layer.namedParameters.map { ("\(child.name).\($0.name)", $0.variable) } }
+    parameters
+      + children.flatMap { child in
+        child.layer.namedParameters.map { ("\(child.name).\($0.name)", $0.variable) }
+      }
   }
 
   /// Every buffer below this layer, named like the parameters.
   public var namedBuffers: [(name: String, variable: Variable)] {
-    buffers + children.flatMap { child in child.layer.namedBuffers.map { ("\(child.name).\($0.name)", $0.variable) } }
+    buffers
+      + children.flatMap { child in
+        child.layer.namedBuffers.map { ("\(child.name).\($0.name)", $0.variable) }
+      }
   }
 
   /// Parameters and buffers together, in PyTorch's state-dict order (a layer's parameters, then
   /// its buffers, then its children's).
   public var stateEntries: [(name: String, variable: Variable)] {
     parameters + buffers
-      + children.flatMap { child in child.layer.stateEntries.map { ("\(child.name).\($0.name)", $0.variable) } }
+      + children.flatMap { child in
+        child.layer.stateEntries.map { ("\(child.name).\($0.name)", $0.variable) }
+      }
   }
 
   /// The values of `stateEntries`.
-  public var stateDict: [(name: String, tensor: Tensor)] { stateEntries.map { ($0.name, $0.variable.value) } }
+  public var stateDict: [(name: String, tensor: Tensor)] {
+    stateEntries.map { ($0.name, $0.variable.value) }
+  }
 
-  public var trainableParameterCount: Int { namedParameters.reduce(0) { $0 + $1.variable.value.count } }
-  public var nonTrainableParameterCount: Int { namedBuffers.reduce(0) { $0 + $1.variable.value.count } }
+  public var trainableParameterCount: Int {
+    namedParameters.reduce(0) { $0 + $1.variable.value.count }
+  }
+  public var nonTrainableParameterCount: Int {
+    namedBuffers.reduce(0) { $0 + $1.variable.value.count }
+  }
   public var parameterCount: Int { trainableParameterCount + nonTrainableParameterCount }
 
   /// Switches this layer and all below it to training mode (or inference with `false`).
@@ -74,7 +88,8 @@ extension Layer {
   /// Leaf layers in order with their hierarchical names ("features.0").
   public var namedLeaves: [(name: String, layer: any Layer)] {
     children.flatMap { child -> [(name: String, layer: any Layer)] in
-      child.layer.children.isEmpty ? [(child.name, child.layer)]
+      child.layer.children.isEmpty
+        ? [(child.name, child.layer)]
         : child.layer.namedLeaves.map { ("\(child.name).\($0.name)", $0.layer) }
     }
   }
@@ -82,11 +97,15 @@ extension Layer {
   /// Every layer of the tree, this one first (named ""), then each child before its own children,
   /// with hierarchical names ("features", "features.0"...).
   public var namedLayers: [(name: String, layer: any Layer)] {
-    [("", self)] + children.flatMap { child in
-      child.layer.namedLayers.map { inner in
-        (name: inner.name.isEmpty ? child.name : "\(child.name).\(inner.name)", layer: inner.layer)
+    [("", self)]
+      + children.flatMap { child in
+        child.layer.namedLayers.map { inner in
+          (
+            name: inner.name.isEmpty ? child.name : "\(child.name).\(inner.name)",
+            layer: inner.layer
+          )
+        }
       }
-    }
   }
 
   /// Clears the gradient of every parameter.
@@ -147,9 +166,11 @@ public struct StateMismatchError: Error, CustomStringConvertible, Sendable {
 
   public var description: String {
     let count = problems.count
-    let kinds = [(missing.count, "missing"), (unexpected.count, "unexpected"),
-                 (misshaped.count, "of the wrong shape"), (other.count, "other")]
-      .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+    let kinds = [
+      (missing.count, "missing"), (unexpected.count, "unexpected"),
+      (misshaped.count, "of the wrong shape"), (other.count, "other"),
+    ]
+    .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
     let shown = problems.prefix(Self.shownNames).joined(separator: "; ")
     let more = count > Self.shownNames ? "; and \(count - Self.shownNames) more" : ""
     let weights = count == 1 ? "weight" : "weights"

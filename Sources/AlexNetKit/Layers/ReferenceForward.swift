@@ -73,10 +73,17 @@ func referenceLeafForward(
 }
 
 /// (x − mean) / √(variance + ε) · γ + β per channel, element by element.
-func batchNormInferenceReference(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
-                                 epsilon: Float) -> Tensor {
-  let channels = x.shape[1], plane = x.count / (x.shape[0] * channels)
-  let values = x.scalars, g = gamma.scalars, b = beta.scalars, m = mean.scalars, v = variance.scalars
+func batchNormInferenceReference(
+  _ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
+  epsilon: Float
+) -> Tensor {
+  let channels = x.shape[1]
+  let plane = x.count / (x.shape[0] * channels)
+  let values = x.scalars
+  let g = gamma.scalars
+  let b = beta.scalars
+  let m = mean.scalars
+  let v = variance.scalars
   let y = values.indices.map { i in
     let c = i / plane % channels
     return (values[i] - m[c]) / (v[c] + epsilon).squareRoot() * g[c] + b[c]

@@ -22,7 +22,8 @@ public final class Sequential: Layer {
   /// Applies the layers in order, running a Conv2D directly followed by a ReLU as one fused
   /// operation (same result; one pass over the output and one tensor fewer kept for backward).
   public func callAsFunction(_ input: Variable) -> Variable {
-    var x = input, index = 0
+    var x = input
+    var index = 0
     while index < layers.count {
       let next = index + 1 < layers.count ? layers[index + 1].layer : nil
       if let convolution = Self.fusedConvolution(layers[index].layer, then: next) {
@@ -56,7 +57,8 @@ public final class Sequential: Layer {
   }
 
   public func forwardFLOPs(inputShape: [Int]) -> Double {
-    var shape = inputShape, total = 0.0
+    var shape = inputShape
+    var total = 0.0
     for (_, layer) in layers {
       total += layer.forwardFLOPs(inputShape: shape)
       guard let next = try? layer.outputShape(for: shape) else { break }

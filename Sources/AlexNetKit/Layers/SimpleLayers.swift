@@ -24,11 +24,17 @@ public final class MaxPool2D: Layer {
   public init(window: Int, stride: Int, padding: Padding = .valid) {
     (self.window, self.stride, self.padding) = (window, stride, padding)
   }
-  public func callAsFunction(_ input: Variable) -> Variable { input.maxPool2d(window: window, stride: stride, padding: padding) }
+  public func callAsFunction(_ input: Variable) -> Variable {
+    input.maxPool2d(window: window, stride: stride, padding: padding)
+  }
   public func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] {
-    guard inputShape.count == 4 else { throw ShapeError("MaxPool2D needs [N, C, H, W] input, got \(inputShape)") }
-    return try PoolGeometry(batch: inputShape[0], channels: inputShape[1], height: inputShape[2], width: inputShape[3],
-                            window: window, stride: stride, padding: padding).outputShape
+    guard inputShape.count == 4 else {
+      throw ShapeError("MaxPool2D needs [N, C, H, W] input, got \(inputShape)")
+    }
+    return try PoolGeometry(
+      batch: inputShape[0], channels: inputShape[1], height: inputShape[2], width: inputShape[3],
+      window: window, stride: stride, padding: padding
+    ).outputShape
   }
   public var kind: String { "MaxPool2D" }
 }
@@ -38,9 +44,13 @@ public final class AdaptiveAveragePool2D: Layer {
   public let height: Int, width: Int
   public var isTraining = true
   public init(height: Int, width: Int) { (self.height, self.width) = (height, width) }
-  public func callAsFunction(_ input: Variable) -> Variable { input.adaptiveAveragePool2d(height: height, width: width) }
+  public func callAsFunction(_ input: Variable) -> Variable {
+    input.adaptiveAveragePool2d(height: height, width: width)
+  }
   public func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] {
-    guard inputShape.count == 4 else { throw ShapeError("AdaptiveAveragePool2D needs [N, C, H, W] input, got \(inputShape)") }
+    guard inputShape.count == 4 else {
+      throw ShapeError("AdaptiveAveragePool2D needs [N, C, H, W] input, got \(inputShape)")
+    }
     return [inputShape[0], inputShape[1], height, width]
   }
 }
@@ -50,7 +60,9 @@ public final class LocalResponseNorm: Layer {
   public let configuration: LRNParameters
   public var isTraining = true
   public init(_ configuration: LRNParameters = .alexNet) { self.configuration = configuration }
-  public func callAsFunction(_ input: Variable) -> Variable { input.localResponseNorm(configuration) }
+  public func callAsFunction(_ input: Variable) -> Variable {
+    input.localResponseNorm(configuration)
+  }
   public func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] {
     guard inputShape.count == 4 || inputShape.count == 2 else {
       throw ShapeError("LocalResponseNorm needs [N, C, H, W] or [N, C] input, got \(inputShape)")
@@ -97,17 +109,24 @@ public final class BatchNorm: Layer {
   public var channels: Int { gamma.shape[0] }
 
   public func callAsFunction(_ input: Variable) -> Variable {
-    input.batchNorm(gamma: gamma, beta: beta, runningMean: runningMean, runningVariance: runningVariance,
-                    parameters: configuration, training: isTraining)
+    input.batchNorm(
+      gamma: gamma, beta: beta, runningMean: runningMean, runningVariance: runningVariance,
+      parameters: configuration, training: isTraining)
   }
 
   public func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] {
-    guard (inputShape.count == 4 || inputShape.count == 2), inputShape[1] == channels else {
-      throw ShapeError("BatchNorm of \(channels) channels needs [N, \(channels), H, W] or [N, \(channels)], got \(inputShape)")
+    guard inputShape.count == 4 || inputShape.count == 2, inputShape[1] == channels else {
+      throw ShapeError(
+        "BatchNorm of \(channels) channels needs [N, \(channels), H, W] or [N, \(channels)], got \(inputShape)"
+      )
     }
     return inputShape
   }
 
-  public var parameters: [(name: String, variable: Variable)] { [("weight", gamma), ("bias", beta)] }
-  public var buffers: [(name: String, variable: Variable)] { [("running_mean", runningMean), ("running_var", runningVariance)] }
+  public var parameters: [(name: String, variable: Variable)] {
+    [("weight", gamma), ("bias", beta)]
+  }
+  public var buffers: [(name: String, variable: Variable)] {
+    [("running_mean", runningMean), ("running_var", runningVariance)]
+  }
 }

@@ -32,8 +32,10 @@ public struct ModelSummary: Sendable {
   }
 
   /// Appends the rows of `layer` (named `name`) for an input of `shape`; returns its output shape.
-  static func trace(_ layer: any Layer, name: String, shape: [Int], isRoot: Bool,
-                    into rows: inout [Row]) throws(ShapeError) -> [Int] {
+  static func trace(
+    _ layer: any Layer, name: String, shape: [Int], isRoot: Bool,
+    into rows: inout [Row]
+  ) throws(ShapeError) -> [Int] {
     let prefix = isRoot ? "" : name + "."
     if let sequential = layer as? Sequential, !isRoot || !layer.children.isEmpty {
       var x = shape
@@ -69,11 +71,17 @@ public struct ModelSummary: Sendable {
     }
     func megabytes(_ count: Int) -> String {
       let bytes = Double(count * 4)
-      return bytes >= 1_048_576 ? String(format: "%.2f MB", bytes / 1048576) : String(format: "%.2f KB", bytes / 1024)
+      return bytes >= 1_048_576
+        ? String(format: "%.2f MB", bytes / 1_048_576) : String(format: "%.2f KB", bytes / 1024)
     }
     let header = ["Layer (type)", "Output Shape", "Param #"]
-    let cells = rows.map { ["\($0.name) (\($0.kind))", "(None, " + $0.outputShape.map(String.init).joined(separator: ", ") + ")",
-                            grouped($0.parameters)] }
+    let cells = rows.map {
+      [
+        "\($0.name) (\($0.kind))",
+        "(None, " + $0.outputShape.map(String.init).joined(separator: ", ") + ")",
+        grouped($0.parameters),
+      ]
+    }
     var widths = header.map(\.count)
     for row in cells { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }
     func line(_ row: [String]) -> String {

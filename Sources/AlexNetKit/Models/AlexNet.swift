@@ -6,26 +6,38 @@
 func alexNet2012(classes: Int, generator g: inout SeededGenerator) -> Sequential {
   let paper = Initializer.krizhevsky2012
   let features = Sequential([
-    Conv2D(inChannels: 3, outChannels: 96, kernel: 11, stride: 4, initializer: paper, generator: &g),
+    Conv2D(
+      inChannels: 3, outChannels: 96, kernel: 11, stride: 4, initializer: paper, generator: &g),
     ReLU(), LocalResponseNorm(.alexNet), MaxPool2D(window: 3, stride: 2),
-    Conv2D(inChannels: 96, outChannels: 256, kernel: 5, padding: .explicit(2), groups: 2, initializer: paper,
-           biasValue: 1, generator: &g),
+    Conv2D(
+      inChannels: 96, outChannels: 256, kernel: 5, padding: .explicit(2), groups: 2,
+      initializer: paper,
+      biasValue: 1, generator: &g),
     ReLU(), LocalResponseNorm(.alexNet), MaxPool2D(window: 3, stride: 2),
-    Conv2D(inChannels: 256, outChannels: 384, kernel: 3, padding: .explicit(1), initializer: paper, generator: &g),
+    Conv2D(
+      inChannels: 256, outChannels: 384, kernel: 3, padding: .explicit(1), initializer: paper,
+      generator: &g),
     ReLU(),
-    Conv2D(inChannels: 384, outChannels: 384, kernel: 3, padding: .explicit(1), groups: 2, initializer: paper,
-           biasValue: 1, generator: &g),
+    Conv2D(
+      inChannels: 384, outChannels: 384, kernel: 3, padding: .explicit(1), groups: 2,
+      initializer: paper,
+      biasValue: 1, generator: &g),
     ReLU(),
-    Conv2D(inChannels: 384, outChannels: 256, kernel: 3, padding: .explicit(1), groups: 2, initializer: paper,
-           biasValue: 1, generator: &g),
+    Conv2D(
+      inChannels: 384, outChannels: 256, kernel: 3, padding: .explicit(1), groups: 2,
+      initializer: paper,
+      biasValue: 1, generator: &g),
     ReLU(), MaxPool2D(window: 3, stride: 2),
   ])
   let classifier = Sequential([
-    Dense(inputs: 256 * 6 * 6, outputs: 4096, initializer: paper, biasValue: 1, generator: &g), ReLU(),
+    Dense(inputs: 256 * 6 * 6, outputs: 4096, initializer: paper, biasValue: 1, generator: &g),
+    ReLU(),
     Dropout(rate: 0.5, seed: g.next()),
     Dense(inputs: 4096, outputs: 4096, initializer: paper, biasValue: 1, generator: &g), ReLU(),
     Dropout(rate: 0.5, seed: g.next()),
     Dense(inputs: 4096, outputs: classes, initializer: paper, generator: &g),
   ])
-  return Sequential(named: [("features", features), ("flatten", Flatten()), ("classifier", classifier)])
+  return Sequential(named: [
+    ("features", features), ("flatten", Flatten()), ("classifier", classifier),
+  ])
 }

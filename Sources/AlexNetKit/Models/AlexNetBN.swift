@@ -6,10 +6,16 @@
 /// momentum 0.99 and ε 1e-3.
 func alexNetBatchNorm(classes: Int, generator g: inout SeededGenerator) -> Sequential {
   let keras = Initializer.glorotUniform
-  func convolution(_ input: Int, _ output: Int, _ kernel: Int, stride: Int = 1, padding: Padding) -> [any Layer] {
-    [Conv2D(inChannels: input, outChannels: output, kernel: kernel, stride: stride, padding: padding, initializer: keras,
-            generator: &g),
-     ReLU(), BatchNorm(channels: output, configuration: .keras)]
+  func convolution(_ input: Int, _ output: Int, _ kernel: Int, stride: Int = 1, padding: Padding)
+    -> [any Layer]
+  {
+    [
+      Conv2D(
+        inChannels: input, outChannels: output, kernel: kernel, stride: stride, padding: padding,
+        initializer: keras,
+        generator: &g),
+      ReLU(), BatchNorm(channels: output, configuration: .keras),
+    ]
   }
   let features = Sequential(
     convolution(3, 96, 11, stride: 4, padding: .valid) + [MaxPool2D(window: 3, stride: 2)]
@@ -17,9 +23,13 @@ func alexNetBatchNorm(classes: Int, generator g: inout SeededGenerator) -> Seque
       + convolution(256, 384, 3, padding: .same) + convolution(384, 384, 3, padding: .same)
       + convolution(384, 256, 3, padding: .same) + [MaxPool2D(window: 3, stride: 2)])
   let classifier = Sequential([
-    Dense(inputs: 256 * 5 * 5, outputs: 4096, initializer: keras, generator: &g), ReLU(), Dropout(rate: 0.5, seed: g.next()),
-    Dense(inputs: 4096, outputs: 4096, initializer: keras, generator: &g), ReLU(), Dropout(rate: 0.5, seed: g.next()),
+    Dense(inputs: 256 * 5 * 5, outputs: 4096, initializer: keras, generator: &g), ReLU(),
+    Dropout(rate: 0.5, seed: g.next()),
+    Dense(inputs: 4096, outputs: 4096, initializer: keras, generator: &g), ReLU(),
+    Dropout(rate: 0.5, seed: g.next()),
     Dense(inputs: 4096, outputs: classes, initializer: keras, generator: &g),
   ])
-  return Sequential(named: [("features", features), ("flatten", Flatten()), ("classifier", classifier)])
+  return Sequential(named: [
+    ("features", features), ("flatten", Flatten()), ("classifier", classifier),
+  ])
 }

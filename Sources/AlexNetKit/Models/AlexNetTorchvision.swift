@@ -6,13 +6,23 @@
 func alexNetTorchvision(classes: Int, generator g: inout SeededGenerator) -> Sequential {
   let torch = Initializer.pytorchDefault
   let features = Sequential([
-    Conv2D(inChannels: 3, outChannels: 64, kernel: 11, stride: 4, padding: .explicit(2), initializer: torch, generator: &g),
+    Conv2D(
+      inChannels: 3, outChannels: 64, kernel: 11, stride: 4, padding: .explicit(2),
+      initializer: torch, generator: &g),
     ReLU(), MaxPool2D(window: 3, stride: 2),
-    Conv2D(inChannels: 64, outChannels: 192, kernel: 5, padding: .explicit(2), initializer: torch, generator: &g),
+    Conv2D(
+      inChannels: 64, outChannels: 192, kernel: 5, padding: .explicit(2), initializer: torch,
+      generator: &g),
     ReLU(), MaxPool2D(window: 3, stride: 2),
-    Conv2D(inChannels: 192, outChannels: 384, kernel: 3, padding: .explicit(1), initializer: torch, generator: &g), ReLU(),
-    Conv2D(inChannels: 384, outChannels: 256, kernel: 3, padding: .explicit(1), initializer: torch, generator: &g), ReLU(),
-    Conv2D(inChannels: 256, outChannels: 256, kernel: 3, padding: .explicit(1), initializer: torch, generator: &g), ReLU(),
+    Conv2D(
+      inChannels: 192, outChannels: 384, kernel: 3, padding: .explicit(1), initializer: torch,
+      generator: &g), ReLU(),
+    Conv2D(
+      inChannels: 384, outChannels: 256, kernel: 3, padding: .explicit(1), initializer: torch,
+      generator: &g), ReLU(),
+    Conv2D(
+      inChannels: 256, outChannels: 256, kernel: 3, padding: .explicit(1), initializer: torch,
+      generator: &g), ReLU(),
     MaxPool2D(window: 3, stride: 2),
   ])
   let classifier = Sequential([
@@ -23,7 +33,8 @@ func alexNetTorchvision(classes: Int, generator g: inout SeededGenerator) -> Seq
     Dense(inputs: 4096, outputs: classes, initializer: torch, generator: &g),
   ])
   return Sequential(named: [
-    ("features", features), ("avgpool", AdaptiveAveragePool2D(height: 6, width: 6)), ("flatten", Flatten()),
+    ("features", features), ("avgpool", AdaptiveAveragePool2D(height: 6, width: 6)),
+    ("flatten", Flatten()),
     ("classifier", classifier),
   ])
 }

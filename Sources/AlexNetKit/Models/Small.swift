@@ -6,22 +6,33 @@
 /// conv 128 3x3 pad 1 in 2 groups, pool; adaptive average pooling to 3x3; dense 512, 512, classes.
 func smallAlexNet(classes: Int, generator g: inout SeededGenerator) -> Sequential {
   let he = Initializer.heNormal
-  func convolution(_ input: Int, _ output: Int, _ kernel: Int, stride: Int = 1, groups: Int = 1) -> [any Layer] {
-    [Conv2D(inChannels: input, outChannels: output, kernel: kernel, stride: stride, padding: .explicit(kernel / 2),
-            groups: groups, initializer: he, generator: &g),
-     ReLU(), BatchNorm(channels: output)]
+  func convolution(_ input: Int, _ output: Int, _ kernel: Int, stride: Int = 1, groups: Int = 1)
+    -> [any Layer]
+  {
+    [
+      Conv2D(
+        inChannels: input, outChannels: output, kernel: kernel, stride: stride,
+        padding: .explicit(kernel / 2),
+        groups: groups, initializer: he, generator: &g),
+      ReLU(), BatchNorm(channels: output),
+    ]
   }
   let features = Sequential(
     convolution(3, 48, 5, stride: 2) + [MaxPool2D(window: 3, stride: 2)]
       + convolution(48, 96, 3, groups: 2) + [MaxPool2D(window: 3, stride: 2)]
-      + convolution(96, 128, 3) + convolution(128, 128, 3, groups: 2) + [MaxPool2D(window: 3, stride: 2)])
+      + convolution(96, 128, 3) + convolution(128, 128, 3, groups: 2) + [
+        MaxPool2D(window: 3, stride: 2)
+      ])
   let classifier = Sequential([
-    Dense(inputs: 128 * 3 * 3, outputs: 512, initializer: he, generator: &g), ReLU(), Dropout(rate: 0.5, seed: g.next()),
-    Dense(inputs: 512, outputs: 512, initializer: he, generator: &g), ReLU(), Dropout(rate: 0.5, seed: g.next()),
+    Dense(inputs: 128 * 3 * 3, outputs: 512, initializer: he, generator: &g), ReLU(),
+    Dropout(rate: 0.5, seed: g.next()),
+    Dense(inputs: 512, outputs: 512, initializer: he, generator: &g), ReLU(),
+    Dropout(rate: 0.5, seed: g.next()),
     Dense(inputs: 512, outputs: classes, initializer: .glorotUniform, generator: &g),
   ])
   return Sequential(named: [
-    ("features", features), ("avgpool", AdaptiveAveragePool2D(height: 3, width: 3)), ("flatten", Flatten()),
+    ("features", features), ("avgpool", AdaptiveAveragePool2D(height: 3, width: 3)),
+    ("flatten", Flatten()),
     ("classifier", classifier),
   ])
 }

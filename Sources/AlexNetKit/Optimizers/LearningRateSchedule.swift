@@ -9,7 +9,9 @@ public protocol LearningRateSchedule: Codable, Sendable {
 /// The rate never changes.
 public struct ConstantRate: LearningRateSchedule {
   public init() {}
-  public mutating func rate(afterEpoch epoch: Int, metric: Float?, current: Float) -> Float { current }
+  public mutating func rate(afterEpoch epoch: Int, metric: Float?, current: Float) -> Float {
+    current
+  }
 }
 
 /// Multiplies the rate by `factor` every `stepSize` epochs (PyTorch's StepLR).
@@ -40,10 +42,17 @@ public struct ReduceOnPlateau: LearningRateSchedule {
   public private(set) var epochsWithoutImprovement = 0
   public private(set) var cooldownLeft = 0
 
-  public init(factor: Float = 0.1, patience: Int = 10, minRate: Float = 1e-6, minDelta: Float = 1e-4, cooldown: Int = 0) {
-    precondition(factor > 0 && factor < 1, "ReduceOnPlateau factor must be in (0, 1), got \(factor)")
-    precondition(patience >= 0 && cooldown >= 0, "ReduceOnPlateau patience and cooldown must not be negative")
-    (self.factor, self.patience, self.minRate, self.minDelta, self.cooldown) = (factor, patience, minRate, minDelta, cooldown)
+  public init(
+    factor: Float = 0.1, patience: Int = 10, minRate: Float = 1e-6, minDelta: Float = 1e-4,
+    cooldown: Int = 0
+  ) {
+    precondition(
+      factor > 0 && factor < 1, "ReduceOnPlateau factor must be in (0, 1), got \(factor)")
+    precondition(
+      patience >= 0 && cooldown >= 0, "ReduceOnPlateau patience and cooldown must not be negative")
+    (self.factor, self.patience, self.minRate, self.minDelta, self.cooldown) = (
+      factor, patience, minRate, minDelta, cooldown
+    )
   }
 
   public mutating func rate(afterEpoch epoch: Int, metric: Float?, current: Float) -> Float {

@@ -18,7 +18,9 @@ public protocol Optimizer: AnyObject {
 public struct ParameterGroups: Sendable {
   public var multipliers: @Sendable (String) -> (learningRate: Float, weightDecay: Float)
 
-  public init(_ multipliers: @escaping @Sendable (String) -> (learningRate: Float, weightDecay: Float)) {
+  public init(
+    _ multipliers: @escaping @Sendable (String) -> (learningRate: Float, weightDecay: Float)
+  ) {
     self.multipliers = multipliers
   }
 
@@ -47,15 +49,21 @@ struct SlotStore {
   /// so writing to it does not copy (a copy would be 244 MB of momentum per AlexNet step). Put it
   /// back with `slots[name] = tensor`.
   mutating func take(_ name: String, like value: Tensor) -> Tensor {
-    if let existing = slots.removeValue(forKey: name), existing.shape == value.shape { return existing }
+    if let existing = slots.removeValue(forKey: name), existing.shape == value.shape {
+      return existing
+    }
     return Tensor(zeros: value.shape)
   }
 
   var state: [(name: String, tensor: Tensor)] { slots.keys.sorted().map { ($0, slots[$0]!) } }
 
-  mutating func load(_ state: [(name: String, tensor: Tensor)], prefixes: [String]) throws(StateMismatchError) {
+  mutating func load(_ state: [(name: String, tensor: Tensor)], prefixes: [String])
+    throws(StateMismatchError)
+  {
     let unknown = state.map(\.name).filter { name in !prefixes.contains { name.hasPrefix($0) } }
-    guard unknown.isEmpty else { throw StateMismatchError(problems: unknown.map { "unexpected optimizer state \($0)" }) }
+    guard unknown.isEmpty else {
+      throw StateMismatchError(problems: unknown.map { "unexpected optimizer state \($0)" })
+    }
     slots = Dictionary(state.map { ($0.name, $0.tensor) }, uniquingKeysWith: { $1 })
   }
 }

@@ -19,10 +19,15 @@ public final class SGD: Optimizer {
   public var groups: ParameterGroups
   var velocities = SlotStore()
 
-  public init(learningRate: Float = 0.01, momentum: Float = 0.9, weightDecay: Float = 0.0005, nesterov: Bool = false,
-              weightDecayMode: WeightDecayMode = .coupled, groups: ParameterGroups = .uniform) {
-    precondition(learningRate >= 0 && momentum >= 0 && weightDecay >= 0,
-                 "SGD: learning rate \(learningRate), momentum \(momentum) and weight decay \(weightDecay) must not be negative")
+  public init(
+    learningRate: Float = 0.01, momentum: Float = 0.9, weightDecay: Float = 0.0005,
+    nesterov: Bool = false,
+    weightDecayMode: WeightDecayMode = .coupled, groups: ParameterGroups = .uniform
+  ) {
+    precondition(
+      learningRate >= 0 && momentum >= 0 && weightDecay >= 0,
+      "SGD: learning rate \(learningRate), momentum \(momentum) and weight decay \(weightDecay) must not be negative"
+    )
     (self.learningRate, self.momentum, self.weightDecay) = (learningRate, momentum, weightDecay)
     (self.nesterov, self.weightDecayMode, self.groups) = (nesterov, weightDecayMode, groups)
   }
@@ -31,8 +36,11 @@ public final class SGD: Optimizer {
     for (name, parameter) in parameters {
       guard let gradient = parameter.grad else { continue }
       let (rateMultiplier, decayMultiplier) = groups.multipliers(name)
-      let eta = learningRate * rateMultiplier, lambda = weightDecay * decayMultiplier, mu = momentum
-      let coupled = weightDecayMode == .coupled ? lambda : 0, decoupled = weightDecayMode == .decoupled ? lambda : 0
+      let eta = learningRate * rateMultiplier
+      let lambda = weightDecay * decayMultiplier
+      let mu = momentum
+      let coupled = weightDecayMode == .coupled ? lambda : 0
+      let decoupled = weightDecayMode == .decoupled ? lambda : 0
       let key = "momentum.\(name)"
       var velocity = velocities.take(key, like: parameter.value)
       velocity.withUnsafeMutableBufferPointer { v in

@@ -16,9 +16,12 @@ public enum AtomicFile {
 
   public static func write(_ bytes: [UInt8], to url: URL) throws {
     let directory = url.deletingLastPathComponent()
-    let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    let temporary = directory.appendingPathComponent(
+      ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
     let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard descriptor >= 0 else { throw FileError(url, "cannot create a file in \(directory.path): \(errnoText())") }
+    guard descriptor >= 0 else {
+      throw FileError(url, "cannot create a file in \(directory.path): \(errnoText())")
+    }
     do {
       try bytes.withUnsafeBytes { raw in
         var offset = 0
@@ -34,7 +37,9 @@ public enum AtomicFile {
       guard fsync(descriptor) == 0 else { throw FileError(url, "fsync failed: \(errnoText())") }
       close(descriptor)
       try beforeRename?(temporary)
-      guard rename(temporary.path, url.path) == 0 else { throw FileError(url, "rename failed: \(errnoText())") }
+      guard rename(temporary.path, url.path) == 0 else {
+        throw FileError(url, "rename failed: \(errnoText())")
+      }
     } catch {
       close(descriptor)
       unlink(temporary.path)
@@ -47,7 +52,9 @@ public enum AtomicFile {
     }
   }
 
-  public static func write(_ text: String, to url: URL) throws { try write(Array(text.utf8), to: url) }
+  public static func write(_ text: String, to url: URL) throws {
+    try write(Array(text.utf8), to: url)
+  }
 
   static func errnoText() -> String { String(cString: strerror(errno)) }
 }

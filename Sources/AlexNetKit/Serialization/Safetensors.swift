@@ -10,7 +10,13 @@ import Foundation
 /// `FileError` naming the file and the entry, never a crash or a read out of bounds.
 public struct SafetensorsFile {
   public enum DType: String, Sendable, CaseIterable {
-    case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64", i64 = "I64", i32 = "I32", u8 = "U8"
+    case f32 = "F32"
+    case f16 = "F16"
+    case bf16 = "BF16"
+    case f64 = "F64"
+    case i64 = "I64"
+    case i32 = "I32"
+    case u8 = "U8"
     public var size: Int {
       switch self {
       case .f64, .i64: return 8
@@ -42,7 +48,9 @@ public struct SafetensorsFile {
 
   public init(contentsOf url: URL) throws {
     let data: Data
-    do { data = try Data(contentsOf: url) } catch { throw FileError(url.path, "cannot be read: \(error.localizedDescription)") }
+    do { data = try Data(contentsOf: url) } catch {
+      throw FileError(url.path, "cannot be read: \(error.localizedDescription)")
+    }
     try self.init(bytes: [UInt8](data), source: url.path)
   }
 
@@ -56,7 +64,9 @@ public struct SafetensorsFile {
     var entries = try header.filter { $0.key != "__metadata__" }.map { name, raw in
       try Self.entry(name, raw, dataSize: dataSize, source: source)
     }
-    entries.sort { ($0.range.lowerBound, $0.range.upperBound) < ($1.range.lowerBound, $1.range.upperBound) }
+    entries.sort {
+      ($0.range.lowerBound, $0.range.upperBound) < ($1.range.lowerBound, $1.range.upperBound)
+    }
     for (previous, next) in zip(entries, entries.dropFirst())
     where next.range.lowerBound < previous.range.upperBound {
       throw FileError(source, "entries \(previous.name) and \(next.name) overlap")
@@ -69,7 +79,8 @@ public struct SafetensorsFile {
   static func header(_ bytes: [UInt8], source: String) throws -> ([String: Any], dataStart: Int) {
     func fail(_ reason: String) -> FileError { FileError(source, reason) }
     guard bytes.count >= 8 else {
-      throw fail("is \(bytes.count) bytes long; a safetensors file has at least an 8-byte header length")
+      throw fail(
+        "is \(bytes.count) bytes long; a safetensors file has at least an 8-byte header length")
     }
     let declared = bytes[0..<8].enumerated().reduce(UInt64(0)) {
       $0 | UInt64($1.element) << (8 * UInt64($1.offset))
@@ -78,7 +89,8 @@ public struct SafetensorsFile {
       throw fail("declares a \(declared)-byte header, more than the \(maximumHeaderBytes) accepted")
     }
     guard declared <= UInt64(bytes.count - 8) else {
-      throw fail("declares a \(declared)-byte header but has only \(bytes.count - 8) bytes after the length")
+      throw fail(
+        "declares a \(declared)-byte header but has only \(bytes.count - 8) bytes after the length")
     }
     let dataStart = 8 + Int(declared)
     let object: Any
@@ -124,7 +136,9 @@ public struct SafetensorsFile {
     var elements = 1
     for extent in shape {
       let (product, overflow) = elements.multipliedReportingOverflow(by: extent)
-      guard !overflow, product <= dataSize else { throw fail("has shape \(shape), larger than the file") }
+      guard !overflow, product <= dataSize else {
+        throw fail("has shape \(shape), larger than the file")
+      }
       elements = product
     }
     let (begin, end) = (offsets[0], offsets[1])
@@ -144,7 +158,9 @@ public struct SafetensorsFile {
     var result: [Int] = []
     for value in values {
       // JSON numbers arrive as NSNumber; only whole values that fit an Int are accepted.
-      guard let number = value as? NSNumber, let exact = Int(exactly: number.doubleValue) else { return nil }
+      guard let number = value as? NSNumber, let exact = Int(exactly: number.doubleValue) else {
+        return nil
+      }
       result.append(exact)
     }
     return result
@@ -156,7 +172,9 @@ public struct SafetensorsFile {
 
   /// The tensor converted to Float32 (F16, BF16, F64 and integers convert; F32 is copied as is).
   public func tensor(named name: String) throws -> Tensor {
-    guard let entry = entry(named: name) else { throw FileError(source, "has no tensor named \(name)") }
+    guard let entry = entry(named: name) else {
+      throw FileError(source, "has no tensor named \(name)")
+    }
     return tensor(entry)
   }
 
@@ -167,20 +185,36 @@ public struct SafetensorsFile {
       result.withUnsafeMutableBufferPointer { out in
         #if _endian(little)
           if entry.dtype == .f32 {  // already Float32 in memory order: one copy
-            UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[start..<(start + entry.range.count)]))
+            UnsafeMutableRawBufferPointer(out).copyMemory(
+              from: UnsafeRawBufferPointer(rebasing: raw[start..<(start + entry.range.count)]))
             return
           }
         #endif
         for i in 0..<out.count {
           let at = start + i * entry.dtype.size
           switch entry.dtype {
-          case .f32: out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
-          case .f16: out[i] = Self.halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
+          case .f32:
+            out[i] = Float(
+              bitPattern: UInt32(
+                littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+          case .f16:
+            out[i] = Self.halfToFloat(
+              UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
           case .bf16:
-            out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self))) << 16)
-          case .f64: out[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))))
-          case .i64: out[i] = Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int64.self)))
-          case .i32: out[i] = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+            out[i] = Float(
+              bitPattern: UInt32(
+                UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self))) << 16)
+          case .f64:
+            out[i] = Float(
+              Double(
+                bitPattern: UInt64(
+                  littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))))
+          case .i64:
+            out[i] = Float(
+              Int64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int64.self)))
+          case .i32:
+            out[i] = Float(
+              Int32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self)))
           case .u8: out[i] = Float(raw[at])
           }
         }
@@ -190,11 +224,15 @@ public struct SafetensorsFile {
   }
 
   /// Every tensor, converted to Float32, in data order.
-  public func tensors() -> [(name: String, tensor: Tensor)] { entries.map { ($0.name, tensor($0)) } }
+  public func tensors() -> [(name: String, tensor: Tensor)] {
+    entries.map { ($0.name, tensor($0)) }
+  }
 
   /// IEEE 754 binary16 to Float, subnormals, infinities and NaN included.
   static func halfToFloat(_ h: UInt16) -> Float {
-    let sign = UInt32(h >> 15) << 31, exponent = Int((h >> 10) & 0x1F), fraction = UInt32(h & 0x3FF)
+    let sign = UInt32(h >> 15) << 31
+    let exponent = Int((h >> 10) & 0x1F)
+    let fraction = UInt32(h & 0x3FF)
     if exponent == 0 {
       let magnitude = Float(fraction) * 0x1p-24  // subnormal (or zero)
       return sign == 0 ? magnitude : -magnitude
@@ -209,18 +247,25 @@ public enum Safetensors {
   /// The file's bytes: F32 tensors in the given order, then `integers` as I64 (PyTorch's
   /// `num_batches_tracked` counters), header keys in that order, the header padded with spaces
   /// to a multiple of 8 bytes (as the reference writer does).
-  public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
-                            integers: [(name: String, shape: [Int], values: [Int64])] = []) -> [UInt8] {
+  public static func encode(
+    _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
+    integers: [(name: String, shape: [Int], values: [Int64])] = []
+  ) -> [UInt8] {
     var parts: [String] = []
     if !metadata.isEmpty {
-      parts.append("\"__metadata__\":{" + metadata.keys.sorted().map { "\(quoted($0)):\(quoted(metadata[$0]!))" }.joined(separator: ",") + "}")
+      parts.append(
+        "\"__metadata__\":{"
+          + metadata.keys.sorted().map { "\(quoted($0)):\(quoted(metadata[$0]!))" }.joined(
+            separator: ",") + "}")
     }
     var offset = 0
-    let described = tensors.map { ($0.name, "F32", $0.tensor.shape, $0.tensor.count * 4) }
+    let described =
+      tensors.map { ($0.name, "F32", $0.tensor.shape, $0.tensor.count * 4) }
       + integers.map { ($0.name, "I64", $0.shape, $0.values.count * 8) }
     for (name, dtype, shape, size) in described {
-      parts.append("\(quoted(name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
-                   + "\"data_offsets\":[\(offset),\(offset + size)]}")
+      parts.append(
+        "\(quoted(name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
+          + "\"data_offsets\":[\(offset),\(offset + size)]}")
       offset += size
     }
     var header = Array(("{" + parts.joined(separator: ",") + "}").utf8)
@@ -233,7 +278,8 @@ public enum Safetensors {
     for (_, tensor) in tensors {
       tensor.withUnsafeBufferPointer { values in
         #if _endian(little)
-          bytes.append(contentsOf: UnsafeRawBufferPointer(values))  // memory order is the file's order
+          // memory order is the file's order
+          bytes.append(contentsOf: UnsafeRawBufferPointer(values))
         #else
           for value in values {
             let bits = value.bitPattern.littleEndian
@@ -243,13 +289,17 @@ public enum Safetensors {
       }
     }
     for entry in integers {
-      for value in entry.values { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+      for value in entry.values {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+      }
     }
     return bytes
   }
 
   /// Writes a file atomically (see `AtomicFile`).
-  public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to url: URL) throws {
+  public static func write(
+    _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to url: URL
+  ) throws {
     try AtomicFile.write(encode(tensors, metadata: metadata), to: url)
   }
 
@@ -277,12 +327,15 @@ extension Layer {
   /// passed over.
   public func loadWeights(from file: SafetensorsFile, ignoringPrefixes: [String] = []) throws {
     let relevant = file.entries.filter { entry in
-      !ignoringPrefixes.contains { entry.name.hasPrefix($0) } && !entry.name.hasSuffix("num_batches_tracked")
+      !ignoringPrefixes.contains { entry.name.hasPrefix($0) }
+        && !entry.name.hasSuffix("num_batches_tracked")
     }
     let unusable = relevant.filter { $0.dtype == .u8 || $0.dtype == .i32 || $0.dtype == .i64 }
     guard unusable.isEmpty else {
-      throw FileError(file.source, unusable.map { "\($0.name) has dtype \($0.dtype.rawValue), expected F32, F16 or BF16" }
-        .joined(separator: "; "))
+      throw FileError(
+        file.source,
+        unusable.map { "\($0.name) has dtype \($0.dtype.rawValue), expected F32, F16 or BF16" }
+          .joined(separator: "; "))
     }
     do {
       try loadState(relevant.map { ($0.name, file.tensor($0)) })

@@ -16,18 +16,23 @@ public final class IndexBuffer: @unchecked Sendable {
   }
 
   deinit {
-    StoragePool.shared.release(UnsafeMutableRawPointer(base).bindMemory(to: Float.self, capacity: Swift.max(count, 1)),
-                               count: count)
+    StoragePool.shared.release(
+      UnsafeMutableRawPointer(base).bindMemory(to: Float.self, capacity: Swift.max(count, 1)),
+      count: count)
   }
 
   /// The indices as an array.
   public var array: [Int32] { Array(UnsafeBufferPointer(start: base, count: count)) }
 
-  public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Int32>) throws -> R) rethrows -> R {
+  public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Int32>) throws -> R) rethrows
+    -> R
+  {
     try body(UnsafeBufferPointer(start: base, count: count))
   }
 
-  public func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Int32>) throws -> R) rethrows -> R {
+  public func withUnsafeMutableBufferPointer<R>(
+    _ body: (UnsafeMutableBufferPointer<Int32>) throws -> R
+  ) rethrows -> R {
     try body(UnsafeMutableBufferPointer(start: base, count: count))
   }
 }

@@ -51,7 +51,8 @@ public struct SeededGenerator: RandomNumberGenerator, Equatable, Sendable {
   /// Standard normal N(0, 1), by the Box-Muller transform.
   public mutating func nextNormal() -> Float {
     // 1 - u lies in (0, 1], so the logarithm is finite.
-    let u1 = 1 - Double(next() >> 11) * 0x1p-53, u2 = Double(next() >> 11) * 0x1p-53
+    let u1 = 1 - Double(next() >> 11) * 0x1p-53
+    let u2 = Double(next() >> 11) * 0x1p-53
     return Float((-2 * Double.log(u1)).squareRoot() * Double.cos(2 * Double.pi * u2))
   }
 
@@ -67,7 +68,8 @@ public struct SeededGenerator: RandomNumberGenerator, Equatable, Sendable {
 extension Tensor {
   /// Elements drawn from N(mean, standardDeviation²).
   public static func randomNormal(
-    _ shape: [Int], mean: Float = 0, standardDeviation: Float = 1, using generator: inout SeededGenerator
+    _ shape: [Int], mean: Float = 0, standardDeviation: Float = 1,
+    using generator: inout SeededGenerator
   ) -> Tensor {
     var result = Tensor(uninitializedShape: shape)
     result.withUnsafeMutableBufferPointer { r in
@@ -99,16 +101,21 @@ extension Tensor {
   public static func glorotNormal(
     _ shape: [Int], fanIn: Int, fanOut: Int, using generator: inout SeededGenerator
   ) -> Tensor {
-    randomNormal(shape, standardDeviation: (2 / Float(fanIn + fanOut)).squareRoot(), using: &generator)
+    randomNormal(
+      shape, standardDeviation: (2 / Float(fanIn + fanOut)).squareRoot(), using: &generator)
   }
 
   /// He (Kaiming) normal for ReLU networks: N(0, 2 / fanIn).
-  public static func heNormal(_ shape: [Int], fanIn: Int, using generator: inout SeededGenerator) -> Tensor {
+  public static func heNormal(_ shape: [Int], fanIn: Int, using generator: inout SeededGenerator)
+    -> Tensor
+  {
     randomNormal(shape, standardDeviation: (2 / Float(fanIn)).squareRoot(), using: &generator)
   }
 
   /// He (Kaiming) uniform: U(-l, l) with l = √(6 / fanIn).
-  public static func heUniform(_ shape: [Int], fanIn: Int, using generator: inout SeededGenerator) -> Tensor {
+  public static func heUniform(_ shape: [Int], fanIn: Int, using generator: inout SeededGenerator)
+    -> Tensor
+  {
     let limit = (6 / Float(fanIn)).squareRoot()
     return randomUniform(shape, lower: -limit, upper: limit, using: &generator)
   }

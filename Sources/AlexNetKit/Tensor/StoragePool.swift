@@ -16,7 +16,12 @@ public final class StoragePool: @unchecked Sendable {
   /// The most memory kept for reuse, in bytes.
   public var limitBytes: Int {
     get { lock.withLock { limit } }
-    set { lock.withLock { limit = newValue; trim() } }
+    set {
+      lock.withLock {
+        limit = newValue
+        trim()
+      }
+    }
   }
 
   private let lock = NSLock()

@@ -48,7 +48,8 @@ extension Tensor {
   /// Sums over one axis, removing it: shape [a, n, b] summed over axis 1 gives [a, b].
   public func sum(alongAxis axis: Int) -> Tensor {
     precondition(axis >= 0 && axis < rank, "axis \(axis) out of range for shape \(shape)")
-    let outer = shape[..<axis].reduce(1, *), extent = shape[axis]
+    let outer = shape[..<axis].reduce(1, *)
+    let extent = shape[axis]
     let inner = shape[(axis + 1)...].reduce(1, *)
     var resultShape = shape
     resultShape.remove(at: axis)
@@ -74,7 +75,8 @@ extension Tensor {
   /// For a [rows, columns] tensor, the column index of each row's largest element.
   public func argmaxAlongLastAxis() -> [Int] {
     precondition(rank >= 1 && shape.last! > 0, "argmax along the last axis of shape \(shape)")
-    let columns = shape.last!, rows = count / columns
+    let columns = shape.last!
+    let rows = count / columns
     return withUnsafeBufferPointer { a in
       (0..<rows).map { r in
         var best = 0

@@ -20,7 +20,8 @@ public struct Tensor {
 
   /// A tensor of the given shape whose elements are all `value`.
   public init(shape: [Int], repeating value: Float) {
-    self.init(shape: shape, storage: TensorStorage(repeating: value, count: Tensor.elementCount(shape)))
+    self.init(
+      shape: shape, storage: TensorStorage(repeating: value, count: Tensor.elementCount(shape)))
   }
 
   /// A tensor of zeros.
@@ -29,7 +30,8 @@ public struct Tensor {
   /// A tensor holding `scalars` in row-major order; their count must match the shape.
   public init(shape: [Int], scalars: [Float]) {
     let count = Tensor.elementCount(shape)
-    precondition(scalars.count == count, "shape \(shape) needs \(count) scalars, got \(scalars.count)")
+    precondition(
+      scalars.count == count, "shape \(shape) needs \(count) scalars, got \(scalars.count)")
     let storage = TensorStorage(uninitializedCount: count)
     scalars.withUnsafeBufferPointer { storage.base.initialize(from: $0.baseAddress!, count: count) }
     self.init(shape: shape, storage: storage)
@@ -58,7 +60,8 @@ public struct Tensor {
   public var scalars: [Float] {
     get { withUnsafeBufferPointer { Array($0) } }
     set {
-      precondition(newValue.count == count, "shape \(shape) needs \(count) scalars, got \(newValue.count)")
+      precondition(
+        newValue.count == count, "shape \(shape) needs \(count) scalars, got \(newValue.count)")
       self = Tensor(shape: shape, scalars: newValue)
     }
   }
@@ -93,7 +96,8 @@ public struct Tensor {
     precondition(indices.count == rank, "\(indices.count) indices for a tensor of shape \(shape)")
     var flat = 0
     for (axis, index) in indices.enumerated() {
-      precondition(index >= 0 && index < shape[axis], "index \(indices) out of range for shape \(shape)")
+      precondition(
+        index >= 0 && index < shape[axis], "index \(indices) out of range for shape \(shape)")
       flat = flat * shape[axis] + index
     }
     return flat
@@ -106,7 +110,9 @@ public struct Tensor {
 
   /// Calls `body` with the elements; the pointer is valid only inside `body`.
   @inlinable
-  public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+  public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows
+    -> R
+  {
     try withExtendedLifetime(storage) {
       try body(UnsafeBufferPointer(start: storage.base, count: storage.count))
     }

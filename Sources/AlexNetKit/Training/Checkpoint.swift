@@ -87,9 +87,11 @@ public struct Checkpoint {
     classNames = names
     // Bare weights have no epoch; a present one must be a plausible count (a negative or
     // non-numeric epoch trapped --resume or restarted the run at epoch 1 with trained weights).
-    guard let epoch = metadata["epoch"].map({ Int($0) }) ?? 0, (0...Self.maximumEpoch).contains(epoch)
+    guard let epoch = metadata["epoch"].map({ Int($0) }) ?? 0,
+      (0...Self.maximumEpoch).contains(epoch)
     else {
-      throw FileError(url.path, "has an unreadable epoch (expected a whole number in 0...\(Self.maximumEpoch))")
+      throw FileError(
+        url.path, "has an unreadable epoch (expected a whole number in 0...\(Self.maximumEpoch))")
     }
     self.epoch = epoch
     guard let rate = Self.learningRate(metadata) else {

@@ -10,19 +10,21 @@ public func penultimateFeatures(_ model: any Layer, images: Tensor) -> Tensor {
     preconditionFailure(
       "penultimateFeatures needs a Sequential; name the layer with features(of:images:through:)")
   }
-  return model.inInferenceMode { withGradientsDisabled {
-    var x = Variable(images)
-    for (index, (_, layer)) in model.layers.enumerated() {
-      if index == model.layers.count - 1, let last = layer as? Sequential {
-        for (_, inner) in last.layers.dropLast() { x = inner(x) }
-      } else if index == model.layers.count - 1 {
-        break  // the last layer itself is the classifier
-      } else {
-        x = layer(x)
+  return model.inInferenceMode {
+    withGradientsDisabled {
+      var x = Variable(images)
+      for (index, (_, layer)) in model.layers.enumerated() {
+        if index == model.layers.count - 1, let last = layer as? Sequential {
+          for (_, inner) in last.layers.dropLast() { x = inner(x) }
+        } else if index == model.layers.count - 1 {
+          break  // the last layer itself is the classifier
+        } else {
+          x = layer(x)
+        }
       }
+      return x.value
     }
-    return x.value
-  } }
+  }
 }
 
 /// The output of the layer named `layerName` ("classifier.4", as in `namedLayers`), in inference
@@ -34,17 +36,21 @@ public func features(
 ) throws(ShapeError) -> Tensor {
   let path = layerName.split(separator: ".").map(String.init)
   guard !path.isEmpty else { throw ShapeError("features: an empty layer name") }
-  let result = model.inInferenceMode { withGradientsDisabled {
-    Result { () throws(ShapeError) -> Tensor in
-      try forward(model, until: path[...], name: layerName, input: Variable(images)).value
+  let result = model.inInferenceMode {
+    withGradientsDisabled {
+      Result { () throws(ShapeError) -> Tensor in
+        try forward(model, until: path[...], name: layerName, input: Variable(images)).value
+      }
     }
-  } }
+  }
   return try result.get()
 }
 
 /// Runs the `Sequential` `layer` up to the child at the head of `path`, then into that child.
-func forward(_ layer: any Layer, until path: ArraySlice<String>, name: String,
-             input: Variable) throws(ShapeError) -> Variable {
+func forward(
+  _ layer: any Layer, until path: ArraySlice<String>, name: String,
+  input: Variable
+) throws(ShapeError) -> Variable {
   guard let head = path.first else { return layer(input) }
   guard let sequential = layer as? Sequential else {
     throw ShapeError(
@@ -67,8 +73,12 @@ public func features(
 }
 
 /// Indices and Euclidean distances of the `count` rows of `index` [N, D] nearest to `query` [D].
-public func nearestNeighbours(of query: [Float], in index: Tensor, count: Int) -> [(row: Int, distance: Float)] {
-  precondition(index.rank == 2 && index.shape[1] == query.count, "features \(index.shape) and a query of \(query.count)")
+public func nearestNeighbours(of query: [Float], in index: Tensor, count: Int) -> [(
+  row: Int, distance: Float
+)] {
+  precondition(
+    index.rank == 2 && index.shape[1] == query.count,
+    "features \(index.shape) and a query of \(query.count)")
   let d = query.count
   let distances = index.withUnsafeBufferPointer { rows in
     (0..<index.shape[0]).map { row -> (Int, Float) in

@@ -16,11 +16,13 @@ public struct ClassificationMetrics: Sendable, Codable {
   /// Adds a batch: scores [N, C] (logits or probabilities: only their order matters), labels,
   /// and the batch's mean loss.
   public mutating func add(scores: Tensor, labels: [Int], meanLoss: Float) {
-    precondition(scores.rank == 2 && scores.shape[0] == labels.count && scores.shape[1] == classCount,
-                 "metrics: scores \(scores.shape) for \(labels.count) labels of \(classCount) classes")
+    precondition(
+      scores.rank == 2 && scores.shape[0] == labels.count && scores.shape[1] == classCount,
+      "metrics: scores \(scores.shape) for \(labels.count) labels of \(classCount) classes")
     scores.withUnsafeBufferPointer { s in
       for (row, label) in labels.enumerated() {
-        let rowScores = UnsafeBufferPointer(rebasing: s[(row * classCount)..<((row + 1) * classCount)])
+        let rowScores = UnsafeBufferPointer(
+          rebasing: s[(row * classCount)..<((row + 1) * classCount)])
         let rank = Self.rank(of: label, in: rowScores)
         if rank == 0 { top1Correct += 1 }
         if rank < 5 { top5Correct += 1 }
@@ -46,7 +48,8 @@ public struct ClassificationMetrics: Sendable, Codable {
   /// all-NaN row predicts class 0).
   static func prediction(_ scores: UnsafeBufferPointer<Float>) -> Int {
     var best = 0
-    for c in 1..<scores.count where scores[c] > scores[best] || (scores[best].isNaN && !scores[c].isNaN) {
+    for c in 1..<scores.count
+    where scores[c] > scores[best] || (scores[best].isNaN && !scores[c].isNaN) {
       best = c
     }
     return best

@@ -192,7 +192,8 @@ public final class RunDirectory {
     let busy = !locked && errno == EWOULDBLOCK
     // A lock on a file that a refused opening has just unlinked guards nothing: the name must
     // still lead to the locked file.
-    var held = stat(), named = stat()
+    var held = stat()
+    var named = stat()
     guard locked, fstat(lock, &held) == 0, stat(path, &named) == 0,
       held.st_ino == named.st_ino && held.st_dev == named.st_dev
     else {

@@ -13,7 +13,8 @@ public enum ClassWeighting: Sendable, Codable, Equatable {
     case .none: return nil
     case .given(let weights): return weights
     case .balanced:
-      let total = Float(counts.reduce(0, +)), classes = Float(counts.count)
+      let total = Float(counts.reduce(0, +))
+      let classes = Float(counts.count)
       return counts.map { $0 == 0 ? 0 : total / (classes * Float($0)) }
     }
   }
@@ -68,8 +69,12 @@ public final class Trainer {
   ) {
     (self.model, self.modelIdentifier, self.classNames) = (model, modelIdentifier, classNames)
     (self.modelConfiguration, self.optimizer) = (modelConfiguration, optimizer)
-    (self.schedule, self.earlyStopping, self.earlyStoppingMonitor) = (schedule, earlyStopping, earlyStoppingMonitor)
-    (self.labelSmoothing, self.classWeights, self.outputDirectory) = (labelSmoothing, classWeights, outputDirectory)
+    (self.schedule, self.earlyStopping, self.earlyStoppingMonitor) = (
+      schedule, earlyStopping, earlyStoppingMonitor
+    )
+    (self.labelSmoothing, self.classWeights, self.outputDirectory) = (
+      labelSmoothing, classWeights, outputDirectory
+    )
   }
 
   // MARK: - The step
@@ -77,9 +82,11 @@ public final class Trainer {
   /// Phase 1: forward and backward on a batch; returns the loss and the logits.
   public func computeGradients(images: Tensor, labels: [Int]) -> (loss: Float, logits: Tensor) {
     model.zeroGradients()
-    let targets = oneHotTargets(labels: labels, classes: classNames.count, labelSmoothing: labelSmoothing)
+    let targets = oneHotTargets(
+      labels: labels, classes: classNames.count, labelSmoothing: labelSmoothing)
     let logits = model(Variable(images))
-    let (loss, _) = logits.softmaxCrossEntropy(targets: targets, weights: classWeights.map { w in labels.map { w[$0] } })
+    let (loss, _) = logits.softmaxCrossEntropy(
+      targets: targets, weights: classWeights.map { w in labels.map { w[$0] } })
     let value = loss.value.scalar
     let scores = logits.value
     loss.backward()
@@ -109,7 +116,8 @@ public final class Trainer {
   ) throws -> History {
     while completedEpochs < epochs {
       let epoch = completedEpochs + 1
-      let clock = ContinuousClock(), started = clock.now
+      let clock = ContinuousClock()
+      let started = clock.now
       model.train()
       var metrics = ClassificationMetrics(classCount: classNames.count)
       var seen = 0
@@ -128,7 +136,9 @@ public final class Trainer {
         metrics.add(scores: logits, labels: batch.labels, meanLoss: loss)
         seen += batch.labels.count
         let elapsed = (clock.now - started).seconds
-        onBatch?(index + 1, training.batchCount, metrics.loss, metrics.top1Accuracy, Double(seen) / max(elapsed, 1e-9))
+        onBatch?(
+          index + 1, training.batchCount, metrics.loss, metrics.top1Accuracy,
+          Double(seen) / max(elapsed, 1e-9))
       }
       if let dataParallel {
         metrics = dataParallel.reduce(metrics)
@@ -136,15 +146,19 @@ public final class Trainer {
       }
       let validationMetrics = try validation.map { try evaluate(loader: $0) }
       let record = EpochRecord(
-        epoch: epoch, loss: metrics.loss, accuracy: metrics.top1Accuracy, top5: metrics.top5Accuracy,
-        validationLoss: validationMetrics?.loss, validationAccuracy: validationMetrics?.top1Accuracy,
+        epoch: epoch, loss: metrics.loss, accuracy: metrics.top1Accuracy,
+        top5: metrics.top5Accuracy,
+        validationLoss: validationMetrics?.loss,
+        validationAccuracy: validationMetrics?.top1Accuracy,
         validationTop5: validationMetrics?.top5Accuracy, learningRate: optimizer.learningRate,
         seconds: (clock.now - started).seconds)
       history.records.append(record)
       completedEpochs = epoch
-      optimizer.learningRate = schedule.rate(afterEpoch: epoch, metric: record.validationLoss ?? record.loss,
-                                             current: optimizer.learningRate)
-      let monitored = earlyStoppingMonitor == "val_loss" ? (record.validationLoss ?? record.loss) : record.loss
+      optimizer.learningRate = schedule.rate(
+        afterEpoch: epoch, metric: record.validationLoss ?? record.loss,
+        current: optimizer.learningRate)
+      let monitored =
+        earlyStoppingMonitor == "val_loss" ? (record.validationLoss ?? record.loss) : record.loss
       let stop = earlyStopping?.shouldStop(afterEpoch: epoch, value: monitored) ?? false
       try saveEpoch(record)
       onEpoch?(record)
@@ -163,8 +177,12 @@ public final class Trainer {
     guard let directory = outputDirectory else { return }
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     var targets = [directory.appendingPathComponent(Checkpoint.fileName(epoch: record.epoch))]
-    let best = history.records.min { ($0.validationLoss ?? $0.loss) < ($1.validationLoss ?? $1.loss) }
-    if best?.epoch == record.epoch { targets.append(directory.appendingPathComponent("best.safetensors")) }
+    let best = history.records.min {
+      ($0.validationLoss ?? $0.loss) < ($1.validationLoss ?? $1.loss)
+    }
+    if best?.epoch == record.epoch {
+      targets.append(directory.appendingPathComponent("best.safetensors"))
+    }
     try makeCheckpoint().write(to: targets)
     try AtomicFile.write(history.csv, to: directory.appendingPathComponent("history.csv"))
     try AtomicFile.write(history.svg, to: directory.appendingPathComponent("curves.svg"))
@@ -192,8 +210,12 @@ public final class Trainer {
   public func resume(from checkpoint: Checkpoint, source: String) throws {
     try checkpoint.checkCompatible(
       model: modelIdentifier, classes: classNames.count, source: source)
-    do { try model.loadState(checkpoint.weights) } catch { throw FileError(source, error.description) }
-    do { try optimizer.loadState(checkpoint.optimizerState) } catch { throw FileError(source, error.description) }
+    do { try model.loadState(checkpoint.weights) } catch {
+      throw FileError(source, error.description)
+    }
+    do { try optimizer.loadState(checkpoint.optimizerState) } catch {
+      throw FileError(source, error.description)
+    }
     optimizer.learningRate = checkpoint.learningRate
     completedEpochs = checkpoint.epoch
     let decoder = JSONDecoder.runRecords
@@ -209,7 +231,8 @@ public final class Trainer {
     if let states = try decode([String: [String]].self, "dropout") {
       for (name, layer) in model.namedLayers {
         guard let dropout = layer as? Dropout, let words = states[name]?.compactMap(UInt64.init),
-              let generator = SeededGenerator(state: words) else { continue }
+          let generator = SeededGenerator(state: words)
+        else { continue }
         dropout.generator = generator
       }
     }
@@ -227,14 +250,18 @@ public final class Trainer {
 
 /// Loss, top-1/top-5, per-class accuracy and confusion matrix of any model over a batch source, in
 /// eval mode and without recording a graph.
-public func evaluate(_ model: any Layer, loader: any BatchSource, classCount: Int,
-                     epoch: Int = 0) throws -> ClassificationMetrics {
+public func evaluate(
+  _ model: any Layer, loader: any BatchSource, classCount: Int,
+  epoch: Int = 0
+) throws -> ClassificationMetrics {
   try model.inInferenceMode {
     var metrics = ClassificationMetrics(classCount: classCount)
     try loader.forEachBatch(epoch: epoch) { _, batch in
       guard !batch.labels.isEmpty else { return }
       let logits = withGradientsDisabled { model(Variable(batch.images)) }.value
-      let loss = softmaxCrossEntropy(logits: logits, targets: oneHotTargets(labels: batch.labels, classes: classCount)).loss
+      let loss = softmaxCrossEntropy(
+        logits: logits, targets: oneHotTargets(labels: batch.labels, classes: classCount)
+      ).loss
       metrics.add(scores: logits, labels: batch.labels, meanLoss: loss)
     }
     return metrics

@@ -202,7 +202,7 @@ struct TrainingData {
     let seed = configuration.seed
     training = try ImageFolder(
       root: root, validationSplit: split, subset: split == nil ? .all : .training, seed: seed)
-    training.report.forEach { onEvent(.note($0)) }
+    for line in training.report { onEvent(.note(line)) }
     if let folder = configuration.validationData {
       validation = try ImageFolder(
         root: URL(fileURLWithPath: folder), classNames: training.classNames)

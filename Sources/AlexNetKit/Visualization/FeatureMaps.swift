@@ -24,8 +24,10 @@ extension Visualization {
     }
   }
 
-  static func record(_ layer: any Layer, name: String, input: Variable,
-                     into maps: inout [FeatureMap]) -> Variable {
+  static func record(
+    _ layer: any Layer, name: String, input: Variable,
+    into maps: inout [FeatureMap]
+  ) -> Variable {
     guard let sequential = layer as? Sequential else {
       let output = layer(input)
       let shown = name.isEmpty ? layer.kind : name
@@ -45,9 +47,11 @@ extension Visualization {
   /// enlarged to at least `minimumTile` pixels. A [N, F] output is one near-square tile of F cells
   /// (blank cells complete the last row).
   public static func featureMapGrid(_ output: Tensor, minimumTile: Int = 32, gap: Int = 2)
-    -> RGBImage {
-    precondition(output.rank == 4 || output.rank == 2,
-                 "featureMapGrid needs [N, C, H, W] or [N, F], got \(output.shape)")
+    -> RGBImage
+  {
+    precondition(
+      output.rank == 4 || output.rank == 2,
+      "featureMapGrid needs [N, C, H, W] or [N, F], got \(output.shape)")
     let values = output.scalars
     let (channels, height, width): (Int, Int, Int)
     if output.rank == 4 {
@@ -56,15 +60,18 @@ extension Visualization {
       let side = Int(Double(output.shape[1]).squareRoot().rounded(.up))
       (channels, height, width) = (1, (output.shape[1] + side - 1) / side, side)
     }
-    let plane = height * width, count = output.rank == 4 ? channels * plane : output.shape[1]
+    let plane = height * width
+    let count = output.rank == 4 ? channels * plane : output.shape[1]
     // A dense output is one tile: four times the size, to be as readable as a grid.
     let target = output.rank == 4 ? minimumTile : 4 * minimumTile
     let scale = max(1, (target + max(height, width) - 1) / max(height, width))
     let columns = Int(Double(channels).squareRoot().rounded(.up))
-    var sheet = TileSheet(columns: columns, rows: (channels + columns - 1) / columns,
-                          tileWidth: width * scale, tileHeight: height * scale, gap: gap)
+    var sheet = TileSheet(
+      columns: columns, rows: (channels + columns - 1) / columns,
+      tileWidth: width * scale, tileHeight: height * scale, gap: gap)
     for c in 0..<channels {
-      let start = c * plane, end = min(count, start + plane)
+      let start = c * plane
+      let end = min(count, start + plane)
       let bytes = scaledToBytes(values[start..<end], constant: 0)
       for y in 0..<(height * scale) {
         for x in 0..<(width * scale) {
@@ -83,7 +90,8 @@ extension Visualization {
       (68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37),
     ]
     let position = Float(level) / 255 * Float(stops.count - 1)
-    let low = min(stops.count - 2, Int(position)), t = position - Float(low)
+    let low = min(stops.count - 2, Int(position))
+    let t = position - Float(low)
     let (a, b) = (stops[low], stops[low + 1])
     func mix(_ u: Float, _ v: Float) -> UInt8 { UInt8((u + (v - u) * t).rounded()) }
     return (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
@@ -97,8 +105,10 @@ public struct ActivationPage {
 
   /// Writes `index.html`, `input.png` (the view the model saw) and one `NN-name.png` per layer
   /// into `directory` (created if needed), each file to a temporary name and then renamed.
-  public init(model: any Layer, image: RGBImage, preprocessing: Preprocessing, title: String,
-              directory: URL) throws {
+  public init(
+    model: any Layer, image: RGBImage, preprocessing: Preprocessing, title: String,
+    directory: URL
+  ) throws {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     let view = image.resized(shorterSide: preprocessing.resizeSide)
       .centerCropped(side: preprocessing.side)
@@ -108,7 +118,9 @@ public struct ActivationPage {
     var figures = [Self.figure(file: "input.png", caption: "input", shape: input.shape)]
     for (index, map) in Visualization.featureMaps(of: model, input: input).enumerated() {
       guard map.value.rank == 4 || map.value.rank == 2 else { continue }
-      let number = String(index + 1), file = String(repeating: "0", count: max(0, 2 - number.count))
+      let number = String(index + 1)
+      let file =
+        String(repeating: "0", count: max(0, 2 - number.count))
         + "\(number)-\(map.name).png"
       let url = directory.appendingPathComponent(file)
       let grid = Visualization.featureMapGrid(map.value)

@@ -15,10 +15,13 @@ public enum Visualization {
     let colour = inputs == 3
     let columns = colour ? Int(Double(out).squareRoot().rounded(.up)) : inputs
     let rows = colour ? (out + columns - 1) / columns : out
-    let tileW = kw * scale, tileH = kh * scale
-    var sheet = TileSheet(columns: columns, rows: rows, tileWidth: tileW, tileHeight: tileH,
-                          gap: gap)
-    let values = weight.scalars, perKernel = inputs * kh * kw
+    let tileW = kw * scale
+    let tileH = kh * scale
+    var sheet = TileSheet(
+      columns: columns, rows: rows, tileWidth: tileW, tileHeight: tileH,
+      gap: gap)
+    let values = weight.scalars
+    let perKernel = inputs * kh * kw
     for o in 0..<out {
       let kernel = values[(o * perKernel)..<((o + 1) * perKernel)]
       let bytes = scaledToBytes(kernel, constant: 128)
@@ -62,8 +65,9 @@ struct TileSheet {
   init(columns: Int, rows: Int, tileWidth: Int, tileHeight: Int, gap: Int) {
     (self.columns, self.tileWidth) = (columns, tileWidth)
     (self.tileHeight, self.gap) = (tileHeight, gap)
-    image = RGBImage(width: columns * (tileWidth + gap) + gap,
-                     height: rows * (tileHeight + gap) + gap, red: 255, green: 255, blue: 255)
+    image = RGBImage(
+      width: columns * (tileWidth + gap) + gap,
+      height: rows * (tileHeight + gap) + gap, red: 255, green: 255, blue: 255)
   }
 
   /// Sets pixel (x, y) of tile `slot` (tiles numbered row by row).

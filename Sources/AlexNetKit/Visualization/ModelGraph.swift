@@ -6,13 +6,15 @@ public enum ModelGraph {
   /// The DOT text of `model` for inputs of `inputShape` (without the batch), or the first layer
   /// that does not accept the shape it is given.
   public static func dot(_ model: any Layer, inputShape: [Int], title: String) throws(ShapeError)
-    -> String {
+    -> String
+  {
     var builder = DotBuilder()
     let input = builder.node("input\n\(shapeText([1] + inputShape))", style: "shape=ellipse")
     let (last, shape) = try builder.add(model, name: "", from: input, shape: [1] + inputShape)
     let params = model.parameterCount.formatted(grouping: ",")
-    let output = builder.node("output\n\(shapeText(shape))\n\(params) parameters in all",
-                              style: "shape=ellipse")
+    let output = builder.node(
+      "output\n\(shapeText(shape))\n\(params) parameters in all",
+      style: "shape=ellipse")
     builder.edge(last, output)
     return """
       digraph "\(escape(title))" {
@@ -54,7 +56,8 @@ struct DotBuilder {
   /// Adds `layer` after node `from`, returning its last node and output shape: a Sequential
   /// as its children in a chain, a Residual as a fork and a join, anything else as one box.
   mutating func add(_ layer: any Layer, name: String, from: String, shape: [Int])
-    throws(ShapeError) -> (String, [Int]) {
+    throws(ShapeError) -> (String, [Int])
+  {
     func child(_ part: String) -> String { name.isEmpty ? part : "\(name).\(part)" }
     if let sequential = layer as? Sequential {
       var (last, current) = (from, shape)
@@ -64,8 +67,9 @@ struct DotBuilder {
       return (last, current)
     }
     if let residual = layer as? Residual {
-      let (branch, output) = try add(residual.branch, name: child("branch"), from: from,
-                                     shape: shape)
+      let (branch, output) = try add(
+        residual.branch, name: child("branch"), from: from,
+        shape: shape)
       let join = node("\(name) +\n\(ModelGraph.shapeText(output))", style: "shape=circle")
       edge(branch, join)
       if let shortcut = residual.shortcut {

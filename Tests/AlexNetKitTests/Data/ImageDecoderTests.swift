@@ -10,7 +10,8 @@ import Testing
 
   @Test func jpegMatchesItsSourceWithinJPEGTolerance() throws {
     let image = DataFixtures.gradient(width: 64, height: 48)
-    let decoded = try ImageDecoder.decode(bytes: ImageEncoder.jpeg(image, quality: 95), name: "gradient.jpg")
+    let decoded = try ImageDecoder.decode(
+      bytes: ImageEncoder.jpeg(image, quality: 95), name: "gradient.jpg")
     #expect(decoded.width == 64 && decoded.height == 48)
     let differences = zip(decoded.pixels, image.pixels).map { abs(Int($0) - Int($1)) }
     #expect(Double(differences.reduce(0, +)) / Double(differences.count) < 2)
@@ -21,7 +22,8 @@ import Testing
   @Test(arguments: [(true, false), (false, true)])
   func progressiveAndCMYKJPEGsBecomeRGB(_ variant: (progressive: Bool, cmyk: Bool)) throws {
     let image = DataFixtures.gradient(width: 48, height: 32)
-    let bytes = try ImageEncoder.jpeg(image, quality: 95, progressive: variant.progressive, cmyk: variant.cmyk)
+    let bytes = try ImageEncoder.jpeg(
+      image, quality: 95, progressive: variant.progressive, cmyk: variant.cmyk)
     if variant.progressive { #expect(bytes.contains(0xC2)) }  // SOF2, the progressive frame marker
     let decoded = try ImageDecoder.decode(bytes: bytes, name: "variant.jpg")
     let differences = zip(decoded.pixels, image.pixels).map { abs(Int($0) - Int($1)) }
@@ -32,7 +34,9 @@ import Testing
   @Test func realJPEGsDecodeToPillowsPixels() throws {
     let golf = try ImageDecoder.decode(contentsOf: DataFixtures.url("golf_ball.JPEG"))
     #expect(golf.width == 224 && golf.height == 224)
-    let references: [(x: Int, y: Int, rgb: [Int])] = [(0, 0, [178, 187, 204]), (10, 20, [165, 173, 192])]
+    let references: [(x: Int, y: Int, rgb: [Int])] = [
+      (0, 0, [178, 187, 204]), (10, 20, [165, 173, 192]),
+    ]
     for reference in references {
       for c in 0..<3 {
         let difference = abs(Int(golf[reference.x, reference.y, c]) - reference.rgb[c])
@@ -48,7 +52,8 @@ import Testing
     let image = try ImageDecoder.decode(contentsOf: DataFixtures.url("airedale_grayscale.JPEG"))
     #expect(image.width == 500 && image.height == 330)
     var channelsEqual = true
-    for i in stride(from: 0, to: image.pixels.count, by: 3) where image.pixels[i] != image.pixels[i + 1] || image.pixels[i] != image.pixels[i + 2] {
+    for i in stride(from: 0, to: image.pixels.count, by: 3)
+    where image.pixels[i] != image.pixels[i + 1] || image.pixels[i] != image.pixels[i + 2] {
       channelsEqual = false
     }
     #expect(channelsEqual)
@@ -58,14 +63,17 @@ import Testing
   /// PNGs written by Pillow and by hand (Fixtures/data/make_png_variants.py).
   @Test func everyPNGKindBecomesEightBitRGB() throws {
     let gray = try ImageDecoder.decode(contentsOf: DataFixtures.url("gray8.png"))
-    #expect(gray.pixels == [0, 64, 128, 192, 255, 10].flatMap { [UInt8($0), UInt8($0), UInt8($0)] })
+    #expect(
+      gray.pixels == [0, 64, 128, 192, 255, 10].flatMap { [UInt8($0), UInt8($0), UInt8($0)] })
     #expect(try ImageDecoder.decode(contentsOf: DataFixtures.url("gray16.png")) == gray)
     let palette = try ImageDecoder.decode(contentsOf: DataFixtures.url("palette.png"))
     #expect(palette.pixels == [255, 0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 255, 0, 255, 0, 255, 0, 0])
     let rgba = try ImageDecoder.decode(contentsOf: DataFixtures.url("rgba.png"))
-    #expect(Array(rgba.pixels[0..<3]) == [200, 100, 50] && Array(rgba.pixels[3..<6]) == [255, 255, 255])
+    #expect(
+      Array(rgba.pixels[0..<3]) == [200, 100, 50] && Array(rgba.pixels[3..<6]) == [255, 255, 255])
     let rgb16 = try ImageDecoder.decode(contentsOf: DataFixtures.url("rgb16.png"))
-    #expect(rgb16.pixels == [255, 0, 128, 1, 2, 3, 0, 255, 0, 4, 8, 12, 255, 255, 255, 50, 100, 150])
+    #expect(
+      rgb16.pixels == [255, 0, 128, 1, 2, 3, 0, 255, 0, 4, 8, 12, 255, 255, 255, 50, 100, 150])
   }
 
   /// Stray bytes before the end marker make libjpeg warn ("extraneous bytes before marker 0xd9"),
@@ -85,7 +93,9 @@ import Testing
     let cut = Array(golf.prefix(golf.count / 2)) + [0xFF, 0xD9]
     #expect {
       try ImageDecoder.decode(bytes: cut, name: "short.jpg")
-    } throws: { error in "\(error)".hasPrefix("short.jpg: ") && "\(error)".contains("not a readable JPEG") }
+    } throws: { error in
+      "\(error)".hasPrefix("short.jpg: ") && "\(error)".contains("not a readable JPEG")
+    }
   }
 
   /// Inputs the fuzzer (`make fuzz`) found crashing, kept as cases: each must be a clean error.
@@ -94,7 +104,8 @@ import Testing
     let bytes = try DataFixtures.bytes(name)
     #expect {
       try ImageDecoder.decode(bytes: bytes, name: name)
-    } throws: { error in "\(error)".hasPrefix("\(name): ") && "\(error)".contains("not a readable") }
+    } throws: { error in "\(error)".hasPrefix("\(name): ") && "\(error)".contains("not a readable")
+    }
   }
 
   @Test func badFilesAreNamedWithTheReason() throws {
@@ -104,9 +115,19 @@ import Testing
       ("truncated.jpg", Array(golf.prefix(golf.count / 2)), "not a readable JPEG"),
       ("header-only.jpg", Array(golf.prefix(40)), "declares an empty image"),
       ("notes.png", Array("just some text".utf8), "not a JPEG or PNG"),
-      ("truncated.png", Array(try ImageEncoder.png(DataFixtures.gradient(width: 20, height: 20)).prefix(60)), "not a readable PNG"),
-      ("bomb.jpg", try DataFixtures.jpegDeclaring(width: 65000, height: 65000), "declares 65000x65000"),
-      ("bomb.png", try DataFixtures.pngDeclaring(width: 100_000, height: 100_000), "declares 100000x100000"),
+      (
+        "truncated.png",
+        Array(try ImageEncoder.png(DataFixtures.gradient(width: 20, height: 20)).prefix(60)),
+        "not a readable PNG"
+      ),
+      (
+        "bomb.jpg", try DataFixtures.jpegDeclaring(width: 65000, height: 65000),
+        "declares 65000x65000"
+      ),
+      (
+        "bomb.png", try DataFixtures.pngDeclaring(width: 100_000, height: 100_000),
+        "declares 100000x100000"
+      ),
       ("wide.png", try DataFixtures.pngDeclaring(width: 19_000, height: 19_000), "megapixel"),
     ]
     for (name, bytes, reason) in cases {
@@ -117,6 +138,8 @@ import Testing
         return text.hasPrefix("\(name): ") && text.contains(reason)
       }
     }
-    #expect(throws: FileError.self) { try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: "/no/such/file.jpg")) }
+    #expect(throws: FileError.self) {
+      try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: "/no/such/file.jpg"))
+    }
   }
 }

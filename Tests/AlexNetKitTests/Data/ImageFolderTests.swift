@@ -6,7 +6,9 @@ import Testing
   func makeFolder(counts: [String: Int]) throws -> URL {
     let png = try ImageEncoder.png(DataFixtures.gradient(width: 12, height: 10))
     var files: [String: [UInt8]] = [:]
-    for (name, count) in counts { for i in 0..<count { files["\(name)/img\(i).\(i % 2 == 0 ? "png" : "PNG")"] = png } }
+    for (name, count) in counts {
+      for i in 0..<count { files["\(name)/img\(i).\(i % 2 == 0 ? "png" : "PNG")"] = png }
+    }
     files["empty/.keep"] = []
     files[".ipynb_checkpoints/stray.png"] = png
     files["a/.hidden.png"] = png
@@ -27,23 +29,36 @@ import Testing
   @Test func splitIsDisjointRepeatableAndSized() throws {
     let root = try makeFolder(counts: ["a": 30, "b": 3])
     let training = try ImageFolder(root: root, validationSplit: 0.1, subset: .training, seed: 123)
-    let validation = try ImageFolder(root: root, validationSplit: 0.1, subset: .validation, seed: 123)
-    #expect(training.samples.count == 30 && validation.samples.count == 3)  // Keras: int(0.1 · 33) = 3
+    let validation = try ImageFolder(
+      root: root, validationSplit: 0.1, subset: .validation, seed: 123)
+    // Keras: int(0.1 · 33) = 3
+    #expect(training.samples.count == 30 && validation.samples.count == 3)
     #expect(Set(training.samples.map(\.url)).isDisjoint(with: validation.samples.map(\.url)))
-    #expect(try ImageFolder(root: root, validationSplit: 0.1, subset: .validation, seed: 123).samples == validation.samples)
-    #expect(try ImageFolder(root: root, validationSplit: 0.1, subset: .validation, seed: 7).samples != validation.samples)
+    #expect(
+      try ImageFolder(root: root, validationSplit: 0.1, subset: .validation, seed: 123).samples
+        == validation.samples)
+    #expect(
+      try ImageFolder(root: root, validationSplit: 0.1, subset: .validation, seed: 7).samples
+        != validation.samples)
     #expect(validation.report.last == "Using 3 files for validation.")
-    let stratified = try ImageFolder(root: root, validationSplit: 0.1, subset: .validation, seed: 1, stratified: true)
+    let stratified = try ImageFolder(
+      root: root, validationSplit: 0.1, subset: .validation, seed: 1, stratified: true)
     #expect(stratified.classCounts == [3, 1])  // the small class keeps a validation image
     #expect(training.report.contains { $0.contains("imbalanced") })
   }
 
   @Test func missingAndEmptyFoldersAreErrors() throws {
-    #expect { try ImageFolder(root: URL(fileURLWithPath: "/no/such/folder")) } throws: { "\($0)".contains("does not exist") }
+    #expect { try ImageFolder(root: URL(fileURLWithPath: "/no/such/folder")) } throws: {
+      "\($0)".contains("does not exist")
+    }
     let empty = try DataFixtures.folder(["only/notes.txt": [1, 2, 3]])
     #expect { try ImageFolder(root: empty) } throws: { "\($0)".contains("has no class subfolders") }
     let root = try makeFolder(counts: ["a": 2])
-    #expect { try ImageFolder(root: root, classNames: ["a", "zebra"]) } throws: { "\($0)".contains("zebra") }
-    #expect { try ImageFolder(root: root, validationSplit: 1.5, subset: .training) } throws: { "\($0)".contains("1.5") }
+    #expect { try ImageFolder(root: root, classNames: ["a", "zebra"]) } throws: {
+      "\($0)".contains("zebra")
+    }
+    #expect { try ImageFolder(root: root, validationSplit: 1.5, subset: .training) } throws: {
+      "\($0)".contains("1.5")
+    }
   }
 }

@@ -5,19 +5,24 @@ import Testing
 @Suite struct ActivationTests {
   @Test func reluMatchesDefinition() {
     var rng = SeededGenerator(seed: 1)
-    let x = rng.tensor([3, 70_001]), dy = rng.tensor([3, 70_001])  // large enough to run in parallel
+    let x = rng.tensor([3, 70_001])
+    let dy = rng.tensor([3, 70_001])  // large enough to run in parallel
     let y = reluForward(input: x)
     #expect(y == reluForwardNaive(input: x))
-    #expect(reluBackward(output: y, outputGradient: dy) == reluBackwardNaive(output: y, outputGradient: dy))
+    #expect(
+      reluBackward(output: y, outputGradient: dy)
+        == reluBackwardNaive(output: y, outputGradient: dy))
     // The tutorial's example: [1, -2, 0, 0.32] → [1, 0, 0, 0.32].
-    #expect(reluForward(input: Tensor(shape: [4], scalars: [1, -2, 0, 0.32])).scalars == [1, 0, 0, 0.32])
+    #expect(
+      reluForward(input: Tensor(shape: [4], scalars: [1, -2, 0, 0.32])).scalars == [1, 0, 0, 0.32])
   }
 
   @Test func reluBackwardMatchesFiniteDifferences() {
     // Values kept at least 0.1 away from the kink at 0.
     let x = Tensor(shape: [2, 5], scalars: [0.5, -0.3, 1.2, -1, 0.1, -0.2, 0.7, 0.9, -0.6, 0.3])
     let y = reluForward(input: x)
-    let numeric = numericalGradient(of: { halfSumOfSquares(reluForward(input: $0[0])) }, at: [x], input: 0, step: 1e-2)
+    let numeric = numericalGradient(
+      of: { halfSumOfSquares(reluForward(input: $0[0])) }, at: [x], input: 0, step: 1e-2)
     #expect(gradientError(reluBackward(output: y, outputGradient: y), numeric) <= 1e-3)
   }
 
@@ -33,13 +38,15 @@ import Testing
     let input = Variable(x, requiresGradient: true)
     let y = forward(input)
     y.backward(gradient: y.value)
-    let numeric = numericalGradient(of: { halfSumOfSquares(forward(Variable($0[0])).value) }, at: [x], input: 0)
+    let numeric = numericalGradient(
+      of: { halfSumOfSquares(forward(Variable($0[0])).value) }, at: [x], input: 0)
     #expect(gradientError(input.grad!, numeric) <= 1e-3)
     #expect(input.grad!.scalars.contains(0))  // some units were dropped
   }
 
   @Test func dropoutIsInvertedAndSeeded() {
-    var a = SeededGenerator(seed: 9), b = SeededGenerator(seed: 9)
+    var a = SeededGenerator(seed: 9)
+    var b = SeededGenerator(seed: 9)
     let mask = dropoutMask(shape: [100_000], rate: 0.5, using: &a)
     #expect(mask == dropoutMask(shape: [100_000], rate: 0.5, using: &b))
     #expect(Set(mask.scalars) == [0, 2])

@@ -1,9 +1,10 @@
-@testable import AlexNetKit
 import Dispatch
 import Foundation
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import AlexNetKit
 
 @Suite struct ComputeContextTests {
   /// Runs each body on a thread of its own, all at once, and waits for them.
@@ -32,7 +33,8 @@ import Testing
         fromWorkers.withLock { _ = $0.insert("chunk sees \(threads)") }
       }
       Parallel.forEachShard(4, shards: 2) { _, _ in
-        let inside = Parallel.isInsideShard, threads = ComputeContext.current.threadCount
+        let inside = Parallel.isInsideShard
+        let threads = ComputeContext.current.threadCount
         fromWorkers.withLock { _ = $0.insert("shard sees \(threads) inside \(inside)") }
       }
     }
@@ -63,7 +65,8 @@ import Testing
   /// of another scope running at the same time or of code outside any profiled scope.
   @Test func aProfileCountsOnlyItsOwnScopesCalls() {
     let (mine, theirs) = (GEMMProfile(), GEMMProfile())
-    let a = [Float](repeating: 1, count: 64), b = [Float](repeating: 2, count: 64)
+    let a = [Float](repeating: 1, count: 64)
+    let b = [Float](repeating: 2, count: 64)
     @Sendable func multiply(times: Int) {
       var c = [Float](repeating: 0, count: 64)
       for _ in 0..<times { BLAS.sgemm(a, b, into: &c, m: 8, n: 8, k: 8) }
@@ -90,8 +93,10 @@ import Testing
   @Test func poolingAndLRNReuseTheCallersWorkspace() throws {
     var rng = SeededGenerator(seed: 21)
     let g = try PoolGeometry(batch: 3, channels: 8, height: 13, width: 13, window: 3, stride: 2)
-    let x = rng.tensor(g.inputShape), pooled = maxPool2dForwardNaive(g, input: x)
-    let features = rng.tensor([2, 12, 9, 11]), dy = rng.tensor([2, 12, 9, 11])
+    let x = rng.tensor(g.inputShape)
+    let pooled = maxPool2dForwardNaive(g, input: x)
+    let features = rng.tensor([2, 12, 9, 11])
+    let dy = rng.tensor([2, 12, 9, 11])
     let normalised = localResponseNormForwardNaive(.alexNet, input: features)
     let gradient = localResponseNormBackwardNaive(.alexNet, input: features, outputGradient: dy)
     let workspace = Workspace()
@@ -100,8 +105,9 @@ import Testing
       #expect(maxPool2dInference(g, input: x, workspace: workspace) == pooled)
       let y = localResponseNormForward(.alexNet, input: features, workspace: workspace)
       #expect(maxRelativeError(y, normalised) <= 1e-5)
-      let dx = localResponseNormBackward(.alexNet, input: features, outputGradient: dy,
-                                         workspace: workspace)
+      let dx = localResponseNormBackward(
+        .alexNet, input: features, outputGradient: dy,
+        workspace: workspace)
       #expect(maxRelativeError(dx, gradient) <= 1e-4)
     }
     run()
@@ -149,10 +155,12 @@ import Testing
     let (a, b) = (directory.appendingPathComponent("a"), directory.appendingPathComponent("b"))
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     struct Crash: Error {}
-    try await AtomicFile.$beforeRename.withValue({ _ in throw Crash() }) {
-      #expect(throws: Crash.self) { try AtomicFile.write("a", to: a) }
-      try await Task.detached { try AtomicFile.write("b", to: b) }.value
-    }
+    try await AtomicFile.$beforeRename.withValue(
+      { _ in throw Crash() },
+      operation: {
+        #expect(throws: Crash.self) { try AtomicFile.write("a", to: a) }
+        try await Task.detached { try AtomicFile.write("b", to: b) }.value
+      })
     #expect(try String(contentsOf: b, encoding: .utf8) == "b")
     #expect(!FileManager.default.fileExists(atPath: a.path))
   }

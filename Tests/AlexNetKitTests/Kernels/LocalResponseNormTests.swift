@@ -1,4 +1,5 @@
 import AlexNetKit
+import RealModule
 import TestSupport
 import Testing
 
@@ -15,10 +16,14 @@ import Testing
   func fastMatchesReference(_ index: Int) {
     let (p, shape) = Self.cases[index]
     var rng = SeededGenerator(seed: UInt64(index))
-    let x = rng.tensor(shape) * 3, dy = rng.tensor(shape)
-    #expect(maxRelativeError(localResponseNormForward(p, input: x), localResponseNormForwardNaive(p, input: x)) <= 1e-5)
+    let x = rng.tensor(shape) * 3
+    let dy = rng.tensor(shape)
+    #expect(
+      maxRelativeError(
+        localResponseNormForward(p, input: x), localResponseNormForwardNaive(p, input: x)) <= 1e-5)
     let dx = localResponseNormBackward(p, input: x, outputGradient: dy)
-    #expect(maxRelativeError(dx, localResponseNormBackwardNaive(p, input: x, outputGradient: dy)) <= 1e-4)
+    #expect(
+      maxRelativeError(dx, localResponseNormBackwardNaive(p, input: x, outputGradient: dy)) <= 1e-4)
   }
 
   /// Planes wider than one block (40 channels × 483 positions: blocks of 409 and 74), with the
@@ -26,10 +31,15 @@ import Testing
   @Test(arguments: [LRNParameters.alexNet, LRNParameters(size: 3, alpha: 0.1, beta: 0.9, k: 1)])
   func planesSplitIntoBlocksMatchReference(_ p: LRNParameters) {
     var rng = SeededGenerator(seed: 77)
-    let x = rng.tensor([2, 40, 23, 21]) * 3, dy = rng.tensor([2, 40, 23, 21])
-    #expect(maxRelativeError(localResponseNormForward(p, input: x), localResponseNormForwardNaive(p, input: x)) <= 1e-5)
-    #expect(maxRelativeError(localResponseNormBackward(p, input: x, outputGradient: dy),
-                             localResponseNormBackwardNaive(p, input: x, outputGradient: dy)) <= 1e-4)
+    let x = rng.tensor([2, 40, 23, 21]) * 3
+    let dy = rng.tensor([2, 40, 23, 21])
+    #expect(
+      maxRelativeError(
+        localResponseNormForward(p, input: x), localResponseNormForwardNaive(p, input: x)) <= 1e-5)
+    #expect(
+      maxRelativeError(
+        localResponseNormBackward(p, input: x, outputGradient: dy),
+        localResponseNormBackwardNaive(p, input: x, outputGradient: dy)) <= 1e-4)
   }
 
   @Test(arguments: 0..<cases.count)
@@ -37,9 +47,11 @@ import Testing
     let (p, shape) = Self.cases[index]
     var rng = SeededGenerator(seed: UInt64(10 + index))
     let x = rng.tensor(shape) * 3
-    let analytic = localResponseNormBackward(p, input: x, outputGradient: localResponseNormForward(p, input: x))
-    let numeric = numericalGradient(of: { halfSumOfSquares(localResponseNormForward(p, input: $0[0])) },
-                                    at: [x], input: 0, step: 1e-2)
+    let analytic = localResponseNormBackward(
+      p, input: x, outputGradient: localResponseNormForward(p, input: x))
+    let numeric = numericalGradient(
+      of: { halfSumOfSquares(localResponseNormForward(p, input: $0[0])) },
+      at: [x], input: 0, step: 1e-2)
     #expect(gradientError(analytic, numeric) <= 1e-3)
   }
 
@@ -51,13 +63,14 @@ import Testing
     let x = Tensor(shape: [1, 3, 1, 1], scalars: [1, 2, 3])
     let averaged = LRNParameters(size: 3, alpha: 3, beta: 1, k: 1)
     let y = localResponseNormForward(averaged, input: x).scalars
-    #expect(abs(y[0] - 1.0 / 6) < 1e-6 && abs(y[1] - 2.0 / 15) < 1e-6 && abs(y[2] - 3.0 / 14) < 1e-6)
+    #expect(
+      abs(y[0] - 1.0 / 6) < 1e-6 && abs(y[1] - 2.0 / 15) < 1e-6 && abs(y[2] - 3.0 / 14) < 1e-6)
     let summed = LRNParameters(size: 3, alpha: 3, beta: 1, k: 1, convention: .summed)
     #expect(abs(localResponseNormForward(summed, input: x).scalars[0] - 1.0 / 16) < 1e-6)
     // AlexNet's parameters on a value of 10 alone: 10 / (2 + 1e-4/5·100)^0.75.
-    let single = localResponseNormForward(.alexNet, input: Tensor(shape: [1, 1, 1, 1], scalars: [10])).scalar
+    let single = localResponseNormForward(
+      .alexNet, input: Tensor(shape: [1, 1, 1, 1], scalars: [10])
+    ).scalar
     #expect(abs(single - 10 / Float.pow(2.002, 0.75)) < 1e-5)
   }
 }
-
-import RealModule

@@ -1,6 +1,7 @@
-@testable import AlexNetKit
 import Synchronization
 import Testing
+
+@testable import AlexNetKit
 
 @Suite struct ParallelTests {
   /// Two callers' shard regions overlapping: OpenBLAS goes to one thread at the first start and

@@ -1,4 +1,5 @@
 import AlexNetKit
+import RealModule
 import TestSupport
 import Testing
 
@@ -23,7 +24,9 @@ import Testing
     let weights: [Float] = [1, 0.5, 2]
     let analytic = softmaxCrossEntropy(logits: logits, targets: targets, weights: weights).gradient
     let numeric = numericalGradient(
-      of: { Double(softmaxCrossEntropyNaive(logits: $0[0], targets: targets, weights: weights).loss) },
+      of: {
+        Double(softmaxCrossEntropyNaive(logits: $0[0], targets: targets, weights: weights).loss)
+      },
       at: [logits], input: 0, step: 1e-2)
     #expect(gradientError(analytic, numeric) <= 1e-3)
   }
@@ -31,7 +34,8 @@ import Testing
   /// Logits of 1e4 would overflow exp; the fused form subtracts the maximum first.
   @Test func hugeLogitsStayFinite() {
     let logits = Tensor(shape: [2, 3], scalars: [1e4, 0, -1e4, 1e4, 1e4, 0])
-    let result = softmaxCrossEntropy(logits: logits, targets: oneHotTargets(labels: [0, 2], classes: 3))
+    let result = softmaxCrossEntropy(
+      logits: logits, targets: oneHotTargets(labels: [0, 2], classes: 3))
     #expect(result.gradient.isFinite && result.probabilities.isFinite && result.loss.isFinite)
     // Row 0 is certain and right (loss 0); row 1 puts ~0 on class 2: loss 1e4 + log 2.
     #expect(abs(result.loss - (1e4 + Float.log(2)) / 2) < 1)
@@ -39,9 +43,8 @@ import Testing
 
   /// Uniform logits over C classes give loss log C.
   @Test func uniformLogitsGiveLogOfClassCount() {
-    let result = softmaxCrossEntropy(logits: Tensor(zeros: [4, 10]), targets: oneHotTargets(labels: [1, 2, 3, 4], classes: 10))
+    let result = softmaxCrossEntropy(
+      logits: Tensor(zeros: [4, 10]), targets: oneHotTargets(labels: [1, 2, 3, 4], classes: 10))
     #expect(abs(result.loss - Float.log(10)) < 1e-6)
   }
 }
-
-import RealModule

@@ -1,19 +1,25 @@
-@testable import AlexNetKit
 import TestSupport
 import Testing
+
+@testable import AlexNetKit
 
 @Suite struct WinogradSelectionTests {
   /// Measuring times each candidate three times on the first call of a shape, then remembers.
   @Test func measuresOncePerShape() throws {
     // A shape no other test uses, so the process-wide table has no entry for it yet.
-    let g = try ConvGeometry(batch: 1, inChannels: 3, height: 7, width: 19, outChannels: 5, kernel: 3,
-                             padding: .explicit(1))
+    let g = try ConvGeometry(
+      batch: 1, inChannels: 3, height: 7, width: 19, outChannels: 5, kernel: 3,
+      padding: .explicit(1))
     var runs: [ConvolutionAlgorithm] = []
-    let first = ConvolutionAlgorithms.choose(g, pass: .forward, policy: .measure) { runs.append($0) }
+    let first = ConvolutionAlgorithms.choose(g, pass: .forward, policy: .measure) {
+      runs.append($0)
+    }
     #expect(runs.count == 6)
     #expect(Set(runs) == Set(ConvolutionAlgorithm.allCases))
     #expect(ConvolutionAlgorithms.measured(g, pass: .forward) == first)
-    let second = ConvolutionAlgorithms.choose(g, pass: .forward, policy: .measure) { runs.append($0) }
+    let second = ConvolutionAlgorithms.choose(g, pass: .forward, policy: .measure) {
+      runs.append($0)
+    }
     #expect(second == first && runs.count == 6)
   }
 
@@ -23,54 +29,77 @@ import Testing
     let minimum = ConvolutionAlgorithmPolicy.ruleMinimumBatch
     var runs = 0
     for batch in [1, minimum - 1, minimum, 3 * minimum] {
-      let g3 = try ConvGeometry(batch: batch, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 3)
-      let g5 = try ConvGeometry(batch: batch, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 5)
+      let g3 = try ConvGeometry(
+        batch: batch, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 3)
+      let g5 = try ConvGeometry(
+        batch: batch, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 5)
       let expected: ConvolutionAlgorithm = batch >= minimum ? .winograd : .im2colGEMM
-      #expect(ConvolutionAlgorithms.choose(g3, pass: .forward, policy: .rule) { _ in runs += 1 } == expected)
-      #expect(ConvolutionAlgorithms.choose(g3, pass: .backward, policy: .rule) { _ in runs += 1 } == expected)
-      #expect(ConvolutionAlgorithms.choose(g5, pass: .forward, policy: .rule) { _ in runs += 1 } == .im2colGEMM)
+      #expect(
+        ConvolutionAlgorithms.choose(g3, pass: .forward, policy: .rule) { _ in runs += 1 }
+          == expected)
+      #expect(
+        ConvolutionAlgorithms.choose(g3, pass: .backward, policy: .rule) { _ in runs += 1 }
+          == expected)
+      #expect(
+        ConvolutionAlgorithms.choose(g5, pass: .forward, policy: .rule) { _ in runs += 1 }
+          == .im2colGEMM)
     }
     #expect(runs == 0)
   }
 
   @Test func fixedPolicyAndOtherKernelsMeasureNothing() throws {
-    let g3 = try ConvGeometry(batch: 1, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 3)
-    let g5 = try ConvGeometry(batch: 1, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 5)
+    let g3 = try ConvGeometry(
+      batch: 1, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 3)
+    let g5 = try ConvGeometry(
+      batch: 1, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 5)
     var runs = 0
-    #expect(ConvolutionAlgorithms.choose(g3, pass: .forward, policy: .fixed(.winograd)) { _ in runs += 1 } == .winograd)
-    #expect(ConvolutionAlgorithms.choose(g5, pass: .forward, policy: .measure) { _ in runs += 1 } == .im2colGEMM)
+    #expect(
+      ConvolutionAlgorithms.choose(g3, pass: .forward, policy: .fixed(.winograd)) { _ in runs += 1 }
+        == .winograd)
+    #expect(
+      ConvolutionAlgorithms.choose(g5, pass: .forward, policy: .measure) { _ in runs += 1 }
+        == .im2colGEMM)
     #expect(runs == 0)
   }
 
   /// Through the measuring dispatch the forward, and the backward's gradients (accumulated onto
   /// ones, as a second step's would be), match the reference once: the candidates timed on the
   /// first call must not add their weight gradients too.
-  @Test(arguments: [ConvolutionAlgorithmPolicy.rule, .measure, .fixed(.winograd), .fixed(.im2colGEMM)])
+  @Test(arguments: [
+    ConvolutionAlgorithmPolicy.rule, .measure, .fixed(.winograd), .fixed(.im2colGEMM),
+  ])
   func dispatchMatchesReference(_ policy: ConvolutionAlgorithmPolicy) throws {
-    let g = try ConvGeometry(batch: 3, inChannels: 4, height: 9, width: 10, outChannels: 6, kernel: 3,
-                             padding: .same, groups: 2)
+    let g = try ConvGeometry(
+      batch: 3, inChannels: 4, height: 9, width: 10, outChannels: 6, kernel: 3,
+      padding: .same, groups: 2)
     var rng = SeededGenerator(seed: 90)
-    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), b = rng.tensor([6])
+    let x = rng.tensor(g.inputShape)
+    let w = rng.tensor(g.weightShape)
+    let b = rng.tensor([6])
     let dy = rng.tensor(g.outputShape)
     let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy)
-    var y = Tensor(zeros: g.outputShape), dx = Tensor(zeros: g.inputShape)
-    var dw = Tensor(shape: g.weightShape, repeating: 1), db = Tensor(shape: [6], repeating: 1)
+    var y = Tensor(zeros: g.outputShape)
+    var dx = Tensor(zeros: g.inputShape)
+    var dw = Tensor(shape: g.weightShape, repeating: 1)
+    var db = Tensor(shape: [6], repeating: 1)
     let workspace = Workspace()
     x.withUnsafeBufferPointer { x in
       w.withUnsafeBufferPointer { w in
         b.withUnsafeBufferPointer { b in
           y.withUnsafeMutableBufferPointer { y in
-            conv2dForward(g, input: x.baseAddress!, weight: w.baseAddress!, bias: b.baseAddress!,
-                          output: y.baseAddress!, workspace: workspace, policy: policy)
+            conv2dForward(
+              g, input: x.baseAddress!, weight: w.baseAddress!, bias: b.baseAddress!,
+              output: y.baseAddress!, workspace: workspace, policy: policy)
           }
         }
         dy.withUnsafeBufferPointer { dy in
           dx.withUnsafeMutableBufferPointer { dx in
             dw.withUnsafeMutableBufferPointer { dw in
               db.withUnsafeMutableBufferPointer { db in
-                conv2dBackward(g, input: x.baseAddress!, weight: w.baseAddress!, outputGradient: dy.baseAddress!,
-                               inputGradient: dx.baseAddress!, weightGradient: dw.baseAddress!,
-                               biasGradient: db.baseAddress!, workspace: workspace, policy: policy)
+                conv2dBackward(
+                  g, input: x.baseAddress!, weight: w.baseAddress!, outputGradient: dy.baseAddress!,
+                  inputGradient: dx.baseAddress!, weightGradient: dw.baseAddress!,
+                  biasGradient: db.baseAddress!, workspace: workspace, policy: policy)
               }
             }
           }
@@ -86,14 +115,21 @@ import Testing
   /// Inference keeps the transformed filters until the weights change, in place or by assignment.
   @Test func weightChangesInvalidateCachedFilters() throws {
     var rng = SeededGenerator(seed: 91)
-    let layer = Conv2D(weight: rng.tensor([4, 3, 3, 3]), bias: rng.tensor([4]), padding: .explicit(1))
+    let layer = Conv2D(
+      weight: rng.tensor([4, 3, 3, 3]), bias: rng.tensor([4]), padding: .explicit(1))
     let x = Variable(rng.tensor([2, 3, 8, 7]))
-    let g = try ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 7, outChannels: 4, kernel: 3,
-                             padding: .explicit(1))
+    let g = try ConvGeometry(
+      batch: 2, inChannels: 3, height: 8, width: 7, outChannels: 4, kernel: 3,
+      padding: .explicit(1))
     func check() -> Float {
-      let y = withGradientsDisabled { layer.winogradInference(x, activation: .identity, policy: .fixed(.winograd)) }
-      return maxRelativeError(y!.value, conv2dForwardNaive(g, input: x.value, weight: layer.weight.value,
-                                                           bias: layer.bias!.value))
+      let y = withGradientsDisabled {
+        layer.winogradInference(x, activation: .identity, policy: .fixed(.winograd))
+      }
+      return maxRelativeError(
+        y!.value,
+        conv2dForwardNaive(
+          g, input: x.value, weight: layer.weight.value,
+          bias: layer.bias!.value))
     }
     #expect(check() <= 1e-4)
     #expect(check() <= 1e-4)

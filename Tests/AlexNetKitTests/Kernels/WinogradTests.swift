@@ -1,6 +1,7 @@
-@testable import AlexNetKit
 import TestSupport
 import Testing
+
+@testable import AlexNetKit
 
 extension ConvGeometry {
   /// Random 3×3 stride-1 convolutions: odd and even planes from 1 to 17 wide (wider than one group
@@ -13,8 +14,10 @@ extension ConvGeometry {
       let groups = rng.int(in: 1...3)
       let padding: Padding = [.valid, .same, .explicit(rng.int(in: 0...3))][rng.nextInt(below: 3)]
       if let g = try? ConvGeometry(
-        batch: rng.int(in: 1...3), inChannels: groups * rng.int(in: 1...4), height: rng.int(in: 1...17),
-        width: rng.int(in: 1...35), outChannels: groups * rng.int(in: 1...4), kernel: 3, padding: padding,
+        batch: rng.int(in: 1...3), inChannels: groups * rng.int(in: 1...4),
+        height: rng.int(in: 1...17),
+        width: rng.int(in: 1...35), outChannels: groups * rng.int(in: 1...4), kernel: 3,
+        padding: padding,
         groups: groups)
       {
         cases.append(g)
@@ -36,8 +39,9 @@ extension ConvGeometry {
         rows[2].withUnsafeBufferPointer { r2 in
           rows[3].withUnsafeBufferPointer { r3 in
             v.withUnsafeMutableBufferPointer { v in
-              winogradInputTransform8(rows: (r0.baseAddress!, r1.baseAddress!, r2.baseAddress!, r3.baseAddress!),
-                                      output: v.baseAddress!, stride: 8)
+              winogradInputTransform8(
+                rows: (r0.baseAddress!, r1.baseAddress!, r2.baseAddress!, r3.baseAddress!),
+                output: v.baseAddress!, stride: 8)
             }
           }
         }
@@ -52,16 +56,23 @@ extension ConvGeometry {
     var u = [Float](repeating: 0, count: 16)
     for flipped in [false, true] {
       kernel.withUnsafeBufferPointer { k in
-        u.withUnsafeMutableBufferPointer { winogradFilterTransform(k.baseAddress!, flipped: flipped,
-                                                                   output: $0.baseAddress!, stride: 1) }
+        u.withUnsafeMutableBufferPointer {
+          winogradFilterTransform(
+            k.baseAddress!, flipped: flipped,
+            output: $0.baseAddress!, stride: 1)
+        }
       }
-      func cell(_ r: Int, _ c: Int) -> Float { flipped ? kernel[(2 - r) * 3 + 2 - c] : kernel[r * 3 + c] }
+      func cell(_ r: Int, _ c: Int) -> Float {
+        flipped ? kernel[(2 - r) * 3 + 2 - c] : kernel[r * 3 + c]
+      }
       let g: [[Float]] = (0..<3).map { r in (0..<3).map { c in cell(r, c) } }
       let expected = winogradFilterTileNaive(g)
       for xi in 0..<16 { #expect(abs(u[xi] - expected[xi / 4][xi % 4]) <= 1e-6) }
     }
     let m = rng.floats(16 * 8)
-    let y = m.withUnsafeBufferPointer { winogradOutputTransform8(input: $0.baseAddress!, stride: 8) }
+    let y = m.withUnsafeBufferPointer {
+      winogradOutputTransform8(input: $0.baseAddress!, stride: 8)
+    }
     for lane in 0..<8 {
       let tile: [[Float]] = (0..<4).map { r in (0..<4).map { c in m[8 * (4 * r + c) + lane] } }
       let expected = winogradOutputTileNaive(tile)
@@ -73,41 +84,56 @@ extension ConvGeometry {
   @Test(arguments: ConvGeometry.randomWinogradCases(count: 40, seed: 71))
   func forwardMatchesReference(_ g: ConvGeometry) {
     var rng = SeededGenerator(seed: 72)
-    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), b = rng.tensor([g.outChannels])
+    let x = rng.tensor(g.inputShape)
+    let w = rng.tensor(g.weightShape)
+    let b = rng.tensor([g.outChannels])
     let naive = conv2dForwardNaive(g, input: x, weight: w, bias: b)
     #expect(maxRelativeError(winogradConv2dForward(g, input: x, weight: w, bias: b), naive) <= 1e-4)
-    #expect(maxRelativeError(winogradConv2dForward(g, input: x, weight: w, bias: nil, activation: .relu),
-                             reluForwardNaive(input: conv2dForwardNaive(g, input: x, weight: w, bias: nil))) <= 1e-4)
+    #expect(
+      maxRelativeError(
+        winogradConv2dForward(g, input: x, weight: w, bias: nil, activation: .relu),
+        reluForwardNaive(input: conv2dForwardNaive(g, input: x, weight: w, bias: nil))) <= 1e-4)
   }
 
   @Test(arguments: ConvGeometry.randomWinogradCases(count: 40, seed: 73))
   func inputGradientMatchesReference(_ g: ConvGeometry) {
     var rng = SeededGenerator(seed: 74)
-    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), dy = rng.tensor(g.outputShape)
+    let x = rng.tensor(g.inputShape)
+    let w = rng.tensor(g.weightShape)
+    let dy = rng.tensor(g.outputShape)
     let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy).input
-    #expect(maxRelativeError(winogradConv2dInputGradient(g, weight: w, outputGradient: dy), naive) <= 1e-4)
+    #expect(
+      maxRelativeError(winogradConv2dInputGradient(g, weight: w, outputGradient: dy), naive) <= 1e-4
+    )
   }
 
   /// With a fused ReLU the output gradient is masked where the forward's output was not positive.
   @Test(arguments: ConvGeometry.randomWinogradCases(count: 12, seed: 75))
   func maskedInputGradientMatchesReference(_ g: ConvGeometry) {
     var rng = SeededGenerator(seed: 76)
-    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), dy = rng.tensor(g.outputShape)
+    let x = rng.tensor(g.inputShape)
+    let w = rng.tensor(g.weightShape)
+    let dy = rng.tensor(g.outputShape)
     let y = reluForwardNaive(input: conv2dForwardNaive(g, input: x, weight: w, bias: nil))
     let masked = reluBackwardNaive(output: y, outputGradient: dy)
     let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: masked).input
-    #expect(maxRelativeError(winogradConv2dInputGradient(g, weight: w, reluOutput: y, outputGradient: dy),
-                             naive) <= 1e-4)
+    #expect(
+      maxRelativeError(
+        winogradConv2dInputGradient(g, weight: w, reluOutput: y, outputGradient: dy),
+        naive) <= 1e-4)
   }
 
   /// The input gradient against central differences of ½·Σy² (y = Winograd forward).
   @Test(arguments: ConvGeometry.randomWinogradCases(count: 4, seed: 77))
   func inputGradientMatchesFiniteDifferences(_ g: ConvGeometry) {
     var rng = SeededGenerator(seed: 78)
-    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape)
+    let x = rng.tensor(g.inputShape)
+    let w = rng.tensor(g.weightShape)
     let y = winogradConv2dForward(g, input: x, weight: w, bias: nil)
     let analytic = winogradConv2dInputGradient(g, weight: w, outputGradient: y)
-    let loss = { (t: [Tensor]) in halfSumOfSquares(winogradConv2dForward(g, input: t[0], weight: w, bias: nil)) }
+    let loss = { (t: [Tensor]) in
+      halfSumOfSquares(winogradConv2dForward(g, input: t[0], weight: w, bias: nil))
+    }
     #expect(gradientError(analytic, numericalGradient(of: loss, at: [x], input: 0)) <= 1e-3)
   }
 
@@ -115,33 +141,55 @@ extension ConvGeometry {
   /// the transforms' extra roundings stay within 1e-4 of the reference's scale.
   @Test(arguments: [(256, 384, 1), (384, 384, 2), (384, 256, 2)])
   func alexNetLayersMatchReference(_ channels: (Int, Int, Int)) throws {
-    let g = try ConvGeometry(batch: 1, inChannels: channels.0, height: 13, width: 13, outChannels: channels.1,
-                             kernel: 3, padding: .explicit(1), groups: channels.2)
+    let g = try ConvGeometry(
+      batch: 1, inChannels: channels.0, height: 13, width: 13, outChannels: channels.1,
+      kernel: 3, padding: .explicit(1), groups: channels.2)
     var rng = SeededGenerator(seed: 79)
-    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), dy = rng.tensor(g.outputShape)
-    #expect(maxRelativeError(winogradConv2dForward(g, input: x, weight: w, bias: nil),
-                             conv2dForwardNaive(g, input: x, weight: w, bias: nil)) <= 1e-4)
-    #expect(maxRelativeError(winogradConv2dInputGradient(g, weight: w, outputGradient: dy),
-                             conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy).input) <= 1e-4)
+    let x = rng.tensor(g.inputShape)
+    let w = rng.tensor(g.weightShape)
+    let dy = rng.tensor(g.outputShape)
+    #expect(
+      maxRelativeError(
+        winogradConv2dForward(g, input: x, weight: w, bias: nil),
+        conv2dForwardNaive(g, input: x, weight: w, bias: nil)) <= 1e-4)
+    #expect(
+      maxRelativeError(
+        winogradConv2dInputGradient(g, weight: w, outputGradient: dy),
+        conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy).input) <= 1e-4)
   }
 
   /// Filters transformed once serve any batch of the same convolution.
   @Test func transformedFiltersServeOtherBatches() throws {
-    let g = try ConvGeometry(batch: 1, inChannels: 4, height: 9, width: 11, outChannels: 6, kernel: 3,
-                             padding: .same, groups: 2)
+    let g = try ConvGeometry(
+      batch: 1, inChannels: 4, height: 9, width: 11, outChannels: 6, kernel: 3,
+      padding: .same, groups: 2)
     var rng = SeededGenerator(seed: 80)
-    let w = rng.tensor(g.weightShape), b = rng.tensor([6]), filters = WinogradFilters(g, weight: w)
-    let big = g.withBatch(3), x = rng.tensor(big.inputShape)
-    #expect(maxRelativeError(winogradConv2dForward(big, input: x, filters: filters, bias: b),
-                             conv2dForwardNaive(big, input: x, weight: w, bias: b)) <= 1e-4)
+    let w = rng.tensor(g.weightShape)
+    let b = rng.tensor([6])
+    let filters = WinogradFilters(g, weight: w)
+    let big = g.withBatch(3)
+    let x = rng.tensor(big.inputShape)
+    #expect(
+      maxRelativeError(
+        winogradConv2dForward(big, input: x, filters: filters, bias: b),
+        conv2dForwardNaive(big, input: x, weight: w, bias: b)) <= 1e-4)
   }
 
   @Test func supportsOnlyThreeByThreeStrideOne() throws {
-    #expect(Winograd.supports(try ConvGeometry(batch: 1, inChannels: 1, height: 5, width: 5, outChannels: 1,
-                                               kernel: 3, padding: .same, groups: 1)))
-    #expect(!Winograd.supports(try ConvGeometry(batch: 1, inChannels: 1, height: 5, width: 5, outChannels: 1,
-                                                kernel: 3, stride: 2)))
-    #expect(!Winograd.supports(try ConvGeometry(batch: 1, inChannels: 1, height: 5, width: 5, outChannels: 1,
-                                                kernel: 5)))
+    #expect(
+      Winograd.supports(
+        try ConvGeometry(
+          batch: 1, inChannels: 1, height: 5, width: 5, outChannels: 1,
+          kernel: 3, padding: .same, groups: 1)))
+    #expect(
+      !Winograd.supports(
+        try ConvGeometry(
+          batch: 1, inChannels: 1, height: 5, width: 5, outChannels: 1,
+          kernel: 3, stride: 2)))
+    #expect(
+      !Winograd.supports(
+        try ConvGeometry(
+          batch: 1, inChannels: 1, height: 5, width: 5, outChannels: 1,
+          kernel: 5)))
   }
 }

@@ -27,9 +27,12 @@ import Testing
 
   /// A sharded convolution grows its shards' scratch once; the same call again needs no more.
   @Test func shardedConvolutionScratchIsReused() throws {
-    let g = try ConvGeometry(batch: 4, inChannels: 3, height: 9, width: 9, outChannels: 5, kernel: 3, stride: 2)
+    let g = try ConvGeometry(
+      batch: 4, inChannels: 3, height: 9, width: 9, outChannels: 5, kernel: 3, stride: 2)
     var rng = SeededGenerator(seed: 5)
-    let x = rng.tensor(g.inputShape), w = rng.tensor(g.weightShape), b = rng.tensor([5])
+    let x = rng.tensor(g.inputShape)
+    let w = rng.tensor(g.weightShape)
+    let b = rng.tensor([5])
     let workspace = Workspace()
     let first = conv2dForward(g, input: x, weight: w, bias: b, workspace: workspace)
     let capacity = workspace.capacity

@@ -25,10 +25,13 @@ import Testing
   @Test func fusedConvolutionAndReLUMatchTheLayersOneByOne() {
     var g = SeededGenerator(seed: 4)
     let network = Sequential([
-      Conv2D(inChannels: 3, outChannels: 4, kernel: 3, stride: 2, padding: .explicit(1), initializer: .heNormal,
-             biasValue: 0.1, generator: &g), ReLU(), MaxPool2D(window: 3, stride: 2),
-      Conv2D(inChannels: 4, outChannels: 6, kernel: 3, padding: .same, groups: 2, initializer: .heNormal,
-             biasValue: -0.1, generator: &g), ReLU(),
+      Conv2D(
+        inChannels: 3, outChannels: 4, kernel: 3, stride: 2, padding: .explicit(1),
+        initializer: .heNormal,
+        biasValue: 0.1, generator: &g), ReLU(), MaxPool2D(window: 3, stride: 2),
+      Conv2D(
+        inChannels: 4, outChannels: 6, kernel: 3, padding: .same, groups: 2, initializer: .heNormal,
+        biasValue: -0.1, generator: &g), ReLU(),
     ])
     let input = g.tensor([3, 3, 15, 13])
     func run(fused: Bool) -> (output: Tensor, gradients: [Tensor], inputGradient: Tensor) {
@@ -38,9 +41,11 @@ import Testing
       (y * y).sum().backward()
       return (y.value, network.namedParameters.map { $0.variable.grad! }, x.grad!)
     }
-    let fused = run(fused: true), separate = run(fused: false)
+    let fused = run(fused: true)
+    let separate = run(fused: false)
     #expect(fused.output == separate.output)
-    #expect(zip(fused.gradients, separate.gradients).allSatisfy { maxRelativeError($0, $1) <= 1e-5 })
+    #expect(
+      zip(fused.gradients, separate.gradients).allSatisfy { maxRelativeError($0, $1) <= 1e-5 })
     #expect(maxRelativeError(fused.inputGradient, separate.inputGradient) <= 1e-5)
     #expect(fused.output.scalars.contains(0) && fused.output.scalars.contains { $0 > 0 })
   }
@@ -80,7 +85,8 @@ import Testing
       try model.loadState(state)
     } throws: { error in
       let text = "\(error)"
-      return text.contains("missing features.0.weight") && text.contains("features.0.bias: shape [7]")
+      return text.contains("missing features.0.weight")
+        && text.contains("features.0.bias: shape [7]")
         && text.contains("unexpected extra.weight")
     }
     // Nothing changed, and a correct state dict loads.
@@ -96,7 +102,8 @@ import Testing
     #expect {
       try model.loadState(torchvision.stateDict)
     } throws: { error in
-      let text = "\(error)", mismatch = error as! StateMismatchError
+      let text = "\(error)"
+      let mismatch = error as! StateMismatchError
       let total = mismatch.missing.count + mismatch.unexpected.count + mismatch.misshaped.count
       return text.count < 300 && !text.contains("\n") && total > 10
         && text.hasPrefix("\(total) weights") && text.contains("\(mismatch.missing.count) missing")

@@ -16,15 +16,18 @@ import Testing
       network(input).softmaxCrossEntropy(targets: targets).loss
     }
     for (name, error) in errors {
-      #expect(error <= 1e-2, "\(name): backward and finite differences differ by \(error) (norm-relative)")
+      #expect(
+        error <= 1e-2, "\(name): backward and finite differences differ by \(error) (norm-relative)"
+      )
     }
   }
 
   @Test func convLRNPoolDenseNetwork() {
     var g = SeededGenerator(seed: 1)
     let network = Sequential([
-      Conv2D(inChannels: 4, outChannels: 6, kernel: 3, stride: 2, padding: .explicit(1), groups: 2,
-             initializer: .heNormal, biasValue: 0, generator: &g),
+      Conv2D(
+        inChannels: 4, outChannels: 6, kernel: 3, stride: 2, padding: .explicit(1), groups: 2,
+        initializer: .heNormal, biasValue: 0, generator: &g),
       ReLU(), LocalResponseNorm(LRNParameters(size: 3, alpha: 0.5, beta: 0.75, k: 1)),
       MaxPool2D(window: 3, stride: 2), Flatten(),
       Dense(inputs: 6 * 2 * 2, outputs: 7, initializer: .glorotUniform, generator: &g), ReLU(),
@@ -50,8 +53,10 @@ import Testing
   @Test func batchNormNetworkInInference() {
     var g = SeededGenerator(seed: 3)
     let network = Sequential([
-      Conv2D(inChannels: 2, outChannels: 4, kernel: 2, stride: 2, initializer: .heNormal, generator: &g),
-      BatchNorm(channels: 4, configuration: .keras), ReLU(), AdaptiveAveragePool2D(height: 2, width: 2), Flatten(),
+      Conv2D(
+        inChannels: 2, outChannels: 4, kernel: 2, stride: 2, initializer: .heNormal, generator: &g),
+      BatchNorm(channels: 4, configuration: .keras), ReLU(),
+      AdaptiveAveragePool2D(height: 2, width: 2), Flatten(),
       Dense(inputs: 16, outputs: 3, initializer: .pytorchDefault, generator: &g),
     ])
     network.eval()

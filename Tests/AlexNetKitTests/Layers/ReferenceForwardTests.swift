@@ -7,8 +7,11 @@ import Testing
 @Suite struct ReferenceForwardTests {
   /// Batches of 2 split into shards; the full-size models run one image, as the naive kernels
   /// take most of a minute per 227x227 image in a debug build.
-  @Test(arguments: [(ModelName.alexnetTV, 99, 2), (.small, 64, 2), (.alexnet, 227, 1), (.alexnetBN, 224, 1)])
-  func wholeModelForwardMatchesTheNaiveKernels(_ name: ModelName, _ side: Int, _ batch: Int) throws {
+  @Test(arguments: [
+    (ModelName.alexnetTV, 99, 2), (.small, 64, 2), (.alexnet, 227, 1), (.alexnetBN, 224, 1),
+  ])
+  func wholeModelForwardMatchesTheNaiveKernels(_ name: ModelName, _ side: Int, _ batch: Int) throws
+  {
     let classes = 10
     let model = ModelCatalog.make(name, classes: classes, seed: 3)
     var rng = SeededGenerator(seed: 8)
@@ -24,7 +27,8 @@ import Testing
     let reference = try referenceForward(model, input: images)
     #expect(fast.shape == [batch, classes])
     #expect(maxRelativeError(fast, reference) <= 1e-4, "\(name)")
-    #expect(fast.scalars.contains { $0 != fast.scalars[0] }, "\(name): the logits should not be constant")
+    #expect(
+      fast.scalars.contains { $0 != fast.scalars[0] }, "\(name): the logits should not be constant")
   }
 
   @Test func unknownLayersAreNamed() {
@@ -33,6 +37,8 @@ import Testing
       func callAsFunction(_ input: Variable) -> Variable { input }
       func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] { inputShape }
     }
-    #expect(throws: ShapeError.self) { try referenceForward(Sequential([ReLU(), Mystery()]), input: Tensor(zeros: [1, 2])) }
+    #expect(throws: ShapeError.self) {
+      try referenceForward(Sequential([ReLU(), Mystery()]), input: Tensor(zeros: [1, 2]))
+    }
   }
 }

@@ -12,12 +12,15 @@ import Testing
   @Test func torchvisionParameterCountAndNames() {
     let model = ModelCatalog.make(.alexnetTV, classes: 1000)
     #expect(model.parameterCount == 61_100_840)
-    #expect(model.stateDict.map(\.name) == [
-      "features.0.weight", "features.0.bias", "features.3.weight", "features.3.bias", "features.6.weight",
-      "features.6.bias", "features.8.weight", "features.8.bias", "features.10.weight", "features.10.bias",
-      "classifier.1.weight", "classifier.1.bias", "classifier.4.weight", "classifier.4.bias",
-      "classifier.6.weight", "classifier.6.bias",
-    ])
+    #expect(
+      model.stateDict.map(\.name) == [
+        "features.0.weight", "features.0.bias", "features.3.weight", "features.3.bias",
+        "features.6.weight",
+        "features.6.bias", "features.8.weight", "features.8.bias", "features.10.weight",
+        "features.10.bias",
+        "classifier.1.weight", "classifier.1.bias", "classifier.4.weight", "classifier.4.bias",
+        "classifier.6.weight", "classifier.6.bias",
+      ])
   }
 
   /// The tutorial's Keras summary: 46,818,064 total, 46,815,312 trainable, 2,752 non-trainable
@@ -57,8 +60,11 @@ import Testing
 
   /// The same seed gives the same weights; another seed does not.
   @Test func seedsAreReproducible() {
-    let a = ModelCatalog.make(.small, classes: 3, seed: 5), b = ModelCatalog.make(.small, classes: 3, seed: 5)
+    let a = ModelCatalog.make(.small, classes: 3, seed: 5)
+    let b = ModelCatalog.make(.small, classes: 3, seed: 5)
     #expect(a.stateDict.map(\.tensor) == b.stateDict.map(\.tensor))
-    #expect(a.stateDict.map(\.tensor) != ModelCatalog.make(.small, classes: 3, seed: 6).stateDict.map(\.tensor))
+    #expect(
+      a.stateDict.map(\.tensor)
+        != ModelCatalog.make(.small, classes: 3, seed: 6).stateDict.map(\.tensor))
   }
 }

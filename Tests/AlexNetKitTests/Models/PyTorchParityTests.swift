@@ -8,13 +8,16 @@ import Testing
 /// committed (that script's docstring gives the formula and how it was run).
 @Suite(.serialized) struct PyTorchParityTests {
   static func formula(count: Int, index t: Int, scale a: Double, offset b: Double) -> [Float] {
-    (0..<count).map { k in Float(a * Foundation.sin(Double(k % 10007) * 0.7071 + Double(t) * 1.3) + b) }
+    (0..<count).map { k in
+      Float(a * Foundation.sin(Double(k % 10007) * 0.7071 + Double(t) * 1.3) + b)
+    }
   }
 
   /// Fills every parameter and buffer as the script does, by position in state-dict order.
   static func fillWithFormula(_ model: Sequential) throws {
     let state = model.stateEntries.enumerated().map { t, entry -> (name: String, tensor: Tensor) in
-      let shape = entry.variable.value.shape, count = entry.variable.value.count
+      let shape = entry.variable.value.shape
+      let count = entry.variable.value.count
       let (a, b): (Double, Double)
       if entry.name.hasSuffix("running_mean") {
         (a, b) = (0.1, 0)
@@ -27,7 +30,10 @@ import Testing
       } else {
         (a, b) = (0.1, 0)
       }
-      return (entry.name, Tensor(shape: shape, scalars: formula(count: count, index: t, scale: a, offset: b)))
+      return (
+        entry.name,
+        Tensor(shape: shape, scalars: formula(count: count, index: t, scale: a, offset: b))
+      )
     }
     try model.loadState(state)
   }
@@ -38,7 +44,11 @@ import Testing
     let data = try Data(contentsOf: url)
     #expect(data.count == 2 * classes * 4)
     let values = data.withUnsafeBytes { raw in
-      (0..<(2 * classes)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+      (0..<(2 * classes)).map {
+        Float(
+          bitPattern: UInt32(
+            littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+      }
     }
     return Tensor(shape: [2, classes], scalars: values)
   }
@@ -48,9 +58,11 @@ import Testing
     let model = ModelCatalog.make(name, classes: classes)
     try Self.fillWithFormula(model)
     model.eval()
-    let side = name.defaultImageSize, count = 2 * 3 * side * side
-    let input = Tensor(shape: [2, 3, side, side],
-                       scalars: (0..<count).map { Float(2 * Foundation.sin(Double($0 % 10007) * 0.37 + 0.5)) })
+    let side = name.defaultImageSize
+    let count = 2 * 3 * side * side
+    let input = Tensor(
+      shape: [2, 3, side, side],
+      scalars: (0..<count).map { Float(2 * Foundation.sin(Double($0 % 10007) * 0.37 + 0.5)) })
     let logits = withGradientsDisabled { model(Variable(input)) }.value
     let expected = try Self.reference(name.rawValue, classes: classes)
     #expect(maxRelativeError(logits, expected) <= 1e-4, "\(name.rawValue) differs from PyTorch")

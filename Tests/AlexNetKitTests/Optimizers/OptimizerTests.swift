@@ -5,7 +5,8 @@ import Testing
 @Suite struct OptimizerTests {
   func parameter(_ values: [Float], gradient: [Float]) -> Variable {
     let p = Variable(Tensor(shape: [values.count], scalars: values), requiresGradient: true)
-    (p * Variable(Tensor(shape: [gradient.count], scalars: gradient))).sum().backward()  // grad = gradient
+    // grad = gradient
+    (p * Variable(Tensor(shape: [gradient.count], scalars: gradient))).sum().backward()
     return p
   }
 
@@ -19,8 +20,11 @@ import Testing
     sgd.learningRate = 0.01
     sgd.step([("w", w)])
     // v = 0.9·v − 0.01·0.01·w − 0.01·g
-    let v0 = 0.9 * -0.051 - 0.0001 * 0.949 - 0.005, v1 = 0.9 * -0.023 - 0.0001 * -2.023 - 0.0025
-    #expect(abs(w.value[flat: 0] - Float(0.949 + v0)) < 1e-6 && abs(w.value[flat: 1] - Float(-2.023 + v1)) < 1e-6)
+    let v0 = 0.9 * -0.051 - 0.0001 * 0.949 - 0.005
+    let v1 = 0.9 * -0.023 - 0.0001 * -2.023 - 0.0025
+    #expect(
+      abs(w.value[flat: 0] - Float(0.949 + v0)) < 1e-6
+        && abs(w.value[flat: 1] - Float(-2.023 + v1)) < 1e-6)
   }
 
   @Test func nesterovAndDecoupledDecay() {
@@ -29,13 +33,16 @@ import Testing
     // v = −0.1; w ← w + 0.9·v − 0.1·g = 1 − 0.09 − 0.1
     #expect(abs(w.value.scalar - 0.81) < 1e-6)
     let u = parameter([2], gradient: [0])
-    SGD(learningRate: 0.5, momentum: 0, weightDecay: 0.1, weightDecayMode: .decoupled).step([("u", u)])
+    SGD(learningRate: 0.5, momentum: 0, weightDecay: 0.1, weightDecayMode: .decoupled).step([
+      ("u", u)
+    ])
     #expect(abs(u.value.scalar - (2 - 0.5 * 0.1 * 2)) < 1e-6)
   }
 
   /// Caffe's bvlc_alexnet groups: biases at twice the rate and without decay.
   @Test func caffeGroupsTreatBiasesApart() {
-    let weight = parameter([1], gradient: [1]), bias = parameter([1], gradient: [1])
+    let weight = parameter([1], gradient: [1])
+    let bias = parameter([1], gradient: [1])
     SGD(learningRate: 0.1, momentum: 0, weightDecay: 0.5, groups: .caffeAlexNet)
       .step([("fc.weight", weight), ("fc.bias", bias)])
     #expect(abs(weight.value.scalar - (1 - 0.1 * (1 + 0.5))) < 1e-6)
@@ -54,8 +61,11 @@ import Testing
   /// Saving and restoring the optimizer's state gives the same next step as never stopping.
   @Test(arguments: ["sgd", "adam"])
   func stateRoundTripContinuesExactly(_ kind: String) throws {
-    func make() -> any Optimizer { kind == "sgd" ? SGD(learningRate: 0.1) : Adam(learningRate: 0.1) }
-    let a = parameter([1, 2, 3], gradient: [0.3, -0.2, 0.1]), b = parameter([1, 2, 3], gradient: [0.3, -0.2, 0.1])
+    func make() -> any Optimizer {
+      kind == "sgd" ? SGD(learningRate: 0.1) : Adam(learningRate: 0.1)
+    }
+    let a = parameter([1, 2, 3], gradient: [0.3, -0.2, 0.1])
+    let b = parameter([1, 2, 3], gradient: [0.3, -0.2, 0.1])
     let first = make()
     first.step([("w", a)])
     first.step([("w", a)])
@@ -65,7 +75,9 @@ import Testing
     try resumed.loadState(second.state)
     resumed.step([("w", b)])
     #expect(a.value == b.value)
-    #expect(throws: StateMismatchError.self) { try make().loadState([("bogus.w", Tensor(zeros: [3]))]) }
+    #expect(throws: StateMismatchError.self) {
+      try make().loadState([("bogus.w", Tensor(zeros: [3]))])
+    }
   }
 
   /// A step writes the weights and the optimizer's state where they are: a copy-on-write copy of
@@ -73,7 +85,8 @@ import Testing
   @Test(arguments: ["sgd", "adam"])
   func stepsUpdateInPlace(_ kind: String) {
     let optimizer: any Optimizer = kind == "sgd" ? SGD(learningRate: 0.1) : Adam(learningRate: 0.1)
-    let w = parameter([Float](repeating: 1, count: 4096), gradient: [Float](repeating: 0.5, count: 4096))
+    let w = parameter(
+      [Float](repeating: 1, count: 4096), gradient: [Float](repeating: 0.5, count: 4096))
     func addresses() -> [UnsafeRawPointer] {
       let state = optimizer.state.filter { $0.tensor.count == 4096 }.map(\.tensor) + [w.value]
       return state.map { $0.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) } }
@@ -89,14 +102,20 @@ import Testing
   @Test(arguments: ["sgd", "adam"])
   func lossFallsOnASyntheticTask(_ kind: String) {
     var g = SeededGenerator(seed: 3)
-    let classes = 3, n = 60
+    let classes = 3
+    let n = 60
     let centers = Tensor.randomNormal([classes, 4], standardDeviation: 2, using: &g)
     let labels = (0..<n).map { $0 % classes }
     var inputs = Tensor(zeros: [n, 4])
-    for (i, label) in labels.enumerated() { for j in 0..<4 { inputs[i, j] = centers[label, j] + 0.3 * g.nextNormal() } }
-    let model = Sequential([Dense(inputs: 4, outputs: 16, initializer: .heNormal, generator: &g), ReLU(),
-                            Dense(inputs: 16, outputs: classes, initializer: .glorotUniform, generator: &g)])
-    let optimizer: any Optimizer = kind == "sgd" ? SGD(learningRate: 0.05) : Adam(learningRate: 0.01)
+    for (i, label) in labels.enumerated() {
+      for j in 0..<4 { inputs[i, j] = centers[label, j] + 0.3 * g.nextNormal() }
+    }
+    let model = Sequential([
+      Dense(inputs: 4, outputs: 16, initializer: .heNormal, generator: &g), ReLU(),
+      Dense(inputs: 16, outputs: classes, initializer: .glorotUniform, generator: &g),
+    ])
+    let optimizer: any Optimizer =
+      kind == "sgd" ? SGD(learningRate: 0.05) : Adam(learningRate: 0.01)
     let targets = oneHotTargets(labels: labels, classes: classes)
     var losses: [Float] = []
     for _ in 0..<60 {
@@ -108,7 +127,9 @@ import Testing
     }
     #expect(losses.last! < 0.2 * losses.first!, "\(kind): loss \(losses.first!) → \(losses.last!)")
     var metrics = ClassificationMetrics(classCount: classes)
-    metrics.add(scores: withGradientsDisabled { model(Variable(inputs)) }.value, labels: labels, meanLoss: losses.last!)
+    metrics.add(
+      scores: withGradientsDisabled { model(Variable(inputs)) }.value, labels: labels,
+      meanLoss: losses.last!)
     #expect(metrics.top1Accuracy > 0.95)
   }
 }

@@ -1,4 +1,5 @@
 import AlexNetKit
+import Foundation
 import Testing
 
 @Suite struct ScheduleTests {
@@ -49,7 +50,9 @@ import Testing
   @Test func earlyStoppingCountsEpochsWithoutImprovement() {
     var stopping = EarlyStopping(patience: 2)
     let losses: [Float] = [1.0, 0.8, 0.9, 0.7, 0.75, 0.71]
-    let decisions = losses.enumerated().map { stopping.shouldStop(afterEpoch: $0.offset + 1, value: $0.element) }
+    let decisions = losses.enumerated().map {
+      stopping.shouldStop(afterEpoch: $0.offset + 1, value: $0.element)
+    }
     #expect(decisions == [false, false, false, false, false, true])
     #expect(stopping.bestEpoch == 4 && stopping.best == 0.7)
   }
@@ -63,5 +66,3 @@ import Testing
     #expect(copy.best == 1 && copy.epochsWithoutImprovement == 1)
   }
 }
-
-import Foundation

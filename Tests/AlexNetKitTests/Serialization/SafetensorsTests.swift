@@ -3,13 +3,16 @@ import Foundation
 import TestSupport
 import Testing
 
+@testable import AlexNetKit
+
 @Suite struct SafetensorsTests {
   func fixture(_ name: String) -> URL {
     Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent(name)
   }
 
   func bytes(header: String, data: [UInt8] = [], declaredLength: UInt64? = nil) -> [UInt8] {
-    let h = Array(header.utf8), length = declaredLength ?? UInt64(h.count)
+    let h = Array(header.utf8)
+    let length = declaredLength ?? UInt64(h.count)
     return (0..<8).map { UInt8(truncatingIfNeeded: length >> (8 * UInt64($0))) } + h + data
   }
 
@@ -24,9 +27,12 @@ import Testing
 
   @Test func roundTripKeepsNamesShapesValuesAndMetadata() throws {
     var rng = SeededGenerator(seed: 1)
-    let tensors = [("b.weight", rng.tensor([3, 2, 5])), ("a.bias", rng.tensor([7])), ("scalar", Tensor(3.5))]
-    let file = try SafetensorsFile(bytes: Safetensors.encode(tensors, metadata: ["epoch": "3", "q\"uote": "a\nb"]),
-                                   source: "memory")
+    let tensors = [
+      ("b.weight", rng.tensor([3, 2, 5])), ("a.bias", rng.tensor([7])), ("scalar", Tensor(3.5)),
+    ]
+    let file = try SafetensorsFile(
+      bytes: Safetensors.encode(tensors, metadata: ["epoch": "3", "q\"uote": "a\nb"]),
+      source: "memory")
     #expect(file.names == ["b.weight", "a.bias", "scalar"])
     #expect(file.metadata == ["epoch": "3", "q\"uote": "a\nb"])
     for (name, tensor) in tensors { #expect(try file.tensor(named: name) == tensor) }
@@ -47,33 +53,60 @@ import Testing
   }
 
   @Test func everyTruncationIsRejected() {
-    let good = Safetensors.encode([("w", Tensor(shape: [2, 3], repeating: 1))], metadata: ["k": "v"])
+    let good = Safetensors.encode(
+      [("w", Tensor(shape: [2, 3], repeating: 1))], metadata: ["k": "v"])
     for length in 0..<good.count {
-      #expect(throws: FileError.self) { try SafetensorsFile(bytes: Array(good[0..<length]), source: "t") }
+      #expect(throws: FileError.self) {
+        try SafetensorsFile(bytes: Array(good[0..<length]), source: "t")
+      }
     }
     #expect(throws: Never.self) { try SafetensorsFile(bytes: good, source: "t") }
   }
 
   @Test func lyingHeadersAreRejectedWithTheReason() {
     let entry = #"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
-    rejects(bytes(header: entry, data: [UInt8](repeating: 0, count: 8), declaredLength: 1 << 40), mentioning: ["header"])
-    rejects(bytes(header: entry, data: [UInt8](repeating: 0, count: 8), declaredLength: 200), mentioning: ["200-byte header"])
+    rejects(
+      bytes(header: entry, data: [UInt8](repeating: 0, count: 8), declaredLength: 1 << 40),
+      mentioning: ["header"])
+    rejects(
+      bytes(header: entry, data: [UInt8](repeating: 0, count: 8), declaredLength: 200),
+      mentioning: ["200-byte header"])
     rejects(bytes(header: "not json", data: []), mentioning: ["not valid JSON"])
     rejects(bytes(header: "[1, 2]", data: []), mentioning: ["not a JSON object"])
-    rejects(bytes(header: #"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,80]}}"#, data: [UInt8](repeating: 0, count: 8)),
-            mentioning: ["w", "outside"])
-    rejects(bytes(header: #"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: [UInt8](repeating: 0, count: 8)),
-            mentioning: ["w", "needs 12 bytes"])
-    rejects(bytes(header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
-                  data: [UInt8](repeating: 0, count: 8)), mentioning: ["overlap"])
-    rejects(bytes(header: #"{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#,
-                  data: [UInt8](repeating: 0, count: 8)), mentioning: ["larger than the file"])
-    rejects(bytes(header: #"{"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, data: [UInt8](repeating: 0, count: 8)),
-            mentioning: ["shape"])
-    rejects(bytes(header: #"{"w":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}"#, data: [UInt8](repeating: 0, count: 8)),
-            mentioning: ["C64"])
-    rejects(bytes(header: #"{"w":{"dtype":"F32","shape":"2","data_offsets":[0,8]}}"#, data: [UInt8](repeating: 0, count: 8)),
-            mentioning: ["w", "shape"])
+    rejects(
+      bytes(
+        header: #"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,80]}}"#,
+        data: [UInt8](repeating: 0, count: 8)),
+      mentioning: ["w", "outside"])
+    rejects(
+      bytes(
+        header: #"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#,
+        data: [UInt8](repeating: 0, count: 8)),
+      mentioning: ["w", "needs 12 bytes"])
+    rejects(
+      bytes(
+        header:
+          #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+        data: [UInt8](repeating: 0, count: 8)), mentioning: ["overlap"])
+    rejects(
+      bytes(
+        header: #"{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#,
+        data: [UInt8](repeating: 0, count: 8)), mentioning: ["larger than the file"])
+    rejects(
+      bytes(
+        header: #"{"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#,
+        data: [UInt8](repeating: 0, count: 8)),
+      mentioning: ["shape"])
+    rejects(
+      bytes(
+        header: #"{"w":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}"#,
+        data: [UInt8](repeating: 0, count: 8)),
+      mentioning: ["C64"])
+    rejects(
+      bytes(
+        header: #"{"w":{"dtype":"F32","shape":"2","data_offsets":[0,8]}}"#,
+        data: [UInt8](repeating: 0, count: 8)),
+      mentioning: ["w", "shape"])
     rejects(bytes(header: #"{"__metadata__":{"k":3}}"#), mentioning: ["__metadata__"])
   }
 
@@ -87,18 +120,21 @@ import Testing
       try model.loadWeights(from: file)
     } throws: { error in
       let text = "\(error)"
-      return text.hasPrefix("weights.safetensors: ") && text.contains("features.0.weight: shape [1]")
+      return text.hasPrefix("weights.safetensors: ")
+        && text.contains("features.0.weight: shape [1]")
         && text.contains("missing classifier.6.bias")
     }
     let other = ModelCatalog.make(.small, classes: 3, seed: 4)
-    try model.loadWeights(from: SafetensorsFile(bytes: Safetensors.encode(other.stateDict), source: "ok"))
+    try model.loadWeights(
+      from: SafetensorsFile(bytes: Safetensors.encode(other.stateDict), source: "ok"))
     #expect(model.stateDict.map(\.tensor) == other.stateDict.map(\.tensor))
   }
 }
 
 @Suite(.serialized) struct AtomicFileTests {
   func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("atomic-\(UUID().uuidString)")
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "atomic-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
   }
@@ -108,11 +144,15 @@ import Testing
     let target = directory.appendingPathComponent("cp-0001.safetensors")
     try AtomicFile.write("old", to: target)
     struct Crash: Error {}
-    AtomicFile.$beforeRename.withValue({ _ in throw Crash() }) {
-      #expect(throws: Crash.self) { try AtomicFile.write("new", to: target) }
-    }
+    AtomicFile.$beforeRename.withValue(
+      { _ in throw Crash() },
+      operation: {
+        #expect(throws: Crash.self) { try AtomicFile.write("new", to: target) }
+      })
     #expect(try String(contentsOf: target, encoding: .utf8) == "old")
-    #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["cp-0001.safetensors"])
+    #expect(
+      try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["cp-0001.safetensors"]
+    )
     try AtomicFile.write("new", to: target)
     #expect(try String(contentsOf: target, encoding: .utf8) == "new")
   }
@@ -123,5 +163,3 @@ import Testing
     } throws: { error in "\(error)".contains("/nonexistent-dir") }
   }
 }
-
-@testable import AlexNetKit

@@ -20,7 +20,8 @@ import Testing
   }
 
   @Test func arithmeticAndReductions() {
-    let a = Tensor(shape: [2, 2], scalars: [1, -2, 3, 4]), b = Tensor(shape: [2, 2], scalars: [2, 2, 2, 2])
+    let a = Tensor(shape: [2, 2], scalars: [1, -2, 3, 4])
+    let b = Tensor(shape: [2, 2], scalars: [2, 2, 2, 2])
     #expect((a + b).scalars == [3, 0, 5, 6] && (a - b).scalars == [-1, -4, 1, 2])
     #expect((a * b).scalars == [2, -4, 6, 8] && (a / b).scalars == [0.5, -1, 1.5, 2])
     #expect((a * 3).scalars == [3, -6, 9, 12] && (-a).scalars == [-1, 2, -3, -4])
@@ -34,7 +35,8 @@ import Testing
   }
 
   @Test func generatorIsSeededAndRestorable() {
-    var a = SeededGenerator(seed: 7), b = SeededGenerator(seed: 7)
+    var a = SeededGenerator(seed: 7)
+    var b = SeededGenerator(seed: 7)
     #expect((0..<5).map { _ in a.next() } == (0..<5).map { _ in b.next() })
     var restored = SeededGenerator(state: a.state)!
     #expect(restored.next() == a.next())
@@ -51,7 +53,9 @@ import Testing
     #expect(abs((normal - 1).squaredNorm() / 100_000 - 1e-4) < 5e-6)
     let glorot = Tensor.glorotUniform([100_000], fanIn: 100, fanOut: 50, using: &g)
     let limit = (6.0 / 150.0).squareRoot()
-    #expect(glorot.max() <= Float(limit) && glorot.min() >= -Float(limit) && glorot.max() > Float(limit) * 0.99)
+    #expect(
+      glorot.max() <= Float(limit) && glorot.min() >= -Float(limit)
+        && glorot.max() > Float(limit) * 0.99)
     let he = Tensor.heNormal([100_000], fanIn: 50, using: &g)
     #expect(abs(he.squaredNorm() / 100_000 - 2.0 / 50) < 2e-3)
   }

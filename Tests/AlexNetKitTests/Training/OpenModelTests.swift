@@ -170,9 +170,12 @@ import Testing
   /// it (a negative epoch trapped --resume; "abc" restarted at epoch 1 with trained weights).
   @Test(arguments: ["-1", "abc", "100000", "9223372036854775807", ""])
   func implausibleEpochsAreRefused(_ epoch: String) throws {
-    let metadata = ["model": "m", "class_names": "[\"a\"]", "learning_rate": "0.01", "epoch": epoch]
+    let metadata = [
+      "model": "m", "class_names": "[\"a\"]", "learning_rate": "0.01", "epoch": epoch,
+    ]
     let url = try DataFixtures.scratchDirectory().appendingPathComponent("epoch.safetensors")
-    try AtomicFile.write(Safetensors.encode([("w", Tensor(zeros: [2]))], metadata: metadata), to: url)
+    try AtomicFile.write(
+      Safetensors.encode([("w", Tensor(zeros: [2]))], metadata: metadata), to: url)
     #expect {
       try Checkpoint(contentsOf: url)
     } throws: { error in

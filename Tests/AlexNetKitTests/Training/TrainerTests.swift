@@ -10,7 +10,8 @@ import Testing
     let few = DataFixtures.url("few")
     var files: [String: [UInt8]] = [:]
     for name in try FileManager.default.contentsOfDirectory(atPath: few.path) {
-      files["\(name.prefix(9))/\(name)"] = [UInt8](try Data(contentsOf: few.appendingPathComponent(name)))
+      files["\(name.prefix(9))/\(name)"] = [UInt8](
+        try Data(contentsOf: few.appendingPathComponent(name)))
     }
     return try ImageFolder(root: DataFixtures.folder(files))
   }
@@ -26,20 +27,27 @@ import Testing
           let noise = { (v: Int) in UInt8(max(0, min(255, v + Int(g.nextNormal() * 30)))) }
           pixels += [noise(colour.0), noise(colour.1), noise(colour.2)]
         }
-        files["class\(label)/\(i).png"] = try ImageEncoder.png(RGBImage(width: 40, height: 40, pixels: pixels))
+        files["class\(label)/\(i).png"] = try ImageEncoder.png(
+          RGBImage(width: 40, height: 40, pixels: pixels))
       }
     }
     return try ImageFolder(root: DataFixtures.folder(files))
   }
 
   func loader(_ folder: ImageFolder, augment: Bool = false, batchSize: Int = 4) -> BatchLoader {
-    let transforms: [ImageTransform] = augment ? [.randomCrop(36), .randomHorizontalFlip] : [.resize(width: 40, height: 40)]
-    return BatchLoader(samples: folder.samples, pipeline: ImagePipeline(transforms: transforms, side: augment ? 36 : 40,
-                                                                          normalization: .imageNet),
-                       batchSize: batchSize, seed: 9)
+    let transforms: [ImageTransform] =
+      augment ? [.randomCrop(36), .randomHorizontalFlip] : [.resize(width: 40, height: 40)]
+    return BatchLoader(
+      samples: folder.samples,
+      pipeline: ImagePipeline(
+        transforms: transforms, side: augment ? 36 : 40,
+        normalization: .imageNet),
+      batchSize: batchSize, seed: 9)
   }
 
-  func trainer(_ folder: ImageFolder, seed: UInt64 = 3, output: URL?, optimizer: (any Optimizer)? = nil) -> Trainer {
+  func trainer(
+    _ folder: ImageFolder, seed: UInt64 = 3, output: URL?, optimizer: (any Optimizer)? = nil
+  ) -> Trainer {
     Trainer(
       model: ModelCatalog.make(.small, classes: folder.classNames.count, seed: seed),
       modelIdentifier: "small", classNames: folder.classNames,
@@ -51,7 +59,8 @@ import Testing
     let training = trainer(folder, output: nil, optimizer: Adam(learningRate: 0.003))
     try training.fit(training: loader(folder, batchSize: 6), validation: nil, epochs: 60)
     let metrics = try evaluate(training.model, loader: loader(folder, batchSize: 6), classCount: 3)
-    #expect(metrics.top1Accuracy == 1, "training accuracy \(metrics.top1Accuracy), loss \(metrics.loss)")
+    #expect(
+      metrics.top1Accuracy == 1, "training accuracy \(metrics.top1Accuracy), loss \(metrics.loss)")
     #expect(training.history.records.last!.loss < training.history.records.first!.loss)
   }
 
@@ -65,8 +74,11 @@ import Testing
     let directory = try DataFixtures.scratchDirectory()
     let first = trainer(folder, output: directory)
     try first.fit(training: loader(folder, augment: true), validation: loader(folder), epochs: 2)
-    let second = trainer(folder, seed: 99, output: directory)  // other initial weights, all overwritten
-    try second.resume(from: Checkpoint(contentsOf: directory.appendingPathComponent("cp-0002.safetensors")), source: "cp-0002")
+    // other initial weights, all overwritten
+    let second = trainer(folder, seed: 99, output: directory)
+    try second.resume(
+      from: Checkpoint(contentsOf: directory.appendingPathComponent("cp-0002.safetensors")),
+      source: "cp-0002")
     try second.fit(training: loader(folder, augment: true), validation: loader(folder), epochs: 3)
 
     #expect(second.model.stateDict.map(\.tensor) == straight.model.stateDict.map(\.tensor))
@@ -77,12 +89,21 @@ import Testing
   @Test func runDirectoryHoldsCheckpointsHistoryAndCurves() throws {
     let folder = try syntheticFolder()
     let directory = try DataFixtures.scratchDirectory()
-    try trainer(folder, output: directory).fit(training: loader(folder), validation: loader(folder), epochs: 2)
+    try trainer(folder, output: directory).fit(
+      training: loader(folder), validation: loader(folder), epochs: 2)
     let files = Set(try FileManager.default.contentsOfDirectory(atPath: directory.path))
-    #expect(files.isSuperset(of: ["cp-0001.safetensors", "cp-0002.safetensors", "best.safetensors", "history.csv", "curves.svg"]))
-    let csv = try String(contentsOf: directory.appendingPathComponent("history.csv"), encoding: .utf8).split(separator: "\n")
+    #expect(
+      files.isSuperset(of: [
+        "cp-0001.safetensors", "cp-0002.safetensors", "best.safetensors", "history.csv",
+        "curves.svg",
+      ]))
+    let csv = try String(
+      contentsOf: directory.appendingPathComponent("history.csv"), encoding: .utf8
+    ).split(separator: "\n")
     #expect(csv.first == Substring(History.csvHeader) && csv.count == 3)
-    #expect(try String(contentsOf: directory.appendingPathComponent("curves.svg"), encoding: .utf8).contains("<polyline"))
+    #expect(
+      try String(contentsOf: directory.appendingPathComponent("curves.svg"), encoding: .utf8)
+        .contains("<polyline"))
   }
 
   /// A crash while the second checkpoint is written leaves the first one whole and loadable.
@@ -93,26 +114,33 @@ import Testing
     try training.fit(training: loader(folder), validation: nil, epochs: 1)
     let before = try Data(contentsOf: directory.appendingPathComponent("cp-0001.safetensors"))
     struct Killed: Error {}
-    AtomicFile.$beforeRename.withValue({ _ in throw Killed() }) {
-      #expect(throws: Killed.self) {
-        try training.fit(training: loader(folder), validation: nil, epochs: 2)
-      }
-    }
+    AtomicFile.$beforeRename.withValue(
+      { _ in throw Killed() },
+      operation: {
+        #expect(throws: Killed.self) {
+          try training.fit(training: loader(folder), validation: nil, epochs: 2)
+        }
+      })
     let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
     #expect(!files.contains("cp-0002.safetensors") && !files.contains { $0.contains(".tmp-") })
     #expect(try Data(contentsOf: directory.appendingPathComponent("cp-0001.safetensors")) == before)
-    #expect(try Checkpoint(contentsOf: directory.appendingPathComponent("cp-0001.safetensors")).epoch == 1)
+    #expect(
+      try Checkpoint(contentsOf: directory.appendingPathComponent("cp-0001.safetensors")).epoch == 1
+    )
   }
 
   @Test func resumingAnotherModelOrClassCountIsRefused() throws {
     let folder = try syntheticFolder(perClass: 2)
     let directory = try DataFixtures.scratchDirectory()
     try trainer(folder, output: directory).fit(training: loader(folder), validation: nil, epochs: 1)
-    let checkpoint = try Checkpoint(contentsOf: directory.appendingPathComponent("cp-0001.safetensors"))
+    let checkpoint = try Checkpoint(
+      contentsOf: directory.appendingPathComponent("cp-0001.safetensors"))
     let other = Trainer(
       model: ModelCatalog.make(.small, classes: 5), modelIdentifier: "small",
       classNames: ["a", "b", "c", "d", "e"], optimizer: SGD(), outputDirectory: nil)
-    #expect { try other.resume(from: checkpoint, source: "cp-0001") } throws: { "\($0)".contains("for 2 classes, not 5") }
+    #expect { try other.resume(from: checkpoint, source: "cp-0001") } throws: {
+      "\($0)".contains("for 2 classes, not 5")
+    }
     #expect {
       try checkpoint.checkCompatible(model: "alexnet", classes: 2, source: "cp-0001")
     } throws: { "\($0)".contains("model small, not alexnet") }

@@ -23,8 +23,9 @@ import Testing
   @Test func residualBlocksForkAndJoin() throws {
     var g = SeededGenerator(seed: 1)
     func conv(_ i: Int, _ o: Int, stride: Int = 1, kernel: Int = 3) -> Conv2D {
-      Conv2D(inChannels: i, outChannels: o, kernel: kernel, stride: stride,
-             padding: .explicit(kernel / 2), initializer: .heNormal, generator: &g)
+      Conv2D(
+        inChannels: i, outChannels: o, kernel: kernel, stride: stride,
+        padding: .explicit(kernel / 2), initializer: .heNormal, generator: &g)
     }
     let model = Sequential(named: [
       ("same", Residual(Sequential([conv(4, 4), ReLU()]))),
@@ -43,7 +44,7 @@ import Testing
   }
 
   @Test func thousandsAreGrouped() {
-    #expect(1234567.formatted(grouping: ",") == "1,234,567")
+    #expect(1_234_567.formatted(grouping: ",") == "1,234,567")
     #expect(999.formatted(grouping: ",") == "999" && (-1000).formatted(grouping: ",") == "-1,000")
   }
 }

@@ -68,8 +68,9 @@ import Testing
 
   @Test func residualBlocksCountAsOneStep() {
     var g = SeededGenerator(seed: 5)
-    let conv = Conv2D(inChannels: 2, outChannels: 2, kernel: 3, padding: .same,
-                      initializer: .heNormal, generator: &g)
+    let conv = Conv2D(
+      inChannels: 2, outChannels: 2, kernel: 3, padding: .same,
+      initializer: .heNormal, generator: &g)
     let block = Residual(Sequential([conv, ReLU()]))
     let model = Sequential(named: [("block", block), ("relu", ReLU())])
     let maps = Visualization.featureMaps(of: model, input: g.tensor([1, 2, 5, 5]))
@@ -81,10 +82,12 @@ import Testing
   @Test func featureMapGridsScaleEachChannelAndShowDenseOutputs() {
     var values = [Float](repeating: 0, count: 2 * 4 * 4)
     for i in 0..<16 { values[16 + i] = Float(i) * 7 }
-    let grid = Visualization.featureMapGrid(Tensor(shape: [1, 2, 4, 4], scalars: values),
-                                            minimumTile: 8, gap: 1)
+    let grid = Visualization.featureMapGrid(
+      Tensor(shape: [1, 2, 4, 4], scalars: values),
+      minimumTile: 8, gap: 1)
     #expect(grid.width == 2 * 9 + 1 && grid.height == 9 + 1)
-    let dark = Visualization.viridis(0), bright = Visualization.viridis(255)
+    let dark = Visualization.viridis(0)
+    let bright = Visualization.viridis(255)
     #expect(dark == (68, 1, 84) && bright == (253, 231, 37))
     func pixel(_ x: Int, _ y: Int) -> [UInt8] { (0..<3).map { grid[x, y, $0] } }
     #expect(pixel(1, 1) == [68, 1, 84] && pixel(8, 8) == [68, 1, 84])
@@ -105,9 +108,10 @@ import Testing
     var g = SeededGenerator(seed: 2)
     let pixels = (0..<(80 * 70 * 3)).map { _ in UInt8.random(in: 0...255, using: &g) }
     let image = RGBImage(width: 80, height: 70, pixels: pixels)
-    let page = try ActivationPage(model: model, image: image,
-                                  preprocessing: Preprocessing(side: 64, normalization: .imageNet),
-                                  title: "small <test>", directory: directory)
+    let page = try ActivationPage(
+      model: model, image: image,
+      preprocessing: Preprocessing(side: 64, normalization: .imageNet),
+      title: "small <test>", directory: directory)
     #expect(page.files.count == model.namedLeaves.count + 2)
     for file in page.files { #expect(FileManager.default.fileExists(atPath: file.path)) }
     let html = try String(contentsOf: page.files[0], encoding: .utf8)

@@ -25,5 +25,7 @@ extension ConvGeometry {
 @inline(__always)
 func forEachImageChunk(_ g: ConvGeometry, _ body: (_ first: Int, _ count: Int) -> Void) {
   let chunk = g.imagesPerChunk()
-  for first in stride(from: 0, to: g.batch, by: chunk) { body(first, Swift.min(chunk, g.batch - first)) }
+  for first in stride(from: 0, to: g.batch, by: chunk) {
+    body(first, Swift.min(chunk, g.batch - first))
+  }
 }

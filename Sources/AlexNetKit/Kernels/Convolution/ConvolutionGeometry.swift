@@ -16,23 +16,31 @@ public struct ConvGeometry: Equatable, Hashable, Sendable, CustomStringConvertib
   ) throws(ShapeError) {
     let input = "input [\(batch), \(inChannels), \(height), \(width)]"
     guard batch > 0, inChannels > 0, outChannels > 0 else {
-      throw ShapeError("convolution of \(input) to \(outChannels) channels: extents must be positive")
+      throw ShapeError(
+        "convolution of \(input) to \(outChannels) channels: extents must be positive")
     }
     guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
       throw ShapeError(
-        "convolution of \(input) to \(outChannels) channels: \(groups) groups must divide both channel counts")
+        "convolution of \(input) to \(outChannels) channels: \(groups) groups must divide both channel counts"
+      )
     }
-    let rows: (output: Int, before: Int), columns: (output: Int, before: Int)
+    let rows: (output: Int, before: Int)
+    let columns: (output: Int, before: Int)
     do {
       rows = try padding.resolve(input: height, window: kernel, stride: stride)
       columns = try padding.resolve(input: width, window: kernel, stride: stride)
     } catch {
-      throw ShapeError("convolution \(kernel)x\(kernel) stride \(stride) \(padding) of \(input): \(error.message)")
+      throw ShapeError(
+        "convolution \(kernel)x\(kernel) stride \(stride) \(padding) of \(input): \(error.message)")
     }
     (self.batch, self.inChannels, self.height, self.width) = (batch, inChannels, height, width)
-    (self.outChannels, self.kernel, self.stride, self.groups) = (outChannels, kernel, stride, groups)
+    (self.outChannels, self.kernel, self.stride, self.groups) = (
+      outChannels, kernel, stride, groups
+    )
     self.padding = padding
-    (outHeight, padTop, outWidth, padLeft) = (rows.output, rows.before, columns.output, columns.before)
+    (outHeight, padTop, outWidth, padLeft) = (
+      rows.output, rows.before, columns.output, columns.before
+    )
   }
 
   public var inputShape: [Int] { [batch, inChannels, height, width] }
@@ -48,7 +56,8 @@ public struct ConvGeometry: Equatable, Hashable, Sendable, CustomStringConvertib
   /// The same convolution over a different batch size.
   public func withBatch(_ newBatch: Int) -> ConvGeometry {
     try! ConvGeometry(
-      batch: newBatch, inChannels: inChannels, height: height, width: width, outChannels: outChannels,
+      batch: newBatch, inChannels: inChannels, height: height, width: width,
+      outChannels: outChannels,
       kernel: kernel, stride: stride, padding: padding, groups: groups)
   }
 
@@ -61,11 +70,16 @@ public struct ConvGeometry: Equatable, Hashable, Sendable, CustomStringConvertib
 
 extension ConvGeometry {
   func checkShapes(input: Tensor, weight: Tensor, bias: Tensor?) {
-    precondition(input.shape == inputShape, "convolution \(self): input \(input.shape), expected \(inputShape)")
-    precondition(weight.shape == weightShape,
-                 "convolution \(self): weight \(weight.shape), expected \(weightShape)")
+    precondition(
+      input.shape == inputShape, "convolution \(self): input \(input.shape), expected \(inputShape)"
+    )
+    precondition(
+      weight.shape == weightShape,
+      "convolution \(self): weight \(weight.shape), expected \(weightShape)")
     if let bias {
-      precondition(bias.shape == [outChannels], "convolution \(self): bias \(bias.shape), expected [\(outChannels)]")
+      precondition(
+        bias.shape == [outChannels],
+        "convolution \(self): bias \(bias.shape), expected [\(outChannels)]")
     }
   }
 

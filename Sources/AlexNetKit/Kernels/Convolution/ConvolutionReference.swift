@@ -3,11 +3,16 @@
 
 /// Reference convolution: the textbook sum, one output element at a time (zero padding, groups).
 /// Slow and plainly right; the im2col + GEMM path is tested and timed against it.
-public func conv2dForwardNaive(_ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+public func conv2dForwardNaive(_ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?)
+  -> Tensor
+{
   g.checkShapes(input: input, weight: weight, bias: bias)
-  let inPerGroup = g.inChannels / g.groups, outPerGroup = g.outChannels / g.groups
+  let inPerGroup = g.inChannels / g.groups
+  let outPerGroup = g.outChannels / g.groups
   var y = Tensor(zeros: g.outputShape)
-  let x = input.scalars, w = weight.scalars, b = bias?.scalars
+  let x = input.scalars
+  let w = weight.scalars
+  let b = bias?.scalars
   y.withUnsafeMutableBufferPointer { y in
     for n in 0..<g.batch {
       for o in 0..<g.outChannels {
@@ -18,9 +23,12 @@ public func conv2dForwardNaive(_ g: ConvGeometry, input: Tensor, weight: Tensor,
               let channel = (o / outPerGroup) * inPerGroup + c
               for ky in 0..<g.kernel {
                 for kx in 0..<g.kernel {
-                  let iy = oy * g.stride - g.padTop + ky, ix = ox * g.stride - g.padLeft + kx
-                  guard 0 <= iy, iy < g.height, 0 <= ix, ix < g.width else { continue }  // zero padding
-                  sum += x[((n * g.inChannels + channel) * g.height + iy) * g.width + ix]
+                  let iy = oy * g.stride - g.padTop + ky
+                  let ix = ox * g.stride - g.padLeft + kx
+                  // zero padding
+                  guard 0 <= iy, iy < g.height, 0 <= ix, ix < g.width else { continue }
+                  sum +=
+                    x[((n * g.inChannels + channel) * g.height + iy) * g.width + ix]
                     * w[((o * inPerGroup + c) * g.kernel + ky) * g.kernel + kx]
                 }
               }
@@ -40,11 +48,16 @@ public func conv2dBackwardNaive(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, outputGradient: Tensor
 ) -> (input: Tensor, weight: Tensor, bias: Tensor) {
   g.checkShapes(input: input, weight: weight, bias: nil)
-  precondition(outputGradient.shape == g.outputShape,
-               "convolution \(g): output gradient \(outputGradient.shape), expected \(g.outputShape)")
-  let inPerGroup = g.inChannels / g.groups, outPerGroup = g.outChannels / g.groups
-  let x = input.scalars, w = weight.scalars, dy = outputGradient.scalars
-  var dx = [Float](repeating: 0, count: x.count), dw = [Float](repeating: 0, count: w.count)
+  precondition(
+    outputGradient.shape == g.outputShape,
+    "convolution \(g): output gradient \(outputGradient.shape), expected \(g.outputShape)")
+  let inPerGroup = g.inChannels / g.groups
+  let outPerGroup = g.outChannels / g.groups
+  let x = input.scalars
+  let w = weight.scalars
+  let dy = outputGradient.scalars
+  var dx = [Float](repeating: 0, count: x.count)
+  var dw = [Float](repeating: 0, count: w.count)
   var db = [Float](repeating: 0, count: g.outChannels)
   for n in 0..<g.batch {
     for o in 0..<g.outChannels {
@@ -56,7 +69,8 @@ public func conv2dBackwardNaive(
             let channel = (o / outPerGroup) * inPerGroup + c
             for ky in 0..<g.kernel {
               for kx in 0..<g.kernel {
-                let iy = oy * g.stride - g.padTop + ky, ix = ox * g.stride - g.padLeft + kx
+                let iy = oy * g.stride - g.padTop + ky
+                let ix = ox * g.stride - g.padLeft + kx
                 guard 0 <= iy, iy < g.height, 0 <= ix, ix < g.width else { continue }
                 let xi = ((n * g.inChannels + channel) * g.height + iy) * g.width + ix
                 let wi = ((o * inPerGroup + c) * g.kernel + ky) * g.kernel + kx
@@ -69,6 +83,8 @@ public func conv2dBackwardNaive(
       }
     }
   }
-  return (Tensor(shape: g.inputShape, scalars: dx), Tensor(shape: g.weightShape, scalars: dw),
-          Tensor(shape: [g.outChannels], scalars: db))
+  return (
+    Tensor(shape: g.inputShape, scalars: dx), Tensor(shape: g.weightShape, scalars: dw),
+    Tensor(shape: [g.outChannels], scalars: db)
+  )
 }

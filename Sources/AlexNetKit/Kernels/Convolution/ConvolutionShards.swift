@@ -7,20 +7,24 @@
 /// and, for the other shards, the workspaces it keeps for them.
 public func conv2dForward(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-  bias: UnsafePointer<Float>?, activation: Activation = .identity, output: UnsafeMutablePointer<Float>,
+  bias: UnsafePointer<Float>?, activation: Activation = .identity,
+  output: UnsafeMutablePointer<Float>,
   workspace: Workspace
 ) {
   let shards = Parallel.shardCount(for: g.batch)
   guard shards > 1 else {
-    return conv2dForwardImages(g, input: input, weight: weight, bias: bias, activation: activation, output: output,
-                               workspace: workspace)
+    return conv2dForwardImages(
+      g, input: input, weight: weight, bias: bias, activation: activation, output: output,
+      workspace: workspace)
   }
-  let inputImage = g.inChannels * g.height * g.width, outputImage = g.outChannels * g.outputPlane
+  let inputImage = g.inChannels * g.height * g.width
+  let outputImage = g.outChannels * g.outputPlane
   workspace.prepareShards(shards)
   Parallel.forEachShard(g.batch, shards: shards) { shard, images in
-    conv2dForwardImages(g.withBatch(images.count), input: input + images.lowerBound * inputImage, weight: weight,
-                        bias: bias, activation: activation, output: output + images.lowerBound * outputImage,
-                        workspace: workspace.shard(shard))
+    conv2dForwardImages(
+      g.withBatch(images.count), input: input + images.lowerBound * inputImage, weight: weight,
+      bias: bias, activation: activation, output: output + images.lowerBound * outputImage,
+      workspace: workspace.shard(shard))
   }
 }
 
@@ -42,29 +46,38 @@ public func conv2dBackward(
 ) {
   let shards = Parallel.shardCount(for: g.batch)
   guard shards > 1 else {
-    return conv2dBackwardImages(g, input: input, weight: weight, activatedOutput: activatedOutput,
-                                outputGradient: outputGradient, inputGradient: inputGradient,
-                                weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate,
-                                workspace: workspace)
+    return conv2dBackwardImages(
+      g, input: input, weight: weight, activatedOutput: activatedOutput,
+      outputGradient: outputGradient, inputGradient: inputGradient,
+      weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate,
+      workspace: workspace)
   }
-  let inputImage = g.inChannels * g.height * g.width, outputImage = g.outChannels * g.outputPlane
-  let weightCount = g.outChannels * g.columnRows, partialCount = weightCount + g.outChannels
+  let inputImage = g.inChannels * g.height * g.width
+  let outputImage = g.outChannels * g.outputPlane
+  let weightCount = g.outChannels * g.columnRows
+  let partialCount = weightCount + g.outChannels
   workspace.prepareShards(shards)
   // Shards after the first leave their partial sums in their workspace (slot 2), which the caller
   // owns: a pool thread may take another caller's shard before this one sums the partials.
-  func partial(_ shard: Int) -> UnsafeMutablePointer<Float> { workspace.shard(shard).floats(partialCount, slot: 2) }
+  func partial(_ shard: Int) -> UnsafeMutablePointer<Float> {
+    workspace.shard(shard).floats(partialCount, slot: 2)
+  }
   Parallel.forEachShard(g.batch, shards: shards) { shard, images in
     var (dw, db) = (weightGradient, biasGradient)
-    if shard > 0 { (dw, db) = (partial(shard), biasGradient.map { _ in partial(shard) + weightCount }) }
-    conv2dBackwardImages(g.withBatch(images.count), input: input + images.lowerBound * inputImage, weight: weight,
-                         activatedOutput: activatedOutput.map { $0 + images.lowerBound * outputImage },
-                         outputGradient: outputGradient + images.lowerBound * outputImage,
-                         inputGradient: inputGradient.map { $0 + images.lowerBound * inputImage },
-                         weightGradient: dw, biasGradient: db, accumulate: shard == 0 && accumulate,
-                         workspace: workspace.shard(shard))
+    if shard > 0 {
+      (dw, db) = (partial(shard), biasGradient.map { _ in partial(shard) + weightCount })
+    }
+    conv2dBackwardImages(
+      g.withBatch(images.count), input: input + images.lowerBound * inputImage, weight: weight,
+      activatedOutput: activatedOutput.map { $0 + images.lowerBound * outputImage },
+      outputGradient: outputGradient + images.lowerBound * outputImage,
+      inputGradient: inputGradient.map { $0 + images.lowerBound * inputImage },
+      weightGradient: dw, biasGradient: db, accumulate: shard == 0 && accumulate,
+      workspace: workspace.shard(shard))
   }
   for shard in 1..<shards {
-    let dw = partial(shard), db = dw + weightCount
+    let dw = partial(shard)
+    let db = dw + weightCount
     Parallel.forEachChunk(weightCount, minimumChunk: 1 << 14) { range in
       for i in range { weightGradient[i] += dw[i] }
     }
