@@ -11,8 +11,3 @@ public struct FileError: Error, CustomStringConvertible, LocalizedError, Sendabl
   public var description: String { "\(path): \(reason)" }
   public var errorDescription: String? { description }
 }
-
-/// The names `FileError` had for data on disk and for safetensors files, kept so that code
-/// written against them still builds.
-public typealias DataError = FileError
-public typealias SafetensorsError = FileError
