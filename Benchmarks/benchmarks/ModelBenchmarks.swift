@@ -137,9 +137,9 @@ private func layerRows(
     }
     var algorithm: String?
     if let convolution = layer as? Conv2D {
-      let measured = convolution.measuredAlgorithms(inputShape: input.shape)
+      let selected = convolution.selectedAlgorithms(inputShape: input.shape)
       algorithm =
-        measured.forward.map { "\($0.rawValue)/\((measured.backward ?? $0).rawValue)" }
+        selected.forward.map { "\($0.rawValue)/\((selected.backward ?? $0).rawValue)" }
         ?? ConvolutionAlgorithm.im2colGEMM.rawValue
     }
     rows.append(

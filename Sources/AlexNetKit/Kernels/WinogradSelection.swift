@@ -54,10 +54,21 @@ public enum ConvolutionAlgorithms {
       geometry: g, pass: pass, threads: context.threadCount, sharded: context.shardsBatches)
   }
 
-  /// The algorithm measured for `g` and `pass` at the current thread settings, if any yet.
-  public static func measured(_ g: ConvGeometry, pass: ConvolutionPass) -> ConvolutionAlgorithm? {
-    let key = key(g, pass)
-    return chosen.withLock { $0[key] }
+  /// What `choose` picks for `g`'s `pass` under `policy`, without running anything: the rule's or
+  /// the fixed algorithm, or under `.measure` the one measured at the current thread settings
+  /// (nil before the shape's first call).
+  public static func selected(
+    _ g: ConvGeometry, pass: ConvolutionPass, policy: ConvolutionAlgorithmPolicy
+  ) -> ConvolutionAlgorithm? {
+    guard Winograd.supports(g) else { return .im2colGEMM }
+    switch policy {
+    case .fixed(let algorithm): return algorithm
+    case .rule:
+      return g.batch >= ConvolutionAlgorithmPolicy.ruleMinimumBatch ? .winograd : .im2colGEMM
+    case .measure:
+      let key = key(g, pass)
+      return chosen.withLock { $0[key] }
+    }
   }
 
   /// The algorithm to run `g`'s `pass` with under `policy`. Under `.measure`, the first call of a
@@ -67,13 +78,8 @@ public enum ConvolutionAlgorithms {
     _ g: ConvGeometry, pass: ConvolutionPass, policy: ConvolutionAlgorithmPolicy,
     run: (ConvolutionAlgorithm) -> Void
   ) -> ConvolutionAlgorithm {
-    guard Winograd.supports(g) else { return .im2colGEMM }
-    if case .fixed(let algorithm) = policy { return algorithm }
-    if policy == .rule {
-      return g.batch >= ConvolutionAlgorithmPolicy.ruleMinimumBatch ? .winograd : .im2colGEMM
-    }
+    if let known = selected(g, pass: pass, policy: policy) { return known }
     let key = key(g, pass)
-    if let known = chosen.withLock({ $0[key] }) { return known }
     let candidates = ConvolutionAlgorithm.allCases
     var samples = [[Duration]](repeating: [], count: candidates.count)
     let clock = ContinuousClock()
@@ -192,9 +198,10 @@ extension Conv2D {
     _ input: Variable, activation: Activation,
     policy: ConvolutionAlgorithmPolicy = .environment
   ) -> Variable? {
-    guard !GradientMode.isEnabled, policy != .fixed(.im2colGEMM),
-      let g = try? geometry(input.shape),
-      Winograd.supports(g)
+    // Filters are transformed (and kept) only where Winograd may run: not for shapes the policy
+    // already gives to im2col, such as single images under the default rule.
+    guard !GradientMode.isEnabled, let g = try? geometry(input.shape),
+      ConvolutionAlgorithms.selected(g, pass: .forward, policy: policy) != .im2colGEMM
     else { return nil }
     let filters = winogradFilterCache.filters(g, weight: weight)
     var output = Tensor(uninitializedShape: g.outputShape)
@@ -228,16 +235,15 @@ extension Conv2D {
 }
 
 extension Conv2D {
-  /// The algorithms measured so far for this layer on input of shape `inputShape`, under the
-  /// current compute context (nil before the first call, or for shapes with one candidate).
-  public func measuredAlgorithms(inputShape: [Int]) -> (
-    forward: ConvolutionAlgorithm?,
-    backward: ConvolutionAlgorithm?
-  ) {
+  /// The algorithms this layer runs with on input of shape `inputShape` under `policy` and the
+  /// current compute context (nil under `.measure` before the shape's first call).
+  public func selectedAlgorithms(
+    inputShape: [Int], policy: ConvolutionAlgorithmPolicy = .environment
+  ) -> (forward: ConvolutionAlgorithm?, backward: ConvolutionAlgorithm?) {
     guard let g = try? geometry(inputShape) else { return (nil, nil) }
     return (
-      ConvolutionAlgorithms.measured(g, pass: .forward),
-      ConvolutionAlgorithms.measured(g, pass: .backward)
+      ConvolutionAlgorithms.selected(g, pass: .forward, policy: policy),
+      ConvolutionAlgorithms.selected(g, pass: .backward, policy: policy)
     )
   }
 }

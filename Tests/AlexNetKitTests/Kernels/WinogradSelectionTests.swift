@@ -16,7 +16,7 @@ import Testing
     }
     #expect(runs.count == 6)
     #expect(Set(runs) == Set(ConvolutionAlgorithm.allCases))
-    #expect(ConvolutionAlgorithms.measured(g, pass: .forward) == first)
+    #expect(ConvolutionAlgorithms.selected(g, pass: .forward, policy: .measure) == first)
     let second = ConvolutionAlgorithms.choose(g, pass: .forward, policy: .measure) {
       runs.append($0)
     }
@@ -142,5 +142,10 @@ import Testing
     #expect(layer.winogradFilterCache.transforms == 3)
     // Training records a graph: the usual path.
     #expect(layer.winogradInference(x, activation: .identity, policy: .fixed(.winograd)) == nil)
+    // Shapes the policy gives to im2col (2 images under the rule) transform no filters.
+    let byRule = withGradientsDisabled {
+      layer.winogradInference(x, activation: .identity, policy: .rule)
+    }
+    #expect(byRule == nil && layer.winogradFilterCache.transforms == 3)
   }
 }
