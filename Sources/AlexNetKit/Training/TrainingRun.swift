@@ -184,8 +184,9 @@ public final class TrainingRun {
       .reduce(0) { $0 + $1.variable.value.count }
     onEvent(
       .note(
-        "Frozen: \(prefixes.joined(separator: ", ")) (\(frozen.count) tensors, \(count) "
-          + "parameters); training \(model.trainableParameterCount - count)"))
+        "Frozen: \(prefixes.joined(separator: ", ")) (\(frozen.count) tensors, "
+          + "\(count.formatted()) parameters); training "
+          + "\((model.trainableParameterCount - count).formatted())"))
   }
 
   static func makeTrainer(

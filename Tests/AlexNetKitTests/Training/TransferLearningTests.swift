@@ -154,6 +154,8 @@ import Testing
     #expect(movedClassifier != nil && movedClassifier != given["classifier.0.weight"])
     let stored = try RunDirectory(directory, mode: .resume).storedRecord().configuration
     #expect(stored.freeze == ["features"] && stored.initWeights == url.path)
+    let folder = url.deletingLastPathComponent().lastPathComponent
+    #expect(stored.withoutMachinePaths().initWeights == "\(folder)/w.safetensors")
   }
 }
 
