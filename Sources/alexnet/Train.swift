@@ -132,6 +132,20 @@ struct Train: ParsableCommand {
     help: "Weight the loss by inverse class frequency (for imbalanced folders).")
   var balanceClasses: Bool?
 
+  @Option(
+    help: ArgumentHelp(
+      "Start from these weights with a fresh optimizer: a checkpoint, or a PyTorch state dict "
+        + "saved as safetensors (a module. prefix is removed; a last layer for another class "
+        + "count is replaced).",
+      valueName: "file"))
+  var initWeights: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "Do not train the parameters under this name prefix (repeatable), e.g. features.",
+      valueName: "prefix"))
+  var freeze: [String] = []
+
   @Option(help: "Run directory (default: runs/<model>-<date>).")
   var output: String?
 
@@ -269,6 +283,13 @@ struct Train: ParsableCommand {
           "--time-limit", \.timeLimit, to: $0, mayChangeOnResume: true,
           show: { $0.map { "\($0)" } ?? "(none)" })
       },
+      initWeights.map {
+        .set("--init-weights", \.initWeights, to: Self.absolute($0), show: { $0 ?? "(none)" })
+      },
+      freeze.isEmpty
+        ? nil
+        : .set(
+          "--freeze", \.freeze, to: freeze, show: { $0?.joined(separator: ",") ?? "(none)" }),
     ]
     if let augment {
       let list = try Augmentation.list(augment)

@@ -105,14 +105,15 @@ public final class Trainer {
   /// `localSamples` is this process's batch size, which weights its gradients.
   public func reduceGradients(localSamples: Int = 0) {
     if let dataParallel {
-      dataParallel.averageGradients(model.namedParameters, localSamples: localSamples)
+      dataParallel.averageGradients(model.unfrozenParameters, localSamples: localSamples)
     } else {
-      gradientReducer?(model.namedParameters)
+      gradientReducer?(model.unfrozenParameters)
     }
   }
 
-  /// Phase 3: the optimizer's update.
-  public func applyUpdate() { optimizer.step(model.namedParameters) }
+  /// Phase 3: the optimizer's update, of the parameters not frozen (a frozen one gets no weight
+  /// decay either).
+  public func applyUpdate() { optimizer.step(model.unfrozenParameters) }
 
   // MARK: - Epochs
 

@@ -79,6 +79,7 @@ public final class TrainingRun {
     model = try Self.makeModel(
       configuration, classes: data.classNames.count, side: side, network: network)
     try data.checkBatchSize()
+    try Self.prepareTransfer(configuration, model: model, resuming: stored != nil, onEvent: onEvent)
     let statistics =
       try stored.map { ($0.normalization, $0.colorPCA) } ?? data.measureStatistics(side: side)
     record = try RunRecord(
@@ -165,6 +166,29 @@ public final class TrainingRun {
       )
     }
     return made
+  }
+
+  /// A new run with `initWeights` starts from them (a resumed one from its checkpoint instead);
+  /// every run freezes `freeze`. Says what it did in notes.
+  static func prepareTransfer(
+    _ configuration: TrainingConfiguration, model: any Layer, resuming: Bool,
+    onEvent: (TrainingEvent) -> Void
+  ) throws {
+    if let path = configuration.initWeights, !resuming {
+      let report = try WeightLoading.load(
+        contentsOf: URL(fileURLWithPath: path), into: model,
+        modelIdentifier: configuration.model)
+      for line in report.lines(source: path) { onEvent(.note(line)) }
+    }
+    let prefixes = configuration.freeze ?? []
+    guard !prefixes.isEmpty else { return }
+    let frozen = Set(try model.freeze(prefixes))
+    let count = model.namedParameters.filter { frozen.contains($0.name) }
+      .reduce(0) { $0 + $1.variable.value.count }
+    onEvent(
+      .note(
+        "Frozen: \(prefixes.joined(separator: ", ")) (\(frozen.count) tensors, \(count) "
+          + "parameters); training \(model.trainableParameterCount - count)"))
   }
 
   static func makeTrainer(
