@@ -18,7 +18,7 @@ extension Checkpoint {
 }
 
 extension TrainingConfiguration {
-  /// The configuration with its folder and file paths shortened to their last two components, for
+  /// The configuration with its file and folder paths shortened to their last two components, for
   /// records that leave this machine.
   public func withoutMachinePaths() -> TrainingConfiguration {
     func shortened(_ path: String) -> String {
