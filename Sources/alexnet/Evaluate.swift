@@ -49,6 +49,7 @@ struct Evaluate: ParsableCommand {
   func run() throws {
     try compute.run {
       let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
+      try checkMemory(loaded)
       let root = try SampleData.folder(data)
       let folder = try ImageFolder(
         root: root, classNames: loaded.classNames, validationSplit: validationSplit,
@@ -74,6 +75,22 @@ struct Evaluate: ParsableCommand {
         printReport(metrics, classNames: loaded.classNames)
       }
     }
+  }
+
+  /// Refuses a --batch-size (or --ten-crop batch) whose estimate exceeds the memory budget.
+  func checkMemory(_ loaded: LoadedModel) throws {
+    let batch = tenCrop ? 10 : batchSize
+    let side = loaded.preprocessing.side, resizeSide = loaded.preprocessing.resizeSide
+    let flags = MemoryEstimate.Flags(
+      imageSize: "the recorded crop", batch: tenCrop ? "--ten-crop" : "--batch-size",
+      resize: "the recorded resize")
+    let budget = try MemoryBudget.system()
+    try budget.checkBeforeBuilding(
+      nil, classes: loaded.classNames.count, side: side, batch: batch, resizeSide: resizeSide,
+      mode: .inference, flags: flags)
+    try budget.check(
+      loaded.network, side: side, batch: batch, resizeSide: resizeSide, mode: .inference,
+      flags: flags)
   }
 
   /// The summary line, the per-class accuracies and the confusion matrix, as text.
