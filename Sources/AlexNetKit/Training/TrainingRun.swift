@@ -106,6 +106,8 @@ public final class TrainingRun {
     }
     trainer = try Self.makeTrainer(record, model: model, data: data, directory: directory)
     trainer.dataParallel = dataParallel
+    trainer.rateSchedule = configuration.rateSchedule(stepsPerEpoch: trainingLoader.batchCount)
+    trainer.timeLimit = configuration.timeLimit.map { .milliseconds(Int64($0 * 60_000)) }
     if directory.mode == .resume {
       let (url, checkpoint) = try directory.lastCheckpoint()
       try trainer.resume(from: checkpoint, source: url.path)
@@ -133,6 +135,7 @@ public final class TrainingRun {
           remaining: max(0, total - index * batchSize)))
     }
     trainer.onEpoch = { record in onEvent(.epoch(record, epochs: epochs, batches: batches)) }
+    trainer.onNote = { onEvent(.note($0)) }
     onEvent(
       .started(
         TrainingStart(
