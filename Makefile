@@ -64,7 +64,7 @@ demo: deps
 # libFuzzer harnesses (Fuzz/README.md): each runs FUZZ_SECONDS on its seeds; findings are kept in
 # .build-fuzz/findings/<harness>/ and the run fails on the first crash.
 FUZZ_SECONDS ?= 60
-FUZZERS := fuzz-safetensors fuzz-image
+FUZZERS := fuzz-safetensors fuzz-image fuzz-checkpoint fuzz-config
 FUZZER_RUNTIME = $(firstword $(wildcard $(dir $(shell readlink -f $$(command -v $(SWIFT))))../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a))
 FUZZ_FLAGS = -c release -Xswiftc -parse-as-library -Xswiftc -sanitize=address \
   -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \

@@ -97,6 +97,7 @@ public final class TrainingRun {
     trainer.dataParallel = dataParallel
     if directory.mode == .resume {
       let (url, checkpoint) = try directory.lastCheckpoint()
+      try checkpoint.checkBelongs(to: record, source: url.path)
       try trainer.resume(from: checkpoint, source: url.path)
       onEvent(.resumed(checkpoint: url.lastPathComponent, epoch: trainer.completedEpochs))
     }
