@@ -7,7 +7,8 @@ PKGS := libopenblas-dev liblapacke-dev libturbojpeg0-dev libpng-dev libopenmpi-d
 PCS := openblas lapacke libturbojpeg libpng ompi-c
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test test-distributed bench demo example fuzz format lint clean
+.PHONY: all deps build release test test-distributed test-sanitizers bench demo example fuzz format \
+  lint clean
 
 all: build
 
@@ -46,6 +47,14 @@ test-distributed: deps
 	elif [ $$status = 0 ] && [ -f $$scratch/run/cp-0001.safetensors ]; then \
 	  echo "test-distributed: two-host run passed"; \
 	else echo "test-distributed: two-host run failed ($$status)" >&2; exit 1; fi
+
+# AddressSanitizer and ThreadSanitizer on a focused subset (the readers of untrusted bytes, the
+# sharded kernels, the loader workers and checkpoint writing), each in a build folder of its own:
+# a full instrumented build takes minutes, so this is not part of `make test`.
+SANITIZER_TESTS ?= CheckpointValidation|SafetensorsTests|ParallelTests|BatchLoader|ImageDecoder
+test-sanitizers: deps
+	$(SWIFT) test --scratch-path .build-asan --sanitize=address --filter "$(SANITIZER_TESTS)"
+	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread --filter "$(SANITIZER_TESTS)"
 
 bench: deps
 	$(SWIFT) run -c release benchmarks

@@ -382,8 +382,14 @@ extension Layer {
         unusable.map { "\($0.name) has dtype \($0.dtype.rawValue), expected F32, F16 or BF16" }
           .joined(separator: "; "))
     }
+    let tensors = relevant.map { ($0.name, file.tensor($0)) }
+    for (name, tensor) in tensors {
+      if let bad = Checkpoint.firstNonFinite(tensor) {
+        throw FileError(file.source, "has \(bad.isNaN ? "NaN" : "infinity") in \(name)")
+      }
+    }
     do {
-      try loadState(relevant.map { ($0.name, file.tensor($0)) })
+      try loadState(tensors)
     } catch {
       throw FileError(file.source, error.description)
     }
