@@ -83,6 +83,31 @@ struct Train: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
+      "Learning-rate schedule: plateau (divide by --lr-factor after --lr-patience epochs), "
+        + "cosine, onecycle (--lr is the peak), step or constant; cosine and onecycle change the "
+        + "rate every batch (default: \(defaults.schedule.rawValue))."))
+  var schedule: RateSchedule.Kind?
+
+  @Option(
+    help: ArgumentHelp(
+      "Linear warmup from ~0 to the schedule's rate over this many epochs, per batch "
+        + "(default: \(defaults.warmupEpochs))."))
+  var warmupEpochs: Double?
+
+  @Option(help: "step schedule: epochs between rate cuts (default: \(defaults.lrStepSize)).")
+  var lrStepSize: Int?
+
+  @Option(help: "step schedule: factor of each cut (default: \(defaults.lrGamma)).")
+  var lrGamma: Float?
+
+  @Option(
+    help: ArgumentHelp(
+      "Wall-clock budget in minutes: stop after the epoch when the next would not fit "
+        + "(default: none)."))
+  var timeLimit: Double?
+
+  @Option(
+    help: ArgumentHelp(
       "Early stopping: epochs without improvement of the monitored loss "
         + "(default: \(defaults.patience))."))
   var patience: Int?
@@ -257,6 +282,15 @@ struct Train: ParsableCommand {
       monitor.map { .set("--monitor", \.monitor, to: $0, show: \.rawValue) },
       labelSmoothing.map { .set("--label-smoothing", \.labelSmoothing, to: $0) },
       balanceClasses.map { .set("--balance-classes", \.balanceClasses, to: $0) },
+      schedule.map { .set("--schedule", \.schedule, to: $0, show: \.rawValue) },
+      warmupEpochs.map { .set("--warmup-epochs", \.warmupEpochs, to: $0) },
+      lrStepSize.map { .set("--lr-step-size", \.lrStepSize, to: $0) },
+      lrGamma.map { .set("--lr-gamma", \.lrGamma, to: $0) },
+      timeLimit.map {
+        .set(
+          "--time-limit", \.timeLimit, to: $0, mayChangeOnResume: true,
+          show: { $0.map { "\($0)" } ?? "(none)" })
+      },
     ]
     if let augment {
       let list = try Augmentation.list(augment)
@@ -285,3 +319,4 @@ struct Train: ParsableCommand {
 
 extension TrainingConfiguration.OptimizerKind: ExpressibleByArgument {}
 extension TrainingConfiguration.Monitor: ExpressibleByArgument {}
+extension RateSchedule.Kind: ExpressibleByArgument {}

@@ -95,6 +95,8 @@ public final class TrainingRun {
     }
     trainer = try Self.makeTrainer(record, model: model, data: data, directory: directory)
     trainer.dataParallel = dataParallel
+    trainer.rateSchedule = configuration.rateSchedule(stepsPerEpoch: trainingLoader.batchCount)
+    trainer.timeLimit = configuration.timeLimit.map { .milliseconds(Int64($0 * 60_000)) }
     if directory.mode == .resume {
       let (url, checkpoint) = try directory.lastCheckpoint()
       try checkpoint.checkBelongs(to: record, source: url.path)
@@ -123,6 +125,7 @@ public final class TrainingRun {
           remaining: max(0, total - index * batchSize)))
     }
     trainer.onEpoch = { record in onEvent(.epoch(record, epochs: epochs, batches: batches)) }
+    trainer.onNote = { onEvent(.note($0)) }
     onEvent(
       .started(
         TrainingStart(
