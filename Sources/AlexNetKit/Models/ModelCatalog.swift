@@ -58,10 +58,7 @@ extension ModelCatalog {
       throw FileError(
         source, "holds model \(checkpoint.model), which is not in the catalogue (\(known))")
     }
-    guard !checkpoint.classNames.isEmpty else {
-      throw FileError(
-        source, "records no class names, so the model's class count is unknown")
-    }
+    try Checkpoint.checkHead(checkpoint, source: source)
     let model = make(name, classes: checkpoint.classNames.count)
     do { try model.loadState(checkpoint.weights) } catch {
       throw FileError(source, error.description)

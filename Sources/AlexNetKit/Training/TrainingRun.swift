@@ -111,6 +111,7 @@ public final class TrainingRun {
     trainer.timeLimit = configuration.timeLimit.map { .milliseconds(Int64($0 * 60_000)) }
     if directory.mode == .resume {
       let (url, checkpoint) = try directory.lastCheckpoint()
+      try checkpoint.checkBelongs(to: record, source: url.path)
       try trainer.resume(from: checkpoint, source: url.path)
       onEvent(.resumed(checkpoint: url.lastPathComponent, epoch: trainer.completedEpochs))
     }
