@@ -231,10 +231,7 @@ public final class Trainer {
     guard let directory = outputDirectory else { return }
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     var targets = [directory.appendingPathComponent(Checkpoint.fileName(epoch: record.epoch))]
-    let best = history.records.min {
-      ($0.validationLoss ?? $0.loss) < ($1.validationLoss ?? $1.loss)
-    }
-    if best?.epoch == record.epoch {
+    if history.best?.epoch == record.epoch {
       targets.append(directory.appendingPathComponent("best.safetensors"))
     }
     try makeCheckpoint().write(to: targets)
