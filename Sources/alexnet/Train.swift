@@ -43,6 +43,12 @@ struct Train: ParsableCommand {
         + "(default: \(defaults.model))."))
   var model: ModelName?
 
+  @Option(
+    help: ArgumentHelp(
+      "Non-linearity of the catalogue model: relu or tanh (the paper's figure 1) "
+        + "(default: \(defaults.resolvedActivation.rawValue))."))
+  var activation: Nonlinearity?
+
   @Option(help: "Input side in pixels (default: the model's own; 64 for the bundled sample).")
   var imageSize: Int?
 
@@ -280,6 +286,9 @@ struct Train: ParsableCommand {
       validationSplit.map { .set("--validation-split", \.validationSplit, to: $0) },
       seed.map { .set("--seed", \.seed, to: $0) },
       model.map { .set("--model", \.model, to: $0.rawValue) },
+      activation.map {
+        .set("--activation", \.resolvedActivation, to: $0, show: \.rawValue)
+      },
       imageSize.map {
         .set("--image-size", \.imageSize, to: $0, show: { $0.map(String.init) ?? "(default)" })
       },
@@ -341,3 +350,4 @@ struct Train: ParsableCommand {
 extension TrainingConfiguration.OptimizerKind: ExpressibleByArgument {}
 extension TrainingConfiguration.Monitor: ExpressibleByArgument {}
 extension RateSchedule.Kind: ExpressibleByArgument {}
+extension Nonlinearity: ExpressibleByArgument {}

@@ -21,6 +21,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
   public var validationSplit = 0.1
   /// Seed of the split, the weights, the shuffling and the augmentation.
   public var seed: UInt64 = 123
+  /// The non-linearity of a catalogue model; nil (config.json written before the choice
+  /// existed) is ReLU. `resolvedActivation` reads it.
+  public var activation: Nonlinearity? = .relu
   /// Input side in pixels; nil takes the catalogue model's own.
   public var imageSize: Int?
   public var epochs = 50
@@ -115,6 +118,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 
   /// The catalogue model, when `model` names one.
   public var catalogueModel: ModelName? { ModelName(rawValue: model) }
+
+  /// The non-linearity, ReLU when none is recorded; setting it records it.
+  public var resolvedActivation: Nonlinearity {
+    get { activation ?? .relu }
+    set { activation = newValue }
+  }
 
   /// The input side: `imageSize`, or the catalogue model's default.
   public func resolvedImageSize() throws -> Int {

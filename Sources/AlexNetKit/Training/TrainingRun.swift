@@ -162,13 +162,19 @@ public final class TrainingRun {
   ) throws -> any Layer {
     let made: any Layer
     if let network {
+      guard configuration.resolvedActivation == .relu else {
+        throw ConfigurationError(
+          "--activation", "applies to catalogue models only, not to \(configuration.model)")
+      }
       made = network(classes)
     } else {
       guard let name = configuration.catalogueModel else {
         let known = ModelName.allCases.map(\.rawValue).joined(separator: ", ")
         throw ConfigurationError("--model", "must be one of \(known), got \(configuration.model)")
       }
-      made = ModelCatalog.make(name, classes: classes, seed: configuration.seed)
+      made = ModelCatalog.make(
+        name, classes: classes, seed: configuration.seed,
+        activation: configuration.resolvedActivation)
     }
     do { _ = try made.outputShape(for: [1, 3, side, side]) } catch {
       throw ConfigurationError(
@@ -214,7 +220,11 @@ public final class TrainingRun {
       ? SGD(learningRate: c.learningRate, momentum: c.momentum, weightDecay: c.weightDecay)
       : Adam(learningRate: c.learningRate, weightDecay: c.weightDecay)
     let trainer = Trainer(
-      model: model, modelIdentifier: c.model, classNames: record.classNames, optimizer: optimizer,
+      model: model, modelIdentifier: c.model,
+      modelConfiguration: c.catalogueModel.map { _ in
+        CatalogueConfiguration(activation: c.resolvedActivation).json
+      },
+      classNames: record.classNames, optimizer: optimizer,
       schedule: ReduceOnPlateau(
         factor: c.lrFactor, patience: c.lrPatience, minRate: c.minLearningRate),
       earlyStopping: EarlyStopping(patience: c.patience), earlyStoppingMonitor: c.monitor.rawValue,
