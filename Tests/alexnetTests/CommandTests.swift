@@ -155,7 +155,7 @@ import Testing
       "--top", "3", "--html", page.path, image,
     ])
     #expect(
-      similar.status == 0 && similar.output.contains("1. \(image) (distance 0.000)"),
+      similar.status == 0 && similar.output.contains("1. \(image) (distance 0.00"),
       "\(similar.output)\(similar.error)")
     #expect(try String(contentsOf: page, encoding: .utf8).contains("<img src="))
     let sheet = run.appendingPathComponent("preview.png")

@@ -99,6 +99,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     try take(.timeLimit, \.timeLimit)
     try take(.initWeights, \.initWeights)
     try take(.freeze, \.freeze)
+    // A record written before the choice existed has none (ReLU, via resolvedActivation).
+    read.activation = nil
+    try take(.activation, \.activation)
     self = read
   }
 
