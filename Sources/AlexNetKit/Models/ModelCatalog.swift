@@ -10,6 +10,8 @@ public enum ModelName: String, CaseIterable, Sendable, Codable {
   case alexnetTV = "alexnet-tv"
   /// A reduced AlexNet-style network for quick runs at 64 to 128 pixels.
   case small
+  /// A compact ResNet (half-width ResNet-18) with batch norm, for 96 to 160 pixels.
+  case resnetSmall = "resnet-small"
 
   /// The input side the model was designed for.
   public var defaultImageSize: Int {
@@ -17,6 +19,7 @@ public enum ModelName: String, CaseIterable, Sendable, Codable {
     case .alexnet: return 227
     case .alexnetBN, .alexnetTV: return 224
     case .small: return 96
+    case .resnetSmall: return 128
     }
   }
 
@@ -27,6 +30,7 @@ public enum ModelName: String, CaseIterable, Sendable, Codable {
     case .alexnetBN: return "reference tutorial's Keras model: batch norm, 224x224"
     case .alexnetTV: return "torchvision alexnet layout and names, 224x224"
     case .small: return "reduced AlexNet-style network with batch norm, 64-128 px"
+    case .resnetSmall: return "compact ResNet (ResNet-18 at half width), 96-160 px"
     }
   }
 }
@@ -42,6 +46,7 @@ public enum ModelCatalog {
     case .alexnetBN: return alexNetBatchNorm(classes: classes, generator: &generator)
     case .alexnetTV: return alexNetTorchvision(classes: classes, generator: &generator)
     case .small: return smallAlexNet(classes: classes, generator: &generator)
+    case .resnetSmall: return smallResNet(classes: classes, generator: &generator)
     }
   }
 }

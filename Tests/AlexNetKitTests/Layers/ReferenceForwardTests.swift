@@ -9,6 +9,7 @@ import Testing
   /// take most of a minute per 227x227 image in a debug build.
   @Test(arguments: [
     (ModelName.alexnetTV, 99, 2), (.small, 64, 2), (.alexnet, 227, 1), (.alexnetBN, 224, 1),
+    (.resnetSmall, 67, 2),
   ])
   func wholeModelForwardMatchesTheNaiveKernels(_ name: ModelName, _ side: Int, _ batch: Int) throws
   {
@@ -20,6 +21,12 @@ import Testing
       guard let norm = layer as? BatchNorm else { continue }
       norm.runningMean.value = rng.tensor([norm.channels]) * 0.1
       norm.runningVariance.value = rng.tensor([norm.channels]).map { 0.5 + abs($0) }
+    }
+    // Parameters that start at zero (resnet-small's classifier, the last γ of its blocks) drawn
+    // at random, so that every path counts.
+    for (_, parameter) in model.namedParameters where parameter.value.scalars.allSatisfy({ $0 == 0 })
+    {
+      parameter.value = rng.tensor(parameter.value.shape) * 0.5
     }
     model.eval()
     let images = rng.tensor([batch, 3, side, side])
