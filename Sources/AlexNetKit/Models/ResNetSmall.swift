@@ -7,10 +7,15 @@
 /// batch norm of every residual branch starts at γ = 0, so each block starts as the identity and
 /// the untrained net is a shallow one that learns from the first steps (Goyal et al. 2017, §5.1).
 /// The classifier starts at zero, so the loss before the first step is ln(classes).
-func smallResNet(classes: Int, generator g: inout SeededGenerator) -> Sequential {
+func smallResNet(
+  classes: Int, activation: Nonlinearity = .relu, generator g: inout SeededGenerator
+) -> Sequential {
   let widths = [32, 64, 128, 256]
   var layers: [(String, any Layer)] = [
-    ("stem", Sequential(convBN(3, widths[0], kernel: 3, stride: 2, generator: &g) + [ReLU()])),
+    (
+      "stem",
+      Sequential(convBN(3, widths[0], kernel: 3, stride: 2, generator: &g) + [activation.layer()])
+    ),
     ("pool", MaxPool2D(window: 3, stride: 2, padding: .explicit(1))),
   ]
   var channels = widths[0]
@@ -18,7 +23,10 @@ func smallResNet(classes: Int, generator g: inout SeededGenerator) -> Sequential
     for block in 0..<2 {
       let stride = stage > 0 && block == 0 ? 2 : 1
       layers.append(
-        ("layer\(stage + 1).\(block)", basicBlock(channels, width, stride: stride, generator: &g)))
+        (
+          "layer\(stage + 1).\(block)",
+          basicBlock(channels, width, stride: stride, activation: activation, generator: &g)
+        ))
       channels = width
     }
   }
@@ -46,13 +54,14 @@ private func convBN(
 /// ReLU(branch(x) + shortcut(x)): two 3x3 convolutions with batch norm, and a 1x1 strided
 /// projection with batch norm when the size or the channels change (torchvision's BasicBlock).
 private func basicBlock(
-  _ input: Int, _ output: Int, stride: Int, generator g: inout SeededGenerator
+  _ input: Int, _ output: Int, stride: Int, activation: Nonlinearity,
+  generator g: inout SeededGenerator
 ) -> Sequential {
   let branch = Sequential(
-    convBN(input, output, kernel: 3, stride: stride, generator: &g) + [ReLU()]
+    convBN(input, output, kernel: 3, stride: stride, generator: &g) + [activation.layer()]
       + convBN(output, output, kernel: 3, zeroGamma: true, generator: &g))
   let shortcut =
     stride == 1 && input == output
     ? nil : Sequential(convBN(input, output, kernel: 1, stride: stride, generator: &g))
-  return Sequential([Residual(branch, shortcut: shortcut), ReLU()])
+  return Sequential([Residual(branch, shortcut: shortcut), activation.layer()])
 }
