@@ -168,6 +168,12 @@ struct Train: ParsableCommand {
     help: "Replace the run in --output (its checkpoints, history and metrics are removed first).")
   var overwrite = false
 
+  @Flag(
+    help: ArgumentHelp(
+      "Under mpirun: batch-norm statistics over the global batch (all processes), "
+        + "as PyTorch's SyncBatchNorm; one process already has them."))
+  var syncBatchNorm = false
+
   @Flag(help: "Stop at the first unreadable image instead of skipping it.")
   var stopOnBadFile = false
 
@@ -256,9 +262,10 @@ struct Train: ParsableCommand {
         let configuration = try resolvedConfiguration(
           stored: resuming ? opened.storedRecord().configuration : nil)
         let printer = TrainingPrinter(quiet: quiet, jsonLog: jsonLog)
+        let dataParallel = DataParallel(world: world, synchronizesBatchNorm: syncBatchNorm)
         run = try TrainingRun(
           configuration, directory: opened, workers: compute.workers,
-          stopOnBadFile: stopOnBadFile, dataParallel: DataParallel(world: world),
+          stopOnBadFile: stopOnBadFile, dataParallel: dataParallel,
           onEvent: { printer.show($0) })
       } catch { failure = error }
     }
