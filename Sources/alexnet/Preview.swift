@@ -13,7 +13,7 @@ struct Preview: ParsableCommand {
   @Option(help: "Image folder (root/<class>/<image>; default: the bundled sample).")
   var data: String?
 
-  @Option(help: "Augmentations, comma-separated: crop, flip, brightness, pca.")
+  @Option(help: "Augmentations, comma-separated: crop, flip, brightness, pca, scale.")
   var augment = "crop,flip,brightness,pca"
 
   @Option(help: "How many images.")

@@ -122,6 +122,19 @@ public final class BatchLoader: @unchecked Sendable {
     )
   }
 
+  /// Decoded images kept after the pipeline's deterministic start (nil: every epoch reads the
+  /// files); with `cachedPipeline`, the rest of the pipeline. See `cacheDecodedImages()`.
+  public private(set) var cache: DecodedImageCache?
+  private var cachedPipeline: ImagePipeline?
+
+  /// From now on keeps each decoded image in memory after the pipeline's resizes and centre crops,
+  /// so that later epochs skip decoding; the batches stay the same. Call before iterating.
+  public func cacheDecodedImages() {
+    guard cache == nil else { return }
+    let (prefix, rest) = pipeline.splitAtFirstRandomTransform()
+    (cache, cachedPipeline) = (DecodedImageCache(count: samples.count, prefix: prefix), rest)
+  }
+
   /// Files skipped so far, with the reason, in the order found.
   public var badFiles: [(path: String, reason: String)] {
     lock.withLock { badOrder.map { ($0, bad[$0]!) } }
@@ -176,9 +189,14 @@ public final class BatchLoader: @unchecked Sendable {
         var generator = SeededGenerator(
           seed: seed ^ (UInt64(epoch) << 40) ^ UInt64(position) &* 0xD1B5_4A32_D192_ED03)
         do {
-          let decoded = try ImageDecoder.decode(contentsOf: sample.url)
-          pipeline.write(
-            decoded, into: buffer.baseAddress! + labels.count * imageSize, using: &generator)
+          let destination = buffer.baseAddress! + labels.count * imageSize
+          if let cache, let cachedPipeline {
+            let stored = try cache.image(order[position], url: sample.url)
+            cachedPipeline.write(stored, into: destination, using: &generator)
+          } else {
+            let decoded = try ImageDecoder.decode(contentsOf: sample.url)
+            pipeline.write(decoded, into: destination, using: &generator)
+          }
           labels.append(sample.label)
           paths.append(sample.url.path)
           kept.append(position)

@@ -13,6 +13,9 @@ public enum ImageTransform: Sendable, Equatable {
   case centerCrop(Int)
   /// A uniformly placed square of `side` (the paper's 224 out of 256; scaled up first if smaller).
   case randomCrop(Int)
+  /// A random part of the image, `minScale` to all of its area, aspect ratio 3/4 to 4/3, resized
+  /// to `side`x`side` (torchvision's RandomResizedCrop, the Inception crop of Szegedy et al. 2015).
+  case randomResizedCrop(side: Int, minScale: Float)
   /// Mirror left to right with probability 1/2.
   case randomHorizontalFlip
   /// Add a uniform random value in [−delta, delta]·255 to every channel (tf.image.random_brightness).
@@ -29,6 +32,10 @@ public enum ImageTransform: Sendable, Equatable {
       let x = generator.nextInt(below: source.width - side + 1)
       let y = generator.nextInt(below: source.height - side + 1)
       return source.cropped(x: x, y: y, width: side, height: side)
+    case .randomResizedCrop(let side, let minScale):
+      let (x, y, w, h) = Self.resizedCropBox(
+        width: image.width, height: image.height, minScale: minScale, using: &generator)
+      return image.cropped(x: x, y: y, width: w, height: h).resized(width: side, height: side)
     case .randomHorizontalFlip:
       return generator.nextUniform() < 0.5 ? image.flippedHorizontally() : image
     case .randomBrightness(let delta):
@@ -40,6 +47,30 @@ public enum ImageTransform: Sendable, Equatable {
       }
       return out
     }
+  }
+}
+
+extension ImageTransform {
+  /// torchvision's RandomResizedCrop box: up to ten draws of an area fraction in [minScale, 1]
+  /// and a log-uniform aspect ratio in [3/4, 4/3], the first that fits placed uniformly; else the
+  /// centred square of the shorter side.
+  public static func resizedCropBox(
+    width: Int, height: Int, minScale: Float, using generator: inout SeededGenerator
+  ) -> (x: Int, y: Int, width: Int, height: Int) {
+    let area = Float(width * height)
+    let logRatios = (Float.log(3.0 / 4), Float.log(4.0 / 3))
+    for _ in 0..<10 {
+      let target = area * (minScale + (1 - minScale) * generator.nextUniform())
+      let ratio = Float.exp(logRatios.0 + (logRatios.1 - logRatios.0) * generator.nextUniform())
+      let w = Int((target * ratio).squareRoot().rounded())
+      let h = Int((target / ratio).squareRoot().rounded())
+      guard w > 0, h > 0, w <= width, h <= height else { continue }
+      let x = generator.nextInt(below: width - w + 1)
+      let y = generator.nextInt(below: height - h + 1)
+      return (x, y, w, h)
+    }
+    let side = Swift.min(width, height)
+    return ((width - side) / 2, (height - side) / 2, side, side)
   }
 }
 
@@ -196,6 +227,10 @@ public enum Augmentation: String, Codable, Sendable, CaseIterable, Comparable {
   case brightness
   /// The paper's PCA colour noise (§4.1), applied as the image becomes a tensor.
   case pca
+  /// Instead of `crop`: a random part of 35% to all of the resized image, aspect ratio 3/4 to
+  /// 4/3, scaled to the input side (torchvision's RandomResizedCrop with fast.ai's Imagenette
+  /// scale, 0.35).
+  case scale
 
   public static func < (a: Augmentation, b: Augmentation) -> Bool {
     allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -211,7 +246,7 @@ public enum Augmentation: String, Codable, Sendable, CaseIterable, Comparable {
       throw ConfigurationError(
         "--augment",
         "has unknown \(unknown.joined(separator: ", ")); "
-          + "expected crop, flip, brightness, pca or none")
+          + "expected crop, flip, brightness, pca, scale or none")
     }
     return Set(names.compactMap(Augmentation.init(rawValue:))).sorted()
   }
@@ -221,9 +256,12 @@ public enum Augmentation: String, Codable, Sendable, CaseIterable, Comparable {
   /// crop, then the chosen flips and brightness shifts. Training, preview and any caller build
   /// it here.
   public static func transforms(_ chosen: [Augmentation], side: Int) -> [ImageTransform] {
+    let crop: ImageTransform =
+      chosen.contains(.scale)
+      ? .randomResizedCrop(side: side, minScale: 0.35)
+      : chosen.contains(.crop) ? .randomCrop(side) : .centerCrop(side)
     var transforms: [ImageTransform] = [
-      .resizeShorterSide(Preprocessing.resizeSide(for: side)),
-      chosen.contains(.crop) ? .randomCrop(side) : .centerCrop(side),
+      .resizeShorterSide(Preprocessing.resizeSide(for: side)), crop,
     ]
     if chosen.contains(.flip) { transforms.append(.randomHorizontalFlip) }
     if chosen.contains(.brightness) { transforms.append(.randomBrightness(delta: 0.2)) }

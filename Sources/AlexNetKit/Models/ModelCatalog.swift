@@ -12,6 +12,8 @@ public enum ModelName: String, CaseIterable, Sendable, Codable {
   case small
   /// The paper's figure 1 network: three convolutions and a dense layer, for 32x32 CIFAR-10.
   case cifar4
+  /// A compact ResNet (half-width ResNet-18) with batch norm, for 96 to 160 pixels.
+  case resnetSmall = "resnet-small"
 
   /// The input side the model was designed for.
   public var defaultImageSize: Int {
@@ -20,6 +22,7 @@ public enum ModelName: String, CaseIterable, Sendable, Codable {
     case .alexnetBN, .alexnetTV: return 224
     case .small: return 96
     case .cifar4: return 32
+    case .resnetSmall: return 128
     }
   }
 
@@ -31,6 +34,7 @@ public enum ModelName: String, CaseIterable, Sendable, Codable {
     case .alexnetTV: return "torchvision alexnet layout and names, 224x224"
     case .small: return "reduced AlexNet-style network with batch norm, 64-128 px"
     case .cifar4: return "the paper's figure 1 four-layer network for CIFAR-10, 32x32"
+    case .resnetSmall: return "compact ResNet (ResNet-18 at half width), 96-160 px"
     }
   }
 }
@@ -53,6 +57,8 @@ public enum ModelCatalog {
       return alexNetTorchvision(classes: classes, activation: a, generator: &generator)
     case .small: return smallAlexNet(classes: classes, activation: a, generator: &generator)
     case .cifar4: return cifar4(classes: classes, activation: a, generator: &generator)
+    case .resnetSmall:
+      return smallResNet(classes: classes, activation: a, generator: &generator)
     }
   }
 }

@@ -122,4 +122,40 @@ import Testing
       .squareRoot()
     #expect(abs(rms - 0.1 * top) < 0.01 * top)
   }
+  /// RandomResizedCrop boxes lie inside the image, cover 35% to 100% of it with an aspect ratio in
+  /// [3/4, 4/3] (up to rounding), vary with the seed, and the transform is that box resized.
+  @Test func randomResizedCropBoxes() {
+    let (width, height) = (61, 43)
+    var boxes = Set<[Int]>()
+    for seed in 0..<300 {
+      var generator = SeededGenerator(seed: UInt64(seed))
+      let box = ImageTransform.resizedCropBox(
+        width: width, height: height, minScale: 0.35, using: &generator)
+      #expect(box.x >= 0 && box.y >= 0 && box.x + box.width <= width)
+      #expect(box.y + box.height <= height)
+      let area = Double(box.width * box.height) / Double(width * height)
+      #expect(area >= 0.3 && area <= 1)
+      let ratio = Double(box.width) / Double(box.height)
+      #expect(ratio >= 0.7 && ratio <= 1.43, "\(box)")
+      boxes.insert([box.x, box.y, box.width, box.height])
+    }
+    #expect(boxes.count > 100)
+    let image = DataFixtures.gradient(width: width, height: height)
+    var a = SeededGenerator(seed: 7)
+    var b = SeededGenerator(seed: 7)
+    let box = ImageTransform.resizedCropBox(
+      width: width, height: height, minScale: 0.35, using: &a)
+    let expected = image.cropped(x: box.x, y: box.y, width: box.width, height: box.height)
+      .resized(width: 16, height: 16)
+    let transform = ImageTransform.randomResizedCrop(side: 16, minScale: 0.35)
+    #expect(transform.apply(image, using: &b) == expected)
+  }
+
+  /// When no draw fits (a wide strip, 90% of its area asked for), the centred square is taken.
+  @Test func randomResizedCropFallsBackToTheCentre() {
+    var generator = SeededGenerator(seed: 1)
+    let box = ImageTransform.resizedCropBox(
+      width: 40, height: 10, minScale: 0.9, using: &generator)
+    #expect(box.x == 15 && box.y == 0 && box.width == 10 && box.height == 10)
+  }
 }

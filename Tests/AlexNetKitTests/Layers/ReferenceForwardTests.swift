@@ -11,6 +11,7 @@ import Testing
     (ModelName.alexnetTV, 99, 2, Nonlinearity.relu), (.small, 64, 2, .relu),
     (.alexnet, 227, 1, .relu), (.alexnetBN, 224, 1, .relu), (.cifar4, 32, 3, .relu),
     (.cifar4, 32, 3, .tanh), (.small, 64, 2, .tanh),
+    (.resnetSmall, 67, 2, .relu),
   ])
   func wholeModelForwardMatchesTheNaiveKernels(
     _ name: ModelName, _ side: Int, _ batch: Int, _ activation: Nonlinearity
@@ -23,6 +24,12 @@ import Testing
       guard let norm = layer as? BatchNorm else { continue }
       norm.runningMean.value = rng.tensor([norm.channels]) * 0.1
       norm.runningVariance.value = rng.tensor([norm.channels]).map { 0.5 + abs($0) }
+    }
+    // Parameters that start at zero (resnet-small's classifier, the last γ of its blocks) drawn
+    // at random, so that every path counts.
+    for (_, parameter) in model.namedParameters where parameter.value.scalars.allSatisfy({ $0 == 0 })
+    {
+      parameter.value = rng.tensor(parameter.value.shape) * 0.5
     }
     model.eval()
     let images = rng.tensor([batch, 3, side, side])

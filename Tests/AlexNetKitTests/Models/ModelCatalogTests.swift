@@ -1,4 +1,5 @@
 import AlexNetKit
+import Foundation
 import TestSupport
 import Testing
 
@@ -91,6 +92,27 @@ import Testing
     #expect(try CatalogueConfiguration(tanh.json, source: "a") == tanh)
     #expect(throws: FileError.self) {
       try CatalogueConfiguration(#"{"activation":"sigmoid"}"#, source: "cp.safetensors")
+    }
+  }
+
+  /// resnet-small: the ResNet-18 layout at half width; 96 to 160 pixel inputs (odd ones too)
+  /// give class scores, and before any step they are all zero (the classifier starts at zero),
+  /// so the loss starts at ln(classes).
+  @Test func smallResNetLayoutAndStart() throws {
+    let model = ModelCatalog.make(.resnetSmall, classes: 10)
+    let names = model.stateDict.map(\.name)
+    #expect(names.first == "stem.0.weight" && names.last == "fc.bias")
+    #expect(names.contains("layer2.0.0.shortcut.0.weight"))
+    #expect(!names.contains("layer1.0.0.shortcut.0.weight"))
+    #expect(!names.contains("stem.0.bias"))
+    for side in [96, 113, 128, 160] {
+      var rng = SeededGenerator(seed: UInt64(side))
+      let images = rng.tensor([2, 3, side, side])
+      let logits = model(Variable(images))
+      #expect(logits.shape == [2, 10])
+      let (loss, _) = logits.softmaxCrossEntropy(
+        targets: oneHotTargets(labels: [1, 7], classes: 10), weights: nil)
+      #expect(abs(loss.value.scalar - Float(log(10.0))) < 1e-5)
     }
   }
 
