@@ -28,7 +28,9 @@ func smallAlexNet(classes: Int, generator g: inout SeededGenerator) -> Sequentia
     Dropout(rate: 0.5, seed: g.next()),
     Dense(inputs: 512, outputs: 512, initializer: he, generator: &g), ReLU(),
     Dropout(rate: 0.5, seed: g.next()),
-    Dense(inputs: 512, outputs: classes, initializer: .glorotUniform, generator: &g),
+    // The output layer starts at zero: equal logits give the loss of a uniform guess,
+    // ln(classes), as theory says; Glorot here gave 6.9 on 10 classes, N(0, 0.01²) 2.8.
+    Dense(inputs: 512, outputs: classes, initializer: .zeros, generator: &g),
   ])
   return Sequential(named: [
     ("features", features), ("avgpool", AdaptiveAveragePool2D(height: 3, width: 3)),
