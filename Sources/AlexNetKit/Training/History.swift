@@ -37,7 +37,8 @@ public struct History: Codable, Sendable, Equatable {
   /// The epoch with the lowest validation loss (training loss when there is no validation), the
   /// one `best.safetensors` holds.
   public var best: EpochRecord? {
-    records.min { ($0.validationLoss ?? $0.loss) < ($1.validationLoss ?? $1.loss) }
+    records.filter { $0.loss.isFinite && ($0.validationLoss?.isFinite ?? true) }
+      .min { ($0.validationLoss ?? $0.loss) < ($1.validationLoss ?? $1.loss) }
   }
 
   /// The training curves as a standalone SVG figure (`TrainingCurves`).

@@ -48,6 +48,21 @@ public final class Trainer {
   public var timeLimit: Duration?
   /// A line for the user (the time limit was reached...).
   public var onNote: ((String) -> Void)?
+  /// Clip the global gradient norm to this (nil: no clipping).
+  public var clipGradientNorm: Float?
+  /// When the divergence guard stops a run: after `nonFinite` non-finite steps in a row, or when
+  /// an epoch's running loss passes `explosion`·ln(classes) after the first epoch.
+  public var guardLimits = (nonFinite: 5, explosion: Float(10))
+  /// Mixup's α (0: off), and the generator of its λ and pairings (checkpointed).
+  public var mixupAlpha: Float = 0
+  public var mixupGenerator = SeededGenerator(seed: 0)
+  /// At the end of `fit`, load the weights of the best epoch (lowest validation loss, or training
+  /// loss without validation), as Keras's `restore_best_weights`.
+  public var restoreBest = false
+  var bestWeights: [(name: String, tensor: Tensor)]?
+  /// Steps skipped for a non-finite loss or gradient, over the run so far.
+  public private(set) var skippedSteps = 0
+  var nonFiniteInARow = 0
   public var earlyStopping: EarlyStopping?
   /// "loss" or "val_loss", the quantity early stopping watches.
   public var earlyStoppingMonitor: String
@@ -97,11 +112,18 @@ public final class Trainer {
     for dropout in dropouts { dropout.sampleKeys = sampleKeys }
     defer { for dropout in dropouts { dropout.sampleKeys = nil } }
     model.zeroGradients()
-    let targets = oneHotTargets(
+    var targets = oneHotTargets(
       labels: labels, classes: classNames.count, labelSmoothing: labelSmoothing)
-    let logits = model(Variable(images))
-    let (loss, _) = logits.softmaxCrossEntropy(
-      targets: targets, weights: classWeights.map { w in labels.map { w[$0] } })
+    var (input, weights) = (images, classWeights.map { w in labels.map { w[$0] } })
+    if mixupAlpha > 0 && labels.count > 1 {
+      let lambda = Mixup.sampleBeta(mixupAlpha, using: &mixupGenerator)
+      let permutation = Array(labels.indices).shuffled(using: &mixupGenerator)
+      (input, targets, weights) = Mixup.mix(
+        images: images, targets: targets, weights: weights, lambda: lambda,
+        permutation: permutation)
+    }
+    let logits = model(Variable(input))
+    let (loss, _) = logits.softmaxCrossEntropy(targets: targets, weights: weights)
     let value = loss.value.scalar
     let scores = logits.value
     loss.backward()
@@ -144,8 +166,15 @@ public final class Trainer {
     let started = clock.now
     while completedEpochs < epochs {
       let epoch = completedEpochs + 1
+      let skippedBefore = skippedSteps
       let record = try trainEpoch(epoch, training: training, validation: validation)
       history.records.append(record)
+      if skippedSteps > skippedBefore {
+        onNote?(
+          "Epoch \(epoch): skipped \(skippedSteps - skippedBefore) steps with a non-finite loss "
+            + "or gradient")
+      }
+      if restoreBest && bestRecord?.epoch == epoch { bestWeights = model.stateDict }
       completedEpochs = epoch
       advanceSchedule(after: record, batches: training.batchCount)
       let monitored =
@@ -166,7 +195,40 @@ public final class Trainer {
         }
       }
     }
+    try restoreBestWeights()
     return history
+  }
+
+  /// The sound epoch with the lowest validation loss (training loss without validation).
+  var bestRecord: EpochRecord? {
+    history.records.filter(isSound).min {
+      ($0.validationLoss ?? $0.loss) < ($1.validationLoss ?? $1.loss)
+    }
+  }
+
+  /// An epoch that may become best.safetensors: finite losses, and a training loss below the
+  /// explosion limit.
+  func isSound(_ record: EpochRecord) -> Bool {
+    let limit =
+      classNames.count > 1 ? guardLimits.explosion * Float.log(Float(classNames.count)) : .infinity
+    return record.loss.isFinite && record.loss <= limit && (record.validationLoss?.isFinite ?? true)
+  }
+
+  /// `restoreBest`: the best epoch's weights, kept in memory, or from best.safetensors when the
+  /// best epoch came before a resume.
+  func restoreBestWeights() throws {
+    guard restoreBest, let best = bestRecord, best.epoch != completedEpochs else { return }
+    if let bestWeights {
+      try model.loadState(bestWeights)
+    } else if let directory = outputDirectory {
+      let url = directory.appendingPathComponent("best.safetensors")
+      do { try model.loadState(Checkpoint(contentsOf: url).weights) } catch {
+        throw FileError(url.path, "cannot restore the best weights: \(error)")
+      }
+    } else {
+      return
+    }
+    onNote?("Restored the weights of epoch \(best.epoch), the best (--restore-best)")
   }
 
   /// One pass over the training batches at the schedule's rates, then the validation pass.
@@ -193,14 +255,10 @@ public final class Trainer {
         applyUpdate()
         return
       }
-      let keys =
-        batch.positions.isEmpty
-        ? nil : batch.positions.map { Self.sampleKey(epoch: epoch - 1, position: $0) }
-      let (loss, logits) = computeGradients(
-        images: batch.images, labels: batch.labels, sampleKeys: keys)
-      reduceGradients(localSamples: batch.labels.count)
-      applyUpdate()
+      let place = (epoch: epoch, batch: index + 1, of: training.batchCount)
+      guard let (loss, logits) = try guardedStep(batch, at: place) else { return }
       metrics.add(scores: logits, labels: batch.labels, meanLoss: loss)
+      try checkExplosion(runningLoss: metrics.loss, at: place)
       seen += batch.labels.count
       let elapsed = (clock.now - started).seconds
       onBatch?(
@@ -221,6 +279,83 @@ public final class Trainer {
       seconds: (clock.now - started).seconds)
   }
 
+  /// The three phases with the divergence guard between the last two: a step whose loss or
+  /// gradient is not finite is skipped (counted in `skippedSteps`), and `guardLimits.nonFinite`
+  /// such steps in a row stop the run; the global gradient norm is clipped to
+  /// `clipGradientNorm`. Returns nil for a skipped step.
+  func guardedStep(
+    _ batch: Batch, at place: (epoch: Int, batch: Int, of: Int)
+  ) throws -> (loss: Float, logits: Tensor)? {
+    // Batch norm updates its running statistics in the forward pass; a skipped step puts them
+    // back, so one bad batch cannot poison inference.
+    let buffers = model.namedBuffers.map(\.variable.value)
+    let keys =
+      batch.positions.isEmpty
+      ? nil : batch.positions.map { Self.sampleKey(epoch: place.epoch - 1, position: $0) }
+    let (loss, logits) = computeGradients(
+      images: batch.images, labels: batch.labels, sampleKeys: keys)
+    reduceGradients(localSamples: batch.labels.count)
+    let norm = gradientNorm()
+    // After the reduction every rank sees the same norm; a rank's own loss alone must not make
+    // it skip a step that the others take.
+    guard norm.isFinite, loss.isFinite || dataParallel != nil else {
+      for (entry, value) in zip(model.namedBuffers, buffers) { entry.variable.value = value }
+      skippedSteps += 1
+      nonFiniteInARow += 1
+      if nonFiniteInARow >= guardLimits.nonFinite {
+        throw TrainingDiverged(
+          epoch: place.epoch, batch: place.batch, batches: place.of,
+          reason: "\(nonFiniteInARow) steps in a row had a non-finite loss or gradient",
+          learningRate: optimizer.learningRate)
+      }
+      return nil
+    }
+    nonFiniteInARow = 0
+    clipGradients(norm: norm)
+    applyUpdate()
+    return (loss, logits)
+  }
+
+  /// After the first epoch, a running loss above `guardLimits.explosion`·ln(classes) stops the run.
+  func checkExplosion(runningLoss: Float, at place: (epoch: Int, batch: Int, of: Int)) throws {
+    guard place.epoch > 1, classNames.count > 1 else { return }
+    let limit = guardLimits.explosion * Float.log(Float(classNames.count))
+    guard runningLoss > limit || !runningLoss.isFinite else { return }
+    throw TrainingDiverged(
+      epoch: place.epoch, batch: place.batch, batches: place.of,
+      reason: "the running loss \(runningLoss) is above "
+        + "\(Int(guardLimits.explosion))·ln(\(classNames.count)) = \(limit)",
+      learningRate: optimizer.learningRate)
+  }
+
+  /// The global L2 norm of all parameter gradients (torch.nn.utils.clip_grad_norm_'s), in Double.
+  public func gradientNorm() -> Double {
+    var sum = 0.0
+    for (_, parameter) in model.namedParameters {
+      parameter.grad?.withUnsafeBufferPointer { g in
+        var partial: Float = 0
+        for value in g { partial += value * value }
+        sum += Double(partial)
+      }
+    }
+    return sum.squareRoot()
+  }
+
+  /// torch.nn.utils.clip_grad_norm_: above `clipGradientNorm`, every gradient is scaled by
+  /// max / (norm + 1e-6); `norm` is `gradientNorm()`.
+  func clipGradients(norm: Double) {
+    guard let clip = clipGradientNorm, norm > Double(clip) else { return }
+    scaleGradients(by: Float(Double(clip) / (norm + 1e-6)))
+  }
+
+  func scaleGradients(by factor: Float) {
+    for (_, parameter) in model.namedParameters {
+      parameter.grad?.withUnsafeMutableBufferPointer { g in
+        for i in g.indices { g[i] *= factor }
+      }
+    }
+  }
+
   /// Between epochs: the plateau rule lowers its level (the other schedules are closed forms of
   /// the step), and the optimizer takes the next step's rate, which the checkpoint records.
   func advanceSchedule(after record: EpochRecord, batches: Int) {
@@ -236,7 +371,8 @@ public final class Trainer {
 
   static func minutes(_ duration: Duration) -> String {
     let minutes = duration.seconds / 60
-    return minutes == minutes.rounded() ? "\(Int(minutes)) min" : String(format: "%.1f min", minutes)
+    return minutes == minutes.rounded()
+      ? "\(Int(minutes)) min" : String(format: "%.1f min", minutes)
   }
 
   /// `evaluate` on this process's shard of `loader`, with the metrics of all ranks summed.
@@ -249,7 +385,7 @@ public final class Trainer {
     guard let directory = outputDirectory else { return }
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     var targets = [directory.appendingPathComponent(Checkpoint.fileName(epoch: record.epoch))]
-    if history.best?.epoch == record.epoch {
+    if bestRecord?.epoch == record.epoch {
       targets.append(directory.appendingPathComponent("best.safetensors"))
     }
     try makeCheckpoint().write(to: targets)
@@ -268,6 +404,7 @@ public final class Trainer {
     records["schedule"] = try json(schedule)
     if let rateSchedule { records["rate_schedule"] = try json(rateSchedule) }
     if let earlyStopping { records["early_stopping"] = try json(earlyStopping) }
+    if mixupAlpha > 0 { records["mixup"] = try json(mixupGenerator.state.map(String.init)) }
     records["dropout"] = try json(dropoutStates().mapValues { $0.map(String.init) })
     records["history"] = try json(history)
     return Checkpoint(
@@ -304,6 +441,11 @@ public final class Trainer {
     }
     if let restored = try decode(EarlyStopping.self, "early_stopping") { earlyStopping = restored }
     if let restored = try decode(History.self, "history") { history = restored }
+    if let words = try decode([String].self, "mixup")?.compactMap(UInt64.init),
+      let generator = SeededGenerator(state: words)
+    {
+      mixupGenerator = generator
+    }
     if let states = try decode([String: [String]].self, "dropout") {
       for (name, layer) in model.namedLayers {
         guard let dropout = layer as? Dropout, let words = states[name]?.compactMap(UInt64.init),
@@ -325,6 +467,18 @@ public final class Trainer {
     }
     return states
   }
+}
+
+/// The divergence guard stopped a run: one line naming the place, the reason and what to try.
+public struct TrainingDiverged: Error, CustomStringConvertible, LocalizedError, Sendable {
+  public var epoch: Int, batch: Int, batches: Int
+  public var reason: String
+  public var learningRate: Float
+  public var description: String {
+    "training diverged in epoch \(epoch), batch \(batch) of \(batches): \(reason); "
+      + "try a lower --lr (the rate was \(learningRate)) or --clip-grad-norm 1"
+  }
+  public var errorDescription: String? { description }
 }
 
 /// Loss, top-1/top-5, per-class accuracy and confusion matrix of any model over a batch source, in

@@ -109,6 +109,9 @@ public final class TrainingRun {
     trainer.dataParallel = dataParallel
     trainer.rateSchedule = configuration.rateSchedule(stepsPerEpoch: trainingLoader.batchCount)
     trainer.timeLimit = configuration.timeLimit.map { .milliseconds(Int64($0 * 60_000)) }
+    trainer.clipGradientNorm = configuration.clipGradNorm > 0 ? configuration.clipGradNorm : nil
+    (trainer.mixupAlpha, trainer.restoreBest) = (configuration.mixup, configuration.restoreBest)
+    trainer.mixupGenerator = SeededGenerator(seed: configuration.seed &+ 0x6d69_7875)  // "mixu"
     if directory.mode == .resume {
       let (url, checkpoint) = try directory.lastCheckpoint()
       try checkpoint.checkBelongs(to: record, source: url.path)
