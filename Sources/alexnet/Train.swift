@@ -46,7 +46,7 @@ struct Train: ParsableCommand {
   @Option(
     help: ArgumentHelp(
       "Non-linearity of the catalogue model: relu or tanh (the paper's figure 1) "
-        + "(default: \(defaults.resolvedActivation.rawValue))."))
+        + "(default: \(defaults.activation.rawValue))."))
   var activation: Nonlinearity?
 
   @Option(help: "Input side in pixels (default: the model's own; 64 for the bundled sample).")
@@ -89,6 +89,31 @@ struct Train: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
+      "Learning-rate schedule: plateau (divide by --lr-factor after --lr-patience epochs), "
+        + "cosine, onecycle (--lr is the peak), step or constant; cosine and onecycle change the "
+        + "rate every batch (default: \(defaults.schedule.rawValue))."))
+  var schedule: RateSchedule.Kind?
+
+  @Option(
+    help: ArgumentHelp(
+      "Linear warmup from ~0 to the schedule's rate over this many epochs, per batch "
+        + "(default: \(defaults.warmupEpochs))."))
+  var warmupEpochs: Double?
+
+  @Option(help: "step schedule: epochs between rate cuts (default: \(defaults.lrStepSize)).")
+  var lrStepSize: Int?
+
+  @Option(help: "step schedule: factor of each cut (default: \(defaults.lrGamma)).")
+  var lrGamma: Float?
+
+  @Option(
+    help: ArgumentHelp(
+      "Wall-clock budget in minutes: stop after the epoch when the next would not fit "
+        + "(default: none)."))
+  var timeLimit: Double?
+
+  @Option(
+    help: ArgumentHelp(
       "Early stopping: epochs without improvement of the monitored loss "
         + "(default: \(defaults.patience))."))
   var patience: Int?
@@ -112,6 +137,20 @@ struct Train: ParsableCommand {
     inversion: .prefixedNo,
     help: "Weight the loss by inverse class frequency (for imbalanced folders).")
   var balanceClasses: Bool?
+
+  @Option(
+    help: ArgumentHelp(
+      "Start from these weights with a fresh optimizer: a checkpoint, or a PyTorch state dict "
+        + "saved as safetensors (a module. prefix is removed; a last layer for another class "
+        + "count is replaced).",
+      valueName: "file"))
+  var initWeights: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "Do not train the parameters under this name prefix (repeatable), e.g. features.",
+      valueName: "prefix"))
+  var freeze: [String] = []
 
   @Option(help: "Run directory (default: runs/<model>-<date>).")
   var output: String?
@@ -226,7 +265,7 @@ struct Train: ParsableCommand {
       seed.map { .set("--seed", \.seed, to: $0) },
       model.map { .set("--model", \.model, to: $0.rawValue) },
       activation.map {
-        .set("--activation", \.resolvedActivation, to: $0, show: \.rawValue)
+        .set("--activation", \.activation, to: $0, show: \.rawValue)
       },
       imageSize.map {
         .set("--image-size", \.imageSize, to: $0, show: { $0.map(String.init) ?? "(default)" })
@@ -244,6 +283,22 @@ struct Train: ParsableCommand {
       monitor.map { .set("--monitor", \.monitor, to: $0, show: \.rawValue) },
       labelSmoothing.map { .set("--label-smoothing", \.labelSmoothing, to: $0) },
       balanceClasses.map { .set("--balance-classes", \.balanceClasses, to: $0) },
+      schedule.map { .set("--schedule", \.schedule, to: $0, show: \.rawValue) },
+      warmupEpochs.map { .set("--warmup-epochs", \.warmupEpochs, to: $0) },
+      lrStepSize.map { .set("--lr-step-size", \.lrStepSize, to: $0) },
+      lrGamma.map { .set("--lr-gamma", \.lrGamma, to: $0) },
+      timeLimit.map {
+        .set(
+          "--time-limit", \.timeLimit, to: $0, mayChangeOnResume: true,
+          show: { $0.map { "\($0)" } ?? "(none)" })
+      },
+      initWeights.map {
+        .set("--init-weights", \.initWeights, to: Self.absolute($0), show: { $0 ?? "(none)" })
+      },
+      freeze.isEmpty
+        ? nil
+        : .set(
+          "--freeze", \.freeze, to: freeze, show: { $0?.joined(separator: ",") ?? "(none)" }),
     ]
     if let augment {
       let list = try Augmentation.list(augment)
@@ -273,3 +328,4 @@ struct Train: ParsableCommand {
 extension TrainingConfiguration.OptimizerKind: ExpressibleByArgument {}
 extension TrainingConfiguration.Monitor: ExpressibleByArgument {}
 extension Nonlinearity: ExpressibleByArgument {}
+extension RateSchedule.Kind: ExpressibleByArgument {}

@@ -79,6 +79,7 @@ public final class TrainingRun {
     model = try Self.makeModel(
       configuration, classes: data.classNames.count, side: side, network: network)
     try data.checkBatchSize()
+    try Self.prepareTransfer(configuration, model: model, resuming: stored != nil, onEvent: onEvent)
     let statistics =
       try stored.map { ($0.normalization, $0.colorPCA) } ?? data.measureStatistics(side: side)
     record = try RunRecord(
@@ -95,6 +96,8 @@ public final class TrainingRun {
     }
     trainer = try Self.makeTrainer(record, model: model, data: data, directory: directory)
     trainer.dataParallel = dataParallel
+    trainer.rateSchedule = configuration.rateSchedule(stepsPerEpoch: trainingLoader.batchCount)
+    trainer.timeLimit = configuration.timeLimit.map { .milliseconds(Int64($0 * 60_000)) }
     if directory.mode == .resume {
       let (url, checkpoint) = try directory.lastCheckpoint()
       try trainer.resume(from: checkpoint, source: url.path)
@@ -122,6 +125,7 @@ public final class TrainingRun {
           remaining: max(0, total - index * batchSize)))
     }
     trainer.onEpoch = { record in onEvent(.epoch(record, epochs: epochs, batches: batches)) }
+    trainer.onNote = { onEvent(.note($0)) }
     onEvent(
       .started(
         TrainingStart(
@@ -146,7 +150,7 @@ public final class TrainingRun {
   ) throws -> any Layer {
     let made: any Layer
     if let network {
-      guard configuration.resolvedActivation == .relu else {
+      guard configuration.activation == .relu else {
         throw ConfigurationError(
           "--activation", "applies to catalogue models only, not to \(configuration.model)")
       }
@@ -158,7 +162,7 @@ public final class TrainingRun {
       }
       made = ModelCatalog.make(
         name, classes: classes, seed: configuration.seed,
-        activation: configuration.resolvedActivation)
+        activation: configuration.activation)
     }
     do { _ = try made.outputShape(for: [1, 3, side, side]) } catch {
       throw ConfigurationError(
@@ -168,6 +172,29 @@ public final class TrainingRun {
       )
     }
     return made
+  }
+
+  /// A new run with `initWeights` starts from them (a resumed one from its checkpoint instead);
+  /// every run freezes `freeze`. Says what it did in notes.
+  static func prepareTransfer(
+    _ configuration: TrainingConfiguration, model: any Layer, resuming: Bool,
+    onEvent: (TrainingEvent) -> Void
+  ) throws {
+    if let path = configuration.initWeights, !resuming {
+      let report = try WeightLoading.load(
+        contentsOf: URL(fileURLWithPath: path), into: model,
+        modelIdentifier: configuration.model)
+      for line in report.lines(source: path) { onEvent(.note(line)) }
+    }
+    let prefixes = configuration.freeze ?? []
+    guard !prefixes.isEmpty else { return }
+    let frozen = Set(try model.freeze(prefixes))
+    let count = model.namedParameters.filter { frozen.contains($0.name) }
+      .reduce(0) { $0 + $1.variable.value.count }
+    onEvent(
+      .note(
+        "Frozen: \(prefixes.joined(separator: ", ")) (\(frozen.count) tensors, \(count) "
+          + "parameters); training \(model.trainableParameterCount - count)"))
   }
 
   static func makeTrainer(
@@ -182,7 +209,7 @@ public final class TrainingRun {
     let trainer = Trainer(
       model: model, modelIdentifier: c.model,
       modelConfiguration: c.catalogueModel.map { _ in
-        CatalogueConfiguration(activation: c.resolvedActivation).json
+        CatalogueConfiguration(activation: c.activation).json
       },
       classNames: record.classNames, optimizer: optimizer,
       schedule: ReduceOnPlateau(
