@@ -55,6 +55,7 @@ struct Evaluate: ParsableCommand {
   func run() throws {
     try compute.run {
       var loaded = try LoadedModel(weights: weights, model: model, classesFile: nil)
+      try checkMemory(loaded)
       let root = try SampleData.folder(data)
       // Bare weights name no classes: the folder's sorted classes are the outputs, as training
       // numbers them.
@@ -91,6 +92,22 @@ struct Evaluate: ParsableCommand {
         printReport(metrics, classNames: loaded.classNames)
       }
     }
+  }
+
+  /// Refuses a --batch-size (or --ten-crop batch) whose estimate exceeds the memory budget.
+  func checkMemory(_ loaded: LoadedModel) throws {
+    let batch = tenCrop ? 10 : batchSize
+    let side = loaded.preprocessing.side, resizeSide = loaded.preprocessing.resizeSide
+    let flags = MemoryEstimate.Flags(
+      imageSize: "the recorded crop", batch: tenCrop ? "--ten-crop" : "--batch-size",
+      resize: "the recorded resize")
+    let budget = try MemoryBudget.system()
+    try budget.checkBeforeBuilding(
+      nil, classes: loaded.classNames.count, side: side, batch: batch, resizeSide: resizeSide,
+      mode: .inference, flags: flags)
+    try budget.check(
+      loaded.network, side: side, batch: batch, resizeSide: resizeSide, mode: .inference,
+      flags: flags)
   }
 
   /// The summary line, the per-class accuracies and the confusion matrix, as text.

@@ -32,6 +32,7 @@ struct LoadedModel {
       (name, network) = try ModelCatalog.make(for: checkpoint, source: path)
       classNames = checkpoint.classNames
       preprocessing = try checkpoint.recordedPreprocessing(source: path)
+      try Checkpoint.checkInputSide(preprocessing.side, of: network, source: path)
     } else {
       guard let requested else {
         throw CommandError(

@@ -158,9 +158,21 @@ struct Train: ParsableCommand {
   @Flag(help: "Continue the run in --output from its last checkpoint, with its settings.")
   var resume = false
 
+  @Option(
+    help: ArgumentHelp(
+      "Continue the run in --output from this checkpoint (implies --resume).",
+      valueName: "cp-NNNN.safetensors"))
+  var resumeFrom: String?
+
   @Flag(
     help: "Replace the run in --output (its checkpoints, history and metrics are removed first).")
   var overwrite = false
+
+  @Flag(
+    help: ArgumentHelp(
+      "Under mpirun: batch-norm statistics over the global batch (all processes), "
+        + "as PyTorch's SyncBatchNorm; one process already has them."))
+  var syncBatchNorm = false
 
   @Flag(help: "Stop at the first unreadable image instead of skipping it.")
   var stopOnBadFile = false
@@ -174,8 +186,14 @@ struct Train: ParsableCommand {
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
-    if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
-    if resume && output == nil {
+    if let resumeFrom, !Self.isCheckpointName(resumeFrom) {
+      throw ValidationError(
+        "--resume-from must name a checkpoint of the run (cp-NNNN.safetensors), got \(resumeFrom)")
+    }
+    if resuming && overwrite {
+      throw ValidationError("--resume and --overwrite exclude each other")
+    }
+    if resuming && output == nil {
       throw ValidationError("--resume needs --output, the run directory to continue")
     }
     do { try Self.defaults.applying(try overrides(data: "")).validate() } catch let error
@@ -187,12 +205,21 @@ struct Train: ParsableCommand {
 
   func run() throws { try compute.run(train) }
 
+  /// --resume-from implies --resume.
+  var resuming: Bool { resume || resumeFrom != nil }
+
+  static func isCheckpointName(_ name: String) -> Bool {
+    name.count == "cp-0000.safetensors".count && name.hasPrefix("cp-")
+      && name.hasSuffix(".safetensors") && name.dropFirst(3).prefix(4).allSatisfy(\.isNumber)
+  }
+
   func train() throws {
     if let world = MPIWorld.launched() { return try trainDistributed(world) }
-    let mode: RunDirectory.Mode = resume ? .resume : overwrite ? .overwrite : .new
+    let mode: RunDirectory.Mode = resuming ? .resume : overwrite ? .overwrite : .new
     let directory = try RunDirectory(URL(fileURLWithPath: outputPath()), mode: mode)
+    directory.resumeFrom = resumeFrom
     let configuration = try resolvedConfiguration(
-      stored: resume ? directory.storedRecord().configuration : nil)
+      stored: resuming ? directory.storedRecord().configuration : nil)
     let printer = TrainingPrinter(quiet: quiet, jsonLog: jsonLog)
     let run = try TrainingRun(
       configuration, directory: directory, workers: compute.workers,
@@ -209,7 +236,7 @@ struct Train: ParsableCommand {
       world.finalize()
       throw ExitCode(2)
     }
-    let mode: RunDirectory.Mode = resume ? .resume : overwrite ? .overwrite : .new
+    let mode: RunDirectory.Mode = resuming ? .resume : overwrite ? .overwrite : .new
     let url = URL(fileURLWithPath: output)
     var directory: RunDirectory?
     var run: TrainingRun?
@@ -220,12 +247,14 @@ struct Train: ParsableCommand {
     if world.allSucceeded(failure == nil) {
       do {
         let opened = directory ?? RunDirectory(following: url, mode: mode)
+        opened.resumeFrom = resumeFrom
         let configuration = try resolvedConfiguration(
-          stored: resume ? opened.storedRecord().configuration : nil)
+          stored: resuming ? opened.storedRecord().configuration : nil)
         let printer = TrainingPrinter(quiet: quiet, jsonLog: jsonLog)
+        let dataParallel = DataParallel(world: world, synchronizesBatchNorm: syncBatchNorm)
         run = try TrainingRun(
           configuration, directory: opened, workers: compute.workers,
-          stopOnBadFile: stopOnBadFile, dataParallel: DataParallel(world: world),
+          stopOnBadFile: stopOnBadFile, dataParallel: dataParallel,
           onEvent: { printer.show($0) })
       } catch { failure = error }
     }
@@ -327,5 +356,5 @@ struct Train: ParsableCommand {
 
 extension TrainingConfiguration.OptimizerKind: ExpressibleByArgument {}
 extension TrainingConfiguration.Monitor: ExpressibleByArgument {}
-extension Nonlinearity: ExpressibleByArgument {}
 extension RateSchedule.Kind: ExpressibleByArgument {}
+extension Nonlinearity: ExpressibleByArgument {}

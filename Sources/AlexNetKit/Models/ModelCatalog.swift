@@ -69,10 +69,7 @@ extension ModelCatalog {
       throw FileError(
         source, "holds model \(checkpoint.model), which is not in the catalogue (\(known))")
     }
-    guard !checkpoint.classNames.isEmpty else {
-      throw FileError(
-        source, "records no class names, so the model's class count is unknown")
-    }
+    try Checkpoint.checkHead(checkpoint, source: source)
     let configuration = try CatalogueConfiguration(checkpoint.modelConfiguration, source: source)
     let model = make(
       name, classes: checkpoint.classNames.count, activation: configuration.activation)

@@ -62,11 +62,12 @@ public final class TrainingRun {
   ///
   /// With `dataParallel`, this process is one rank of a data-parallel job: `batchSize` is per
   /// process, the loaders are sharded by rank, and only rank 0 reports events (`directory` is a
-  /// follower's on the other ranks, which write nothing).
+  /// follower's on the other ranks, which write nothing). Sizes whose estimate exceeds
+  /// `memoryBudget` (default `MemoryBudget.system()`) are refused before the model is built.
   public init(
     _ configuration: TrainingConfiguration, directory: RunDirectory, workers: Int = 1,
     stopOnBadFile: Bool = false, network: ((_ classes: Int) -> any Layer)? = nil,
-    dataParallel: DataParallel? = nil,
+    dataParallel: DataParallel? = nil, memoryBudget: MemoryBudget? = nil,
     onEvent givenOnEvent: @escaping @Sendable (TrainingEvent) -> Void = { _ in }
   ) throws {
     let silent: @Sendable (TrainingEvent) -> Void = { _ in }
@@ -76,10 +77,20 @@ public final class TrainingRun {
     let data = try TrainingData(configuration, onEvent: onEvent)
     if let stored { try data.checkClasses(stored, directory: directory) }
     let side = try configuration.resolvedImageSize()
-    model = try Self.makeModel(
-      configuration, classes: data.classNames.count, side: side, network: network)
+    let budget = try memoryBudget ?? MemoryBudget.system()
+    let (batch, classes) = (configuration.batchSize, data.classNames.count)
+    let flags = MemoryEstimate.Flags(
+      imageSize: "--image-size", batch: "--batch-size", classes: "class folders of --data:")
+    try budget.checkBeforeBuilding(
+      network == nil ? configuration.catalogueModel : nil, classes: classes, side: side,
+      batch: batch, mode: .training, flags: flags)
+    model = try Self.makeModel(configuration, classes: classes, side: side, network: network)
+    try budget.check(
+      model, side: side, batch: batch, resizeSide: Preprocessing.resizeSide(for: side),
+      mode: .training, flags: flags)
     try data.checkBatchSize()
     try Self.prepareTransfer(configuration, model: model, resuming: stored != nil, onEvent: onEvent)
+    try data.checkValidationSplit()
     let statistics =
       try stored.map { ($0.normalization, $0.colorPCA) } ?? data.measureStatistics(side: side)
     record = try RunRecord(
@@ -100,6 +111,7 @@ public final class TrainingRun {
     trainer.timeLimit = configuration.timeLimit.map { .milliseconds(Int64($0 * 60_000)) }
     if directory.mode == .resume {
       let (url, checkpoint) = try directory.lastCheckpoint()
+      try checkpoint.checkBelongs(to: record, source: url.path)
       try trainer.resume(from: checkpoint, source: url.path)
       onEvent(.resumed(checkpoint: url.lastPathComponent, epoch: trainer.completedEpochs))
     }
@@ -193,8 +205,9 @@ public final class TrainingRun {
       .reduce(0) { $0 + $1.variable.value.count }
     onEvent(
       .note(
-        "Frozen: \(prefixes.joined(separator: ", ")) (\(frozen.count) tensors, \(count) "
-          + "parameters); training \(model.trainableParameterCount - count)"))
+        "Frozen: \(prefixes.joined(separator: ", ")) (\(frozen.count) tensors, "
+          + "\(count.formatted()) parameters); training "
+          + "\((model.trainableParameterCount - count).formatted())"))
   }
 
   static func makeTrainer(
@@ -261,6 +274,17 @@ struct TrainingData {
         "\(training.samples.count) training images, fewer than one batch of "
           + "\(configuration.batchSize)")
     }
+  }
+
+  /// An empty validation split would end the run after its first epoch with NaN metrics.
+  func checkValidationSplit() throws {
+    guard let split = configuration.effectiveValidationSplit, let validation,
+      validation.samples.isEmpty
+    else { return }
+    throw ConfigurationError(
+      "--validation-split",
+      "\(split) of \(configuration.data) leaves no validation images (of "
+        + "\(training.samples.count)); give a larger split or 0")
   }
 
   /// A resumed run must see the classes it was trained on, in the same order.

@@ -86,4 +86,40 @@ import Testing
     let x = Tensor(shape: [100_000], repeating: 3)
     #expect(dropoutForward(input: x, mask: mask) == x * mask)
   }
+
+  /// A sample's mask drawn from its row seed is the same whatever the batch around it: one batch
+  /// of five rows equals the rows drawn two and three at a time (a rank's shard), and differs
+  /// from row to row; the kept fraction is near 1 − rate.
+  @Test func perSampleMasksDoNotDependOnTheBatch() {
+    let seeds: [UInt64] = (0..<5).map { dropoutRowSeed(layerSeed: 3, sampleKey: UInt64($0)) }
+    let whole = dropoutMask(shape: [5, 2, 3, 7], rate: 0.3, rowSeeds: seeds)
+    let first = dropoutMask(shape: [2, 2, 3, 7], rate: 0.3, rowSeeds: Array(seeds[0..<2]))
+    let rest = dropoutMask(shape: [3, 2, 3, 7], rate: 0.3, rowSeeds: Array(seeds[2...]))
+    #expect(whole.scalars == first.scalars + rest.scalars)
+    #expect(whole.scalars[0..<42] != whole.scalars[42..<84])
+    #expect(Set(whole.scalars) == [0, 1 / 0.7])
+    let large = dropoutMask(shape: [4, 25_000], rate: 0.3, rowSeeds: Array(seeds[0..<4]))
+    #expect(abs(large.mean() - 1) < 0.02)
+    // Neighbouring layer seeds and sample keys give unrelated masks.
+    let other = dropoutMask(
+      shape: [1, 42], rate: 0.3, rowSeeds: [dropoutRowSeed(layerSeed: 2, sampleKey: 1)])
+    #expect(other.scalars != Array(whole.scalars[42..<84]))
+  }
+
+  /// The per-sample dropout against finite differences (the same row seeds at every evaluation).
+  @Test func perSampleDropoutBackwardMatchesFiniteDifferences() {
+    var rng = SeededGenerator(seed: 6)
+    let x = rng.tensor([3, 2, 5])
+    let seeds: [UInt64] = [7, 8, 9]
+    func forward(_ input: Variable) -> Variable {
+      input.dropout(rate: 0.4, training: true, rowSeeds: seeds)
+    }
+    let input = Variable(x, requiresGradient: true)
+    let y = forward(input)
+    y.backward(gradient: y.value)
+    let numeric = numericalGradient(
+      of: { halfSumOfSquares(forward(Variable($0[0])).value) }, at: [x], input: 0)
+    #expect(gradientError(input.grad!, numeric) <= 1e-3)
+    #expect(input.grad!.scalars.contains(0))
+  }
 }

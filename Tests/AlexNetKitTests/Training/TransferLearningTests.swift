@@ -95,9 +95,11 @@ import Testing
     var g = SeededGenerator(seed: 8)
     model.train()
     for _ in 0..<3 {
-      let images = Tensor(shape: [4, 3, 32, 32], scalars: (0..<(4 * 3 * 32 * 32)).map { _ in
-        Float(g.nextNormal())
-      })
+      let images = Tensor(
+        shape: [4, 3, 32, 32],
+        scalars: (0..<(4 * 3 * 32 * 32)).map { _ in
+          Float(g.nextNormal())
+        })
       _ = trainer.computeGradients(images: images, labels: [0, 1, 2, 1])
       for (name, parameter) in model.namedParameters where frozen.contains(name) {
         #expect(parameter.grad == nil, "\(name)")
@@ -152,8 +154,16 @@ import Testing
     }
     let movedClassifier = saved.weights.first { $0.name == "classifier.0.weight" }?.tensor
     #expect(movedClassifier != nil && movedClassifier != given["classifier.0.weight"])
-    let stored = try RunDirectory(directory, mode: .resume).storedRecord().configuration
+    let reopened = try RunDirectory(directory, mode: .resume)
+    let stored = try reopened.storedRecord().configuration
     #expect(stored.freeze == ["features"] && stored.initWeights == url.path)
+    // Resuming freezes the same parameters again (and takes the weights from the checkpoint).
+    let resumed = try TrainingRun(stored, directory: reopened)
+    #expect(
+      resumed.model.unfrozenParameters.map(\.name) == run.model.unfrozenParameters.map(\.name))
+    #expect(resumed.model.unfrozenParameters.count < resumed.model.namedParameters.count)
+    let folder = url.deletingLastPathComponent().lastPathComponent
+    #expect(stored.withoutMachinePaths().initWeights == "\(folder)/w.safetensors")
   }
 }
 
