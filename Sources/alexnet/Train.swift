@@ -46,7 +46,7 @@ struct Train: ParsableCommand {
   @Option(
     help: ArgumentHelp(
       "Non-linearity of the catalogue model: relu or tanh (the paper's figure 1) "
-        + "(default: \(defaults.resolvedActivation.rawValue))."))
+        + "(default: \(defaults.activation.rawValue))."))
   var activation: Nonlinearity?
 
   @Option(help: "Input side in pixels (default: the model's own; 64 for the bundled sample).")
@@ -322,7 +322,7 @@ struct Train: ParsableCommand {
       seed.map { .set("--seed", \.seed, to: $0) },
       model.map { .set("--model", \.model, to: $0.rawValue) },
       activation.map {
-        .set("--activation", \.resolvedActivation, to: $0, show: \.rawValue)
+        .set("--activation", \.activation, to: $0, show: \.rawValue)
       },
       imageSize.map {
         .set("--image-size", \.imageSize, to: $0, show: { $0.map(String.init) ?? "(default)" })

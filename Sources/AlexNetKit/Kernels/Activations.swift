@@ -136,7 +136,8 @@ public func tanhBackward(
   inputGradient: UnsafeMutablePointer<Float>
 ) {
   Parallel.forEachChunk(count, minimumChunk: 1 << 16) { range in
-    let y = output + range.lowerBound, dy = outputGradient + range.lowerBound
+    let y = output + range.lowerBound
+    let dy = outputGradient + range.lowerBound
     let dx = inputGradient + range.lowerBound
     forEightAndRest(
       range.count,

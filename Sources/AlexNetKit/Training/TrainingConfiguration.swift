@@ -21,9 +21,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
   public var validationSplit = 0.1
   /// Seed of the split, the weights, the shuffling and the augmentation.
   public var seed: UInt64 = 123
-  /// The non-linearity of a catalogue model; nil (config.json written before the choice
-  /// existed) is ReLU. `resolvedActivation` reads it.
-  public var activation: Nonlinearity? = .relu
+  /// The non-linearity of a catalogue model (ReLU in a config.json written before the choice).
+  public var activation = Nonlinearity.relu
   /// Input side in pixels; nil takes the catalogue model's own.
   public var imageSize: Int?
   public var epochs = 50
@@ -85,6 +84,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
       if let value = try c.decodeIfPresent(T.self, forKey: key) { read[keyPath: path] = value }
     }
     try take(.model, \.model)
+    try take(.activation, \.activation)
     try take(.validationData, \.validationData)
     try take(.validationSplit, \.validationSplit)
     try take(.seed, \.seed)
@@ -135,12 +135,6 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 
   /// The catalogue model, when `model` names one.
   public var catalogueModel: ModelName? { ModelName(rawValue: model) }
-
-  /// The non-linearity, ReLU when none is recorded; setting it records it.
-  public var resolvedActivation: Nonlinearity {
-    get { activation ?? .relu }
-    set { activation = newValue }
-  }
 
   /// The input side: `imageSize`, or the catalogue model's default.
   public func resolvedImageSize() throws -> Int {

@@ -165,7 +165,7 @@ public final class TrainingRun {
   ) throws -> any Layer {
     let made: any Layer
     if let network {
-      guard configuration.resolvedActivation == .relu else {
+      guard configuration.activation == .relu else {
         throw ConfigurationError(
           "--activation", "applies to catalogue models only, not to \(configuration.model)")
       }
@@ -177,7 +177,7 @@ public final class TrainingRun {
       }
       made = ModelCatalog.make(
         name, classes: classes, seed: configuration.seed,
-        activation: configuration.resolvedActivation)
+        activation: configuration.activation)
     }
     do { _ = try made.outputShape(for: [1, 3, side, side]) } catch {
       throw ConfigurationError(
@@ -225,7 +225,7 @@ public final class TrainingRun {
     let trainer = Trainer(
       model: model, modelIdentifier: c.model,
       modelConfiguration: c.catalogueModel.map { _ in
-        CatalogueConfiguration(activation: c.resolvedActivation).json
+        CatalogueConfiguration(activation: c.activation).json
       },
       classNames: record.classNames, optimizer: optimizer,
       schedule: ReduceOnPlateau(
