@@ -13,19 +13,21 @@ struct Export: ParsableCommand {
       read the file back.
       safetensors: weights only under PyTorch's names, as load_state_dict(strict=True) wants them
       (no optimizer state), with the same metadata.
+      checkpoint: this tool's checkpoint to publish: no optimizer state and no machine paths (the
+      data folders keep their last two components); the history and the preprocessing stay.
       """)
 
   static let modelNames = ModelName.allCases.map(\.rawValue).joined(separator: ", ")
 
   enum Format: String, CaseIterable {
-    case onnx, safetensors
+    case onnx, safetensors, checkpoint
   }
 
   @Option(help: "A checkpoint of this tool, or bare safetensors weights with --model.")
   var weights: String
 
   // A string checked in run(), so that a wrong value is one line without the usage text.
-  @Option(help: "onnx or safetensors.")
+  @Option(help: "onnx, safetensors or checkpoint.")
   var format = "onnx"
 
   @Option(help: "The file to write.")
@@ -40,7 +42,7 @@ struct Export: ParsableCommand {
   func run() throws {
     try CommandError.reporting {
       guard let format = Format(rawValue: format) else {
-        throw CommandError("--format: expected onnx or safetensors, got \(format)")
+        throw CommandError("--format: expected onnx, safetensors or checkpoint, got \(format)")
       }
       let loaded = try LoadedModel(weights: weights, model: model, classesFile: classes)
       let info = ExportedModelInfo(
@@ -49,11 +51,23 @@ struct Export: ParsableCommand {
       switch format {
       case .onnx: try ONNXExport.write(loaded.network, info: info, to: url)
       case .safetensors: try StateDictExport.write(loaded.network, info: info, to: url)
+      case .checkpoint: return try publish()
       }
       let side = loaded.preprocessing.side
       let classes = loaded.classNames.count
       print("Wrote \(output): \(loaded.name.rawValue), \(classes) classes, input \(side)x\(side)")
     }
+  }
+}
+
+extension Export {
+  /// Writes the checkpoint without its optimizer state and machine paths.
+  func publish() throws {
+    let source = URL(fileURLWithPath: weights)
+    let published = try Checkpoint(contentsOf: source).published()
+    try published.write(to: [URL(fileURLWithPath: output)])
+    let classes = published.classNames.count
+    print("Wrote \(output): \(published.model), \(classes) classes, epoch \(published.epoch)")
   }
 }
 

@@ -68,6 +68,31 @@ import Testing
     #expect(onnxEvaluation.output.contains("\"confusionMatrix\""))
   }
 
+  @Test func publishedCheckpointHasNoOptimizerStateNorMachinePaths() throws {
+    let (data, run) = try Self.trainedRun()
+    let checkpoint = run.appendingPathComponent("best.safetensors").path
+    let published = run.appendingPathComponent("published.safetensors").path
+    let result = try runAlexnet([
+      "export", "--weights", checkpoint, "--format", "checkpoint", "--output", published,
+    ])
+    #expect(result.status == 0 && result.output.contains("small, 2 classes"), "\(result.error)")
+    let original = try Checkpoint(contentsOf: URL(fileURLWithPath: checkpoint))
+    let file = try SafetensorsFile(contentsOf: URL(fileURLWithPath: published))
+    #expect(!original.optimizerState.isEmpty)
+    #expect(!file.names.contains { $0.hasPrefix("optimizer.") })
+    #expect(file.names.count == original.weights.count)
+    let metadata = file.metadata.values.joined(separator: "\n")
+    #expect(!metadata.contains(data.deletingLastPathComponent().path))
+    #expect(file.metadata["history"] == original.records["history"])
+    #expect(file.metadata["history"]?.contains("seconds") == true)
+    // Still a model predict reads, with the same answers.
+    let image = data.appendingPathComponent("red/1.png").path
+    let before = try runAlexnet(["predict", "--weights", checkpoint, "--json", image])
+    let after = try runAlexnet(["predict", "--weights", published, "--json", image])
+    #expect(after.status == 0, "\(after.error)")
+    #expect(Self.close(try Self.json([after.output]), try Self.json([before.output])))
+  }
+
   /// Each text parsed as JSON.
   static func json(_ texts: [String]) throws -> [Any] {
     try texts.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) }
@@ -99,7 +124,7 @@ import Testing
       ),
       (
         ["export", "--weights", "/no/w.safetensors", "--format", "tflite", "--output", out],
-        "--format: expected onnx or safetensors, got tflite"
+        "--format: expected onnx, safetensors or checkpoint, got tflite"
       ),
       (["predict", "--weights", garbage.path, "x.jpg"], "garbage.onnx: not an ONNX model"),
     ]
