@@ -1,6 +1,7 @@
 import AlexNetKit
 import ArgumentParser
 import Foundation
+import Synchronization
 
 /// `alexnet train`: flags become a `TrainingConfiguration`, the library's `TrainingRun` trains,
 /// and `TrainingPrinter` shows its events. Options are optional so that a flag given can be told
@@ -206,6 +207,16 @@ struct Train: ParsableCommand {
   @Flag(help: "One JSON object per epoch on standard output, for scripts.")
   var jsonLog = false
 
+  @Option(
+    help: ArgumentHelp(
+      "Also write TensorBoard event files into this directory (train/ and validation/, "
+        + "as Keras's TensorBoard callback).",
+      valueName: "dir"))
+  var tensorboard: String?
+
+  @Option(help: "With --tensorboard: also write batch scalars every N training steps.")
+  var tensorboardEvery: Int?
+
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
@@ -215,6 +226,14 @@ struct Train: ParsableCommand {
     }
     if resuming && overwrite {
       throw ValidationError("--resume and --overwrite exclude each other")
+    }
+    if let tensorboardEvery {
+      guard tensorboard != nil else {
+        throw ValidationError("--tensorboard-every needs --tensorboard DIR")
+      }
+      guard tensorboardEvery >= 1 else {
+        throw ValidationError("--tensorboard-every must be at least 1, got \(tensorboardEvery)")
+      }
     }
     if resuming && output == nil {
       throw ValidationError("--resume needs --output, the run directory to continue")
@@ -244,15 +263,22 @@ struct Train: ParsableCommand {
     let configuration = try resolvedConfiguration(
       stored: resuming ? directory.storedRecord().configuration : nil)
     let printer = TrainingPrinter(quiet: quiet, jsonLog: jsonLog)
+    let relay = TensorBoardRelay()
     let run = try TrainingRun(
       configuration, directory: directory, workers: compute.workers,
-      stopOnBadFile: stopOnBadFile, onEvent: { printer.show($0) })
+      stopOnBadFile: stopOnBadFile,
+      onEvent: {
+        printer.show($0)
+        relay.record($0)
+      })
     if cacheImages {
       for loader in [run.trainingLoader] + (run.validationLoader.map { [$0] } ?? []) {
         loader.cacheDecodedImages()
       }
     }
+    try relay.open(tensorboard, everySteps: tensorboardEvery, after: run)
     try run.fit()
+    try relay.finish()
   }
 
   /// One rank of `mpirun -np N alexnet train`: rank 0 opens (locks) the run directory, prints and
@@ -269,6 +295,7 @@ struct Train: ParsableCommand {
     var directory: RunDirectory?
     var run: TrainingRun?
     var failure: Error?
+    let relay = TensorBoardRelay()
     if world.isRoot {
       do { directory = try RunDirectory(url, mode: mode) } catch { failure = error }
     }
@@ -283,7 +310,13 @@ struct Train: ParsableCommand {
         run = try TrainingRun(
           configuration, directory: opened, workers: compute.workers,
           stopOnBadFile: stopOnBadFile, dataParallel: dataParallel,
-          onEvent: { printer.show($0) })
+          onEvent: {
+            printer.show($0)
+            relay.record($0)
+          })
+        if world.isRoot, let run {
+          try relay.open(tensorboard, everySteps: tensorboardEvery, after: run)
+        }
       } catch { failure = error }
     }
     guard world.allSucceeded(failure == nil), let run else {
@@ -297,6 +330,7 @@ struct Train: ParsableCommand {
       world.abort(code: 1)
     }
     world.finalize()
+    try relay.finish()
   }
 
   /// A new run: the defaults (the bundled sample's when no --data) and the flags. A resumed run:
@@ -383,6 +417,26 @@ struct Train: ParsableCommand {
     formatter.dateFormat = "yyyyMMdd-HHmmss"
     return formatter.string(from: Date())
   }
+}
+
+/// Passes a run's events to its TensorBoard log, which is opened only once the run is prepared
+/// (so a refused run leaves no event file) but must see the events from the start of `fit`.
+final class TensorBoardRelay: Sendable {
+  let log = Mutex<TensorBoardLog?>(nil)
+
+  func record(_ event: TrainingEvent) { log.withLock { $0 }?.record(event) }
+
+  /// Opens `directory`'s log (nothing without one), counting steps from the run's completed
+  /// epochs when it resumes.
+  func open(_ directory: String?, everySteps: Int?, after run: TrainingRun) throws {
+    guard let directory else { return }
+    let opened = try TensorBoardLog(
+      directory: URL(fileURLWithPath: directory), everySteps: everySteps,
+      completedEpochs: run.trainer.completedEpochs)
+    log.withLock { $0 = opened }
+  }
+
+  func finish() throws { try log.withLock { $0 }?.finish() }
 }
 
 extension TrainingConfiguration.OptimizerKind: ExpressibleByArgument {}

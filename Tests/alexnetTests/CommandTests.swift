@@ -67,7 +67,8 @@ import Testing
       ["--batch-size", "0"], ["--validation-split", "1.5"], ["--lr=-1"], ["--epochs", "0"],
       ["--augment", "crop,rotate"], ["--momentum", "1"], ["--threads", "0"],
       ["--min-lr=-1"], ["--resume"], ["--resume", "--overwrite", "--output", "x"],
-      ["--image-size", "100000"], ["--activation", "sigmoid"],
+      ["--image-size", "100000"], ["--activation", "sigmoid"], ["--tensorboard-every", "2"],
+      ["--tensorboard", "tb", "--tensorboard-every", "0"],
     ] {
       #expect(throws: (any Error).self, "\(bad)") { try Train.parse(bad) }
     }
@@ -80,13 +81,35 @@ import Testing
       ).contains("unknown rotate"))
   }
 
+  /// Two runs into one log (3 epochs; the first with batch scalars, 8 images in batches of 4):
+  /// two event files per folder, epoch scalars at steps 1, 2, 3, batch scalars at 1...4.
+  func expectTensorBoardLog(_ log: URL) throws {
+    var scalars: [String: [TensorBoardScalar]] = [:]
+    for folder in ["train", "validation"] {
+      let directory = log.appendingPathComponent(folder)
+      let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+      #expect(files.count == 2 && files.allSatisfy { $0.hasPrefix("events.out.tfevents.") })
+      for file in files {
+        let read = try EventFileReader.scalars(in: directory.appendingPathComponent(file))
+        #expect(read.version == "brain.Event:2")
+        scalars[folder, default: []] += read.scalars
+      }
+    }
+    let train = scalars["train"] ?? []
+    #expect(train.filter { $0.tag == "epoch_loss" }.map(\.step) == [1, 2, 3])
+    #expect(train.filter { $0.tag == "batch_loss" }.map(\.step) == [1, 2, 3, 4])
+    #expect(train.filter { $0.tag == "epoch_learning_rate" }.count == 3)
+    #expect(scalars["validation"]?.filter { $0.tag == "epoch_accuracy" }.map(\.step) == [1, 2, 3])
+  }
+
   @Test func trainEvaluatePredictEndToEnd() throws {
     let data = try Self.dataFolder()
     let run = try Self.scratch().appendingPathComponent("run")
     let train = try runAlexnet([
       "train", "--data", data.path, "--validation-split", "0.2", "--epochs", "2", "--batch-size",
       "4",
-      "--image-size", "32", "--output", run.path,
+      "--image-size", "32", "--output", run.path, "--tensorboard", run.path + "-tb",
+      "--tensorboard-every", "1",
     ])
     #expect(train.status == 0, "\(train.error)")
     #expect(
@@ -104,10 +127,12 @@ import Testing
       "train", "--data", data.path, "--validation-split", "0.2", "--epochs", "3", "--batch-size",
       "4",
       "--image-size", "32", "--output", run.path, "--resume", "--json-log",
+      "--tensorboard", run.path + "-tb",
     ])
     #expect(
       resumed.status == 0
         && resumed.output.split(separator: "\n").filter { $0.hasPrefix("{") }.count == 1)
+    try expectTensorBoardLog(URL(fileURLWithPath: run.path + "-tb"))
 
     let evaluation = try runAlexnet([
       "evaluate", "--weights", run.appendingPathComponent("best.safetensors").path,
