@@ -54,6 +54,11 @@ struct Evaluate: ParsableCommand {
       let folder = try ImageFolder(
         root: root, classNames: loaded.classNames, validationSplit: validationSplit,
         subset: validationSplit == nil ? .all : .validation, seed: seed)
+      // Metrics over no images are NaN: a refusal, not "nan%" with exit code 0.
+      guard !folder.samples.isEmpty else {
+        throw CommandError(
+          "\(root.path): --validation-split \(validationSplit ?? 0) leaves no images to evaluate")
+      }
       let metrics: ClassificationMetrics
       if tenCrop {
         metrics = try evaluateTenCrop(

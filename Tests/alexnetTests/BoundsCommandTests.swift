@@ -95,4 +95,47 @@ import Testing
     #expect(train.status == 0, "\(train.error)")
     #expect(train.error.contains("strip.png") && train.error.contains("aspect-ratio"))
   }
+
+  /// The checkpoint's class folders with one photo each: any split of 0.01 holds out nothing.
+  @Test func evaluateOnNoImagesIsRefused() throws {
+    let classes = try Checkpoint(contentsOf: URL(fileURLWithPath: Self.weights)).classNames
+    let root = try CommandTests.scratch()
+    for name in classes {
+      let folder = root.appendingPathComponent(name)
+      try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      try FileManager.default.copyItem(
+        at: URL(fileURLWithPath: try Self.firstPhoto()),
+        to: folder.appendingPathComponent("0.JPEG"))
+    }
+    let line = try Self.refusal([
+      "evaluate", "--weights", Self.weights, "--data", root.path, "--validation-split", "0.01",
+    ])
+    #expect(line.hasSuffix("--validation-split 0.01 leaves no images to evaluate"), "\(line)")
+  }
+
+  /// An index from other weights (its digest) or holding NaN is refused; its own weights work.
+  @Test func similarChecksTheIndex() throws {
+    let data = try CommandTests.dataFolder(perClass: 2)
+    let index = try CommandTests.scratch().appendingPathComponent("index.safetensors")
+    let made = try runAlexnet([
+      "features", "--weights", Self.weights, "--data", data.path, "--output", index.path,
+    ])
+    #expect(made.status == 0, "\(made.error)")
+    let image = try Self.firstPhoto()
+    let query = ["similar", "--features", index.path, "--weights", Self.weights, image]
+    let ok = try runAlexnet(query + ["--top", "2"])
+    #expect(ok.status == 0 && ok.output.contains("distance") && !ok.output.contains("nan"))
+    let file = try SafetensorsFile(contentsOf: index)
+    let features = try file.tensor(named: "features")
+    var metadata = file.metadata
+    metadata["weights_digest"] = "0"
+    try Safetensors.write([("features", features)], metadata: metadata, to: index)
+    let other = try Self.refusal(query)
+    #expect(other.contains("was made with other weights"), "\(other)")
+    var poisoned = features
+    poisoned.scalars[features.shape[1] + 3] = .nan
+    try Safetensors.write([("features", poisoned)], metadata: file.metadata, to: index)
+    let nan = try Self.refusal(query)
+    #expect(nan.hasSuffix("features row 1 holds a non-finite value (nan)"), "\(nan)")
+  }
 }
