@@ -49,7 +49,8 @@ struct Evaluate: ParsableCommand {
   func run() throws {
     try compute.run {
       let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
-      try checkMemory(loaded)
+      try Self.checkMemory(
+        loaded, batch: tenCrop ? 10 : batchSize, batchFlag: tenCrop ? nil : "--batch-size")
       let root = try SampleData.folder(data)
       let folder = try ImageFolder(
         root: root, classNames: loaded.classNames, validationSplit: validationSplit,
@@ -82,13 +83,11 @@ struct Evaluate: ParsableCommand {
     }
   }
 
-  /// Refuses a --batch-size (or --ten-crop batch) whose estimate exceeds the memory budget.
-  func checkMemory(_ loaded: LoadedModel) throws {
-    let batch = tenCrop ? 10 : batchSize
+  /// Refuses a batch (--batch-size, or the ten crops) whose estimate exceeds the memory budget.
+  static func checkMemory(_ loaded: LoadedModel, batch: Int, batchFlag: String?) throws {
     let side = loaded.preprocessing.side, resizeSide = loaded.preprocessing.resizeSide
     let flags = MemoryEstimate.Flags(
-      imageSize: "the recorded crop", batch: tenCrop ? "--ten-crop" : "--batch-size",
-      resize: "the recorded resize")
+      imageSize: "the recorded crop", batch: batchFlag, resize: "the recorded resize")
     let budget = try MemoryBudget.system()
     try budget.checkBeforeBuilding(
       nil, classes: loaded.classNames.count, side: side, batch: batch, resizeSide: resizeSide,

@@ -36,6 +36,7 @@ struct Features: ParsableCommand {
   func run() throws {
     try compute.run {
       let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
+      try Evaluate.checkMemory(loaded, batch: batchSize, batchFlag: "--batch-size")
       let folder = try ImageFolder(root: URL(fileURLWithPath: data))
       let loader = BatchLoader(
         samples: folder.samples, pipeline: loaded.preprocessing.pipeline, batchSize: batchSize,

@@ -14,7 +14,10 @@ import Testing
     _ arguments: [String], environment: [String: String] = [:]
   ) throws -> String {
     let result = try runAlexnet(arguments, environment: environment)
-    let lines = result.error.split(separator: "\n").filter { !$0.hasPrefix("note: ") }
+    // A flag refused by validate() is followed by the parser's usage hint: not an error line.
+    let lines = result.error.split(separator: "\n").filter {
+      !$0.hasPrefix("note: ") && !$0.hasPrefix("Usage: ") && !$0.hasPrefix("  See '")
+    }
     guard result.status != 0, result.status < 128, lines.count == 1 else {
       return "status \(result.status), stderr: \(result.error.prefix(300))"
     }
@@ -51,6 +54,17 @@ import Testing
       "evaluate", "--weights", Self.weights, "--batch-size", "100000000",
     ])
     #expect(batch.contains("--batch-size 100000000 needs about"), "\(batch)")
+    let features = try Self.refusal([
+      "features", "--weights", Self.weights, "--data", CommandTests.sample.path,
+      "--batch-size", "100000000", "--output", "/tmp/never-written.safetensors",
+    ])
+    #expect(features.contains("--batch-size 100000000 needs about"), "\(features)")
+    let threads = try Self.refusal([
+      "predict", "--weights", Self.weights, "--threads", "100000", image,
+    ])
+    #expect(threads.hasPrefix("Error: --threads must be in 1..."), "\(threads)")
+    let workers = try Self.refusal(["evaluate", "--weights", Self.weights, "--workers", "100000"])
+    #expect(workers.hasPrefix("Error: --workers must be in 1..."), "\(workers)")
   }
 
   @Test func theBudgetCanBeSetAndIsChecked() throws {
