@@ -43,6 +43,12 @@ struct Train: ParsableCommand {
         + "(default: \(defaults.model))."))
   var model: ModelName?
 
+  @Option(
+    help: ArgumentHelp(
+      "Non-linearity of the catalogue model: relu or tanh (the paper's figure 1) "
+        + "(default: \(defaults.resolvedActivation.rawValue))."))
+  var activation: Nonlinearity?
+
   @Option(help: "Input side in pixels (default: the model's own; 64 for the bundled sample).")
   var imageSize: Int?
 
@@ -132,15 +138,41 @@ struct Train: ParsableCommand {
     help: "Weight the loss by inverse class frequency (for imbalanced folders).")
   var balanceClasses: Bool?
 
+  @Option(
+    help: ArgumentHelp(
+      "Start from these weights with a fresh optimizer: a checkpoint, or a PyTorch state dict "
+        + "saved as safetensors (a module. prefix is removed; a last layer for another class "
+        + "count is replaced).",
+      valueName: "file"))
+  var initWeights: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "Do not train the parameters under this name prefix (repeatable), e.g. features.",
+      valueName: "prefix"))
+  var freeze: [String] = []
+
   @Option(help: "Run directory (default: runs/<model>-<date>).")
   var output: String?
 
   @Flag(help: "Continue the run in --output from its last checkpoint, with its settings.")
   var resume = false
 
+  @Option(
+    help: ArgumentHelp(
+      "Continue the run in --output from this checkpoint (implies --resume).",
+      valueName: "cp-NNNN.safetensors"))
+  var resumeFrom: String?
+
   @Flag(
     help: "Replace the run in --output (its checkpoints, history and metrics are removed first).")
   var overwrite = false
+
+  @Flag(
+    help: ArgumentHelp(
+      "Under mpirun: batch-norm statistics over the global batch (all processes), "
+        + "as PyTorch's SyncBatchNorm; one process already has them."))
+  var syncBatchNorm = false
 
   @Flag(help: "Stop at the first unreadable image instead of skipping it.")
   var stopOnBadFile = false
@@ -154,8 +186,14 @@ struct Train: ParsableCommand {
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
-    if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
-    if resume && output == nil {
+    if let resumeFrom, !Self.isCheckpointName(resumeFrom) {
+      throw ValidationError(
+        "--resume-from must name a checkpoint of the run (cp-NNNN.safetensors), got \(resumeFrom)")
+    }
+    if resuming && overwrite {
+      throw ValidationError("--resume and --overwrite exclude each other")
+    }
+    if resuming && output == nil {
       throw ValidationError("--resume needs --output, the run directory to continue")
     }
     do { try Self.defaults.applying(try overrides(data: "")).validate() } catch let error
@@ -167,12 +205,21 @@ struct Train: ParsableCommand {
 
   func run() throws { try compute.run(train) }
 
+  /// --resume-from implies --resume.
+  var resuming: Bool { resume || resumeFrom != nil }
+
+  static func isCheckpointName(_ name: String) -> Bool {
+    name.count == "cp-0000.safetensors".count && name.hasPrefix("cp-")
+      && name.hasSuffix(".safetensors") && name.dropFirst(3).prefix(4).allSatisfy(\.isNumber)
+  }
+
   func train() throws {
     if let world = MPIWorld.launched() { return try trainDistributed(world) }
-    let mode: RunDirectory.Mode = resume ? .resume : overwrite ? .overwrite : .new
+    let mode: RunDirectory.Mode = resuming ? .resume : overwrite ? .overwrite : .new
     let directory = try RunDirectory(URL(fileURLWithPath: outputPath()), mode: mode)
+    directory.resumeFrom = resumeFrom
     let configuration = try resolvedConfiguration(
-      stored: resume ? directory.storedRecord().configuration : nil)
+      stored: resuming ? directory.storedRecord().configuration : nil)
     let printer = TrainingPrinter(quiet: quiet, jsonLog: jsonLog)
     let run = try TrainingRun(
       configuration, directory: directory, workers: compute.workers,
@@ -189,7 +236,7 @@ struct Train: ParsableCommand {
       world.finalize()
       throw ExitCode(2)
     }
-    let mode: RunDirectory.Mode = resume ? .resume : overwrite ? .overwrite : .new
+    let mode: RunDirectory.Mode = resuming ? .resume : overwrite ? .overwrite : .new
     let url = URL(fileURLWithPath: output)
     var directory: RunDirectory?
     var run: TrainingRun?
@@ -200,12 +247,14 @@ struct Train: ParsableCommand {
     if world.allSucceeded(failure == nil) {
       do {
         let opened = directory ?? RunDirectory(following: url, mode: mode)
+        opened.resumeFrom = resumeFrom
         let configuration = try resolvedConfiguration(
-          stored: resume ? opened.storedRecord().configuration : nil)
+          stored: resuming ? opened.storedRecord().configuration : nil)
         let printer = TrainingPrinter(quiet: quiet, jsonLog: jsonLog)
+        let dataParallel = DataParallel(world: world, synchronizesBatchNorm: syncBatchNorm)
         run = try TrainingRun(
           configuration, directory: opened, workers: compute.workers,
-          stopOnBadFile: stopOnBadFile, dataParallel: DataParallel(world: world),
+          stopOnBadFile: stopOnBadFile, dataParallel: dataParallel,
           onEvent: { printer.show($0) })
       } catch { failure = error }
     }
@@ -244,6 +293,9 @@ struct Train: ParsableCommand {
       validationSplit.map { .set("--validation-split", \.validationSplit, to: $0) },
       seed.map { .set("--seed", \.seed, to: $0) },
       model.map { .set("--model", \.model, to: $0.rawValue) },
+      activation.map {
+        .set("--activation", \.resolvedActivation, to: $0, show: \.rawValue)
+      },
       imageSize.map {
         .set("--image-size", \.imageSize, to: $0, show: { $0.map(String.init) ?? "(default)" })
       },
@@ -269,6 +321,13 @@ struct Train: ParsableCommand {
           "--time-limit", \.timeLimit, to: $0, mayChangeOnResume: true,
           show: { $0.map { "\($0)" } ?? "(none)" })
       },
+      initWeights.map {
+        .set("--init-weights", \.initWeights, to: Self.absolute($0), show: { $0 ?? "(none)" })
+      },
+      freeze.isEmpty
+        ? nil
+        : .set(
+          "--freeze", \.freeze, to: freeze, show: { $0?.joined(separator: ",") ?? "(none)" }),
     ]
     if let augment {
       let list = try Augmentation.list(augment)
@@ -298,3 +357,4 @@ struct Train: ParsableCommand {
 extension TrainingConfiguration.OptimizerKind: ExpressibleByArgument {}
 extension TrainingConfiguration.Monitor: ExpressibleByArgument {}
 extension RateSchedule.Kind: ExpressibleByArgument {}
+extension Nonlinearity: ExpressibleByArgument {}

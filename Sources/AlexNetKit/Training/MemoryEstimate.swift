@@ -149,6 +149,8 @@ extension ModelName {
     switch self {
     case .alexnet, .alexnetBN, .alexnetTV: return 4096
     case .small: return 512
+    // At its 32 px; larger inputs widen it, which the estimate of the built model then counts.
+    case .cifar4: return 64 * 3 * 3
     }
   }
 }

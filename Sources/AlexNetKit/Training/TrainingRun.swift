@@ -89,6 +89,7 @@ public final class TrainingRun {
       model, side: side, batch: batch, resizeSide: Preprocessing.resizeSide(for: side),
       mode: .training, flags: flags)
     try data.checkBatchSize()
+    try Self.prepareTransfer(configuration, model: model, resuming: stored != nil, onEvent: onEvent)
     try data.checkValidationSplit()
     let statistics =
       try stored.map { ($0.normalization, $0.colorPCA) } ?? data.measureStatistics(side: side)
@@ -110,6 +111,7 @@ public final class TrainingRun {
     trainer.timeLimit = configuration.timeLimit.map { .milliseconds(Int64($0 * 60_000)) }
     if directory.mode == .resume {
       let (url, checkpoint) = try directory.lastCheckpoint()
+      try checkpoint.checkBelongs(to: record, source: url.path)
       try trainer.resume(from: checkpoint, source: url.path)
       onEvent(.resumed(checkpoint: url.lastPathComponent, epoch: trainer.completedEpochs))
     }
@@ -160,13 +162,19 @@ public final class TrainingRun {
   ) throws -> any Layer {
     let made: any Layer
     if let network {
+      guard configuration.resolvedActivation == .relu else {
+        throw ConfigurationError(
+          "--activation", "applies to catalogue models only, not to \(configuration.model)")
+      }
       made = network(classes)
     } else {
       guard let name = configuration.catalogueModel else {
         let known = ModelName.allCases.map(\.rawValue).joined(separator: ", ")
         throw ConfigurationError("--model", "must be one of \(known), got \(configuration.model)")
       }
-      made = ModelCatalog.make(name, classes: classes, seed: configuration.seed)
+      made = ModelCatalog.make(
+        name, classes: classes, seed: configuration.seed,
+        activation: configuration.resolvedActivation)
     }
     do { _ = try made.outputShape(for: [1, 3, side, side]) } catch {
       throw ConfigurationError(
@@ -176,6 +184,30 @@ public final class TrainingRun {
       )
     }
     return made
+  }
+
+  /// A new run with `initWeights` starts from them (a resumed one from its checkpoint instead);
+  /// every run freezes `freeze`. Says what it did in notes.
+  static func prepareTransfer(
+    _ configuration: TrainingConfiguration, model: any Layer, resuming: Bool,
+    onEvent: (TrainingEvent) -> Void
+  ) throws {
+    if let path = configuration.initWeights, !resuming {
+      let report = try WeightLoading.load(
+        contentsOf: URL(fileURLWithPath: path), into: model,
+        modelIdentifier: configuration.model)
+      for line in report.lines(source: path) { onEvent(.note(line)) }
+    }
+    let prefixes = configuration.freeze ?? []
+    guard !prefixes.isEmpty else { return }
+    let frozen = Set(try model.freeze(prefixes))
+    let count = model.namedParameters.filter { frozen.contains($0.name) }
+      .reduce(0) { $0 + $1.variable.value.count }
+    onEvent(
+      .note(
+        "Frozen: \(prefixes.joined(separator: ", ")) (\(frozen.count) tensors, "
+          + "\(count.formatted()) parameters); training "
+          + "\((model.trainableParameterCount - count).formatted())"))
   }
 
   static func makeTrainer(
@@ -188,7 +220,11 @@ public final class TrainingRun {
       ? SGD(learningRate: c.learningRate, momentum: c.momentum, weightDecay: c.weightDecay)
       : Adam(learningRate: c.learningRate, weightDecay: c.weightDecay)
     let trainer = Trainer(
-      model: model, modelIdentifier: c.model, classNames: record.classNames, optimizer: optimizer,
+      model: model, modelIdentifier: c.model,
+      modelConfiguration: c.catalogueModel.map { _ in
+        CatalogueConfiguration(activation: c.resolvedActivation).json
+      },
+      classNames: record.classNames, optimizer: optimizer,
       schedule: ReduceOnPlateau(
         factor: c.lrFactor, patience: c.lrPatience, minRate: c.minLearningRate),
       earlyStopping: EarlyStopping(patience: c.patience), earlyStoppingMonitor: c.monitor.rawValue,
