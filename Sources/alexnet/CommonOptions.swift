@@ -11,12 +11,19 @@ struct ComputeOptions: ParsableArguments {
     help: "Image decoding threads (default 1: while a model trains, the cores are busy with it).")
   var workers = 1
 
+  /// Four threads per core at most: more only adds stacks and OpenBLAS buffers (100,000 threads
+  /// exhausted the memory and hung the process).
+  static var maximumThreads: Int { 4 * ProcessInfo.processInfo.activeProcessorCount }
+
   func validate() throws {
-    if let threads, threads < 1 {
-      throw ValidationError("--threads must be at least 1, got \(threads)")
+    let range = 1...Self.maximumThreads
+    if let threads, !range.contains(threads) {
+      throw ValidationError(
+        "--threads must be in 1...\(range.upperBound) (four per core), got \(threads)")
     }
-    guard workers >= 1 else {
-      throw ValidationError("--workers must be at least 1, got \(workers)")
+    guard range.contains(workers) else {
+      throw ValidationError(
+        "--workers must be in 1...\(range.upperBound) (four per core), got \(workers)")
     }
   }
 

@@ -55,7 +55,8 @@ struct Evaluate: ParsableCommand {
   func run() throws {
     try compute.run {
       var loaded = try LoadedModel(weights: weights, model: model, classesFile: nil)
-      try checkMemory(loaded)
+      try Self.checkMemory(
+        loaded, batch: tenCrop ? 10 : batchSize, batchFlag: tenCrop ? nil : "--batch-size")
       let root = try SampleData.folder(data)
       // Bare weights name no classes: the folder's sorted classes are the outputs, as training
       // numbers them.
@@ -63,6 +64,11 @@ struct Evaluate: ParsableCommand {
         root: root, classNames: loaded.isBare ? nil : loaded.classNames,
         validationSplit: validationSplit,
         subset: validationSplit == nil ? .all : .validation, seed: seed)
+      // Metrics over no images are NaN: a refusal, not "nan%" with exit code 0.
+      guard !folder.samples.isEmpty else {
+        throw CommandError(
+          "\(root.path): --validation-split \(validationSplit ?? 0) leaves no images to evaluate")
+      }
       if loaded.isBare {
         guard folder.classNames.count == loaded.classNames.count else {
           throw CommandError(
@@ -94,13 +100,11 @@ struct Evaluate: ParsableCommand {
     }
   }
 
-  /// Refuses a --batch-size (or --ten-crop batch) whose estimate exceeds the memory budget.
-  func checkMemory(_ loaded: LoadedModel) throws {
-    let batch = tenCrop ? 10 : batchSize
+  /// Refuses a batch (--batch-size, or the ten crops) whose estimate exceeds the memory budget.
+  static func checkMemory(_ loaded: LoadedModel, batch: Int, batchFlag: String?) throws {
     let side = loaded.preprocessing.side, resizeSide = loaded.preprocessing.resizeSide
     let flags = MemoryEstimate.Flags(
-      imageSize: "the recorded crop", batch: tenCrop ? "--ten-crop" : "--batch-size",
-      resize: "the recorded resize")
+      imageSize: "the recorded crop", batch: batchFlag, resize: "the recorded resize")
     let budget = try MemoryBudget.system()
     try budget.checkBeforeBuilding(
       nil, classes: loaded.classNames.count, side: side, batch: batch, resizeSide: resizeSide,

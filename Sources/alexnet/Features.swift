@@ -42,6 +42,7 @@ struct Features: ParsableCommand {
   func run() throws {
     try compute.run {
       let loaded = try LoadedModel(weights: weights, model: model, classesFile: nil)
+      try Evaluate.checkMemory(loaded, batch: batchSize, batchFlag: "--batch-size")
       let folder = try ImageFolder(root: URL(fileURLWithPath: data))
       let loader = BatchLoader(
         samples: folder.samples, pipeline: loaded.preprocessing.pipeline, batchSize: batchSize,
@@ -66,6 +67,7 @@ struct Features: ParsableCommand {
         "paths": String(decoding: try encoder.encode(paths), as: UTF8.self),
         "class_names": String(decoding: try encoder.encode(folder.classNames), as: UTF8.self),
         "model": loaded.name.rawValue, "weights": weights,
+        "weights_digest": weightsDigest(loaded.network),
       ]
       try Safetensors.write(
         [
@@ -123,6 +125,7 @@ struct Similar: ParsableCommand {
         throw CommandError("\(features): expected \"features\" [N, D] and N paths in its metadata")
       }
       let loaded = try LoadedModel(weights: weights, model: model, classesFile: nil)
+      try checkIndex(index, matrix: matrix, network: loaded.network)
       let picture = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
       let query = penultimateFeatures(loaded.network, images: loaded.preprocessing.tensor(picture))
         .scalars
@@ -130,6 +133,10 @@ struct Similar: ParsableCommand {
         throw CommandError(
           "\(weights) gives \(query.count)-value features; \(features) holds \(matrix.shape[1])-value ones"
         )
+      }
+      guard query.allSatisfy(\.isFinite) else {
+        throw CommandError(
+          "\(weights) gives non-finite features for \(image) (NaN or infinite weights?)")
       }
       let neighbours = nearestNeighbours(of: query, in: matrix, count: top)
       print("Nearest to \(image):")
@@ -156,6 +163,28 @@ struct Similar: ParsableCommand {
         try AtomicFile.write(page + "\n", to: URL(fileURLWithPath: html))
         print("Wrote \(html)")
       }
+    }
+  }
+
+  /// The index must come from these weights (its recorded digest) and hold finite numbers only:
+  /// otherwise every distance is meaningless or NaN.
+  func checkIndex(_ index: SafetensorsFile, matrix: Tensor, network: any Layer) throws {
+    if let recorded = index.metadata["weights_digest"] {
+      let digest = weightsDigest(network)
+      guard recorded == digest else {
+        throw CommandError(
+          "\(features) was made with other weights (digest \(recorded)) than \(weights) "
+            + "(\(digest)); run alexnet features with these weights")
+      }
+    } else {
+      printError(
+        "warning: \(features) records no weights digest; cannot check it matches \(weights)")
+    }
+    let width = matrix.shape[1]
+    if let bad = matrix.scalars.firstIndex(where: { !$0.isFinite }) {
+      throw CommandError(
+        "\(features): features row \(bad / width) holds a non-finite value "
+          + "(\(matrix.scalars[bad]))")
     }
   }
 

@@ -14,7 +14,10 @@ import Testing
     _ arguments: [String], environment: [String: String] = [:]
   ) throws -> String {
     let result = try runAlexnet(arguments, environment: environment)
-    let lines = result.error.split(separator: "\n").filter { !$0.hasPrefix("note: ") }
+    // A flag refused by validate() is followed by the parser's usage hint: not an error line.
+    let lines = result.error.split(separator: "\n").filter {
+      !$0.hasPrefix("note: ") && !$0.hasPrefix("Usage: ") && !$0.hasPrefix("  See '")
+    }
     guard result.status != 0, result.status < 128, lines.count == 1 else {
       return "status \(result.status), stderr: \(result.error.prefix(300))"
     }
@@ -51,6 +54,17 @@ import Testing
       "evaluate", "--weights", Self.weights, "--batch-size", "100000000",
     ])
     #expect(batch.contains("--batch-size 100000000 needs about"), "\(batch)")
+    let features = try Self.refusal([
+      "features", "--weights", Self.weights, "--data", CommandTests.sample.path,
+      "--batch-size", "100000000", "--output", "/tmp/never-written.safetensors",
+    ])
+    #expect(features.contains("--batch-size 100000000 needs about"), "\(features)")
+    let threads = try Self.refusal([
+      "predict", "--weights", Self.weights, "--threads", "100000", image,
+    ])
+    #expect(threads.hasPrefix("Error: --threads must be in 1..."), "\(threads)")
+    let workers = try Self.refusal(["evaluate", "--weights", Self.weights, "--workers", "100000"])
+    #expect(workers.hasPrefix("Error: --workers must be in 1..."), "\(workers)")
   }
 
   @Test func theBudgetCanBeSetAndIsChecked() throws {
@@ -94,5 +108,48 @@ import Testing
     ])
     #expect(train.status == 0, "\(train.error)")
     #expect(train.error.contains("strip.png") && train.error.contains("aspect-ratio"))
+  }
+
+  /// The checkpoint's class folders with one photo each: any split of 0.01 holds out nothing.
+  @Test func evaluateOnNoImagesIsRefused() throws {
+    let classes = try Checkpoint(contentsOf: URL(fileURLWithPath: Self.weights)).classNames
+    let root = try CommandTests.scratch()
+    for name in classes {
+      let folder = root.appendingPathComponent(name)
+      try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      try FileManager.default.copyItem(
+        at: URL(fileURLWithPath: try Self.firstPhoto()),
+        to: folder.appendingPathComponent("0.JPEG"))
+    }
+    let line = try Self.refusal([
+      "evaluate", "--weights", Self.weights, "--data", root.path, "--validation-split", "0.01",
+    ])
+    #expect(line.hasSuffix("--validation-split 0.01 leaves no images to evaluate"), "\(line)")
+  }
+
+  /// An index from other weights (its digest) or holding NaN is refused; its own weights work.
+  @Test func similarChecksTheIndex() throws {
+    let data = try CommandTests.dataFolder(perClass: 2)
+    let index = try CommandTests.scratch().appendingPathComponent("index.safetensors")
+    let made = try runAlexnet([
+      "features", "--weights", Self.weights, "--data", data.path, "--output", index.path,
+    ])
+    #expect(made.status == 0, "\(made.error)")
+    let image = try Self.firstPhoto()
+    let query = ["similar", "--features", index.path, "--weights", Self.weights, image]
+    let ok = try runAlexnet(query + ["--top", "2"])
+    #expect(ok.status == 0 && ok.output.contains("distance") && !ok.output.contains("nan"))
+    let file = try SafetensorsFile(contentsOf: index)
+    let features = try file.tensor(named: "features")
+    var metadata = file.metadata
+    metadata["weights_digest"] = "0"
+    try Safetensors.write([("features", features)], metadata: metadata, to: index)
+    let other = try Self.refusal(query)
+    #expect(other.contains("was made with other weights"), "\(other)")
+    var poisoned = features
+    poisoned.scalars[features.shape[1] + 3] = .nan
+    try Safetensors.write([("features", poisoned)], metadata: file.metadata, to: index)
+    let nan = try Self.refusal(query)
+    #expect(nan.hasSuffix("features row 1 holds a non-finite value (nan)"), "\(nan)")
   }
 }

@@ -54,22 +54,8 @@ public struct ImageFolder: Sendable {
     var ignored = 0
     for folder in folders {
       let directory = root.appendingPathComponent(folder)
-      var images: [URL] = []
-      if let walker = fileManager.enumerator(
-        at: directory, includingPropertiesForKeys: [.isRegularFileKey],
-        options: [.skipsHiddenFiles])
-      {
-        for case let url as URL in walker {
-          guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else {
-            continue
-          }
-          if Self.imageExtensions.contains(url.pathExtension.lowercased()) {
-            images.append(url)
-          } else {
-            ignored += 1
-          }
-        }
-      }
+      let (images, others) = Self.files(in: directory)
+      ignored += others
       filesByFolder[folder] = images.sorted { $0.path < $1.path }
     }
     let classes: [String]
@@ -136,6 +122,37 @@ public struct ImageFolder: Sendable {
     }
     report.append("Using \(samples.count) files for \(subset.rawValue).")
     self.report = report
+  }
+
+  /// The images below a class folder, and how many other files it holds. Symbolic links are
+  /// followed, as torchvision's ImageFolder does (datasets are often assembled from links): a
+  /// linked class folder is walked at its target, its paths kept under the name given, and a
+  /// linked image counts as the file it points to. Links to folders inside a class folder are not
+  /// walked, so a link cycle cannot make the walk endless.
+  static func files(in directory: URL) -> (images: [URL], others: Int) {
+    let fileManager = FileManager.default
+    let target = directory.resolvingSymlinksInPath()
+    var (images, others): ([URL], Int) = ([], 0)
+    guard
+      let walker = fileManager.enumerator(
+        at: target, includingPropertiesForKeys: nil, options: [.skipsHiddenFiles])
+    else { return ([], 0) }
+    for case let url as URL in walker {
+      var isFolder: ObjCBool = false
+      // fileExists follows links: a dangling one is skipped, a linked folder is not a file.
+      guard fileManager.fileExists(atPath: url.path, isDirectory: &isFolder), !isFolder.boolValue
+      else { continue }
+      let shown =
+        url.path.hasPrefix(target.path + "/")
+        ? directory.appendingPathComponent(String(url.path.dropFirst(target.path.count + 1)))
+        : url
+      if Self.imageExtensions.contains(url.pathExtension.lowercased()) {
+        images.append(shown)
+      } else {
+        others += 1
+      }
+    }
+    return (images, others)
   }
 
   /// Images per class in this subset.

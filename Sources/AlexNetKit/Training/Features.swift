@@ -90,5 +90,23 @@ public func nearestNeighbours(of query: [Float], in index: Tensor, count: Int) -
       return (row, sum.squareRoot())
     }
   }
-  return Array(distances.sorted { $0.1 < $1.1 }.prefix(count)).map { (row: $0.0, distance: $0.1) }
+  // NaN (a row or query with NaN values) sorts after every number, never among the nearest.
+  let ordered = distances.sorted { a, b in !a.1.isNaN && (b.1.isNaN || a.1 < b.1) }
+  return Array(ordered.prefix(count)).map { (row: $0.0, distance: $0.1) }
+}
+
+/// A fingerprint of a model's state (FNV-1a, 64 bits, over each entry's name, shape and float
+/// bits), as 16 hex digits. A feature index records it, so that a query is embedded by the very
+/// weights the index was: other weights of the same width give distances that mean nothing.
+public func weightsDigest(_ model: any Layer) -> String {
+  var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+  func mix(_ value: UInt64) { hash = (hash ^ value) &* 0x100_0000_01b3 }
+  for (name, tensor) in model.stateDict {
+    for byte in name.utf8 { mix(UInt64(byte)) }
+    for size in tensor.shape { mix(UInt64(truncatingIfNeeded: size)) }
+    tensor.withUnsafeBufferPointer { values in
+      for value in values { mix(UInt64(value.bitPattern)) }
+    }
+  }
+  return String(hash, radix: 16)
 }
