@@ -43,6 +43,12 @@ struct Train: ParsableCommand {
         + "(default: \(defaults.model))."))
   var model: ModelName?
 
+  @Option(
+    help: ArgumentHelp(
+      "Non-linearity of the catalogue model: relu or tanh (the paper's figure 1) "
+        + "(default: \(defaults.resolvedActivation.rawValue))."))
+  var activation: Nonlinearity?
+
   @Option(help: "Input side in pixels (default: the model's own; 64 for the bundled sample).")
   var imageSize: Int?
 
@@ -132,6 +138,20 @@ struct Train: ParsableCommand {
     help: "Weight the loss by inverse class frequency (for imbalanced folders).")
   var balanceClasses: Bool?
 
+  @Option(
+    help: ArgumentHelp(
+      "Start from these weights with a fresh optimizer: a checkpoint, or a PyTorch state dict "
+        + "saved as safetensors (a module. prefix is removed; a last layer for another class "
+        + "count is replaced).",
+      valueName: "file"))
+  var initWeights: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "Do not train the parameters under this name prefix (repeatable), e.g. features.",
+      valueName: "prefix"))
+  var freeze: [String] = []
+
   @Option(help: "Run directory (default: runs/<model>-<date>).")
   var output: String?
 
@@ -147,6 +167,12 @@ struct Train: ParsableCommand {
   @Flag(
     help: "Replace the run in --output (its checkpoints, history and metrics are removed first).")
   var overwrite = false
+
+  @Flag(
+    help: ArgumentHelp(
+      "Under mpirun: batch-norm statistics over the global batch (all processes), "
+        + "as PyTorch's SyncBatchNorm; one process already has them."))
+  var syncBatchNorm = false
 
   @Flag(help: "Stop at the first unreadable image instead of skipping it.")
   var stopOnBadFile = false
@@ -225,9 +251,10 @@ struct Train: ParsableCommand {
         let configuration = try resolvedConfiguration(
           stored: resuming ? opened.storedRecord().configuration : nil)
         let printer = TrainingPrinter(quiet: quiet, jsonLog: jsonLog)
+        let dataParallel = DataParallel(world: world, synchronizesBatchNorm: syncBatchNorm)
         run = try TrainingRun(
           configuration, directory: opened, workers: compute.workers,
-          stopOnBadFile: stopOnBadFile, dataParallel: DataParallel(world: world),
+          stopOnBadFile: stopOnBadFile, dataParallel: dataParallel,
           onEvent: { printer.show($0) })
       } catch { failure = error }
     }
@@ -266,6 +293,9 @@ struct Train: ParsableCommand {
       validationSplit.map { .set("--validation-split", \.validationSplit, to: $0) },
       seed.map { .set("--seed", \.seed, to: $0) },
       model.map { .set("--model", \.model, to: $0.rawValue) },
+      activation.map {
+        .set("--activation", \.resolvedActivation, to: $0, show: \.rawValue)
+      },
       imageSize.map {
         .set("--image-size", \.imageSize, to: $0, show: { $0.map(String.init) ?? "(default)" })
       },
@@ -291,6 +321,13 @@ struct Train: ParsableCommand {
           "--time-limit", \.timeLimit, to: $0, mayChangeOnResume: true,
           show: { $0.map { "\($0)" } ?? "(none)" })
       },
+      initWeights.map {
+        .set("--init-weights", \.initWeights, to: Self.absolute($0), show: { $0 ?? "(none)" })
+      },
+      freeze.isEmpty
+        ? nil
+        : .set(
+          "--freeze", \.freeze, to: freeze, show: { $0?.joined(separator: ",") ?? "(none)" }),
     ]
     if let augment {
       let list = try Augmentation.list(augment)
@@ -320,3 +357,4 @@ struct Train: ParsableCommand {
 extension TrainingConfiguration.OptimizerKind: ExpressibleByArgument {}
 extension TrainingConfiguration.Monitor: ExpressibleByArgument {}
 extension RateSchedule.Kind: ExpressibleByArgument {}
+extension Nonlinearity: ExpressibleByArgument {}

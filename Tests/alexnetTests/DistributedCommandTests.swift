@@ -1,3 +1,4 @@
+import AlexNetKit
 import Foundation
 import Testing
 
@@ -48,6 +49,52 @@ import Testing
     #expect(resumed.output.contains("Resuming from cp-0001.safetensors (epoch 1)."))
     let second = run.appendingPathComponent("cp-0002.safetensors")
     #expect(FileManager.default.fileExists(atPath: second.path))
+  }
+
+  /// Issue 14's exactness: two processes of 8 images with --sync-batch-norm, and one process of
+  /// 16, give the same weights after an epoch (the small model: batch norm and dropout, with
+  /// augmentation), up to float reassociation. 24 images make a second, short step whose images
+  /// all fall to rank 0: rank 1 takes part in its batch-norm and gradient reductions with none.
+  @Test func twoProcessesWithSyncBatchNormEqualOneProcess() throws {
+    let data = try CommandTests.dataFolder(perClass: 12)
+    let scratch = try CommandTests.scratch()
+    let (one, two) = (scratch.appendingPathComponent("one"), scratch.appendingPathComponent("two"))
+    let common = [
+      "train", "--data", data.path, "--validation-split", "0", "--image-size", "32",
+      "--epochs", "1", "--threads", "1", "--quiet",
+    ]
+    let single = try runAlexnet(common + ["--batch-size", "16", "--output", one.path])
+    #expect(single.status == 0, "\(single.error)")
+    let split = try Self.runMPI(
+      2, common + ["--batch-size", "8", "--sync-batch-norm", "--output", two.path])
+    #expect(split.status == 0, "\(split.error)")
+    let name = "cp-0001.safetensors"
+    let expected = try Checkpoint(contentsOf: one.appendingPathComponent(name)).weights
+    let actual = try Checkpoint(contentsOf: two.appendingPathComponent(name)).weights
+    #expect(actual.map(\.name) == expected.map(\.name) && !expected.isEmpty)
+    let worst = Self.largestRelativeDifference(actual, expected)
+    #expect(
+      worst.difference <= 1e-5, "max relative difference \(worst.difference) in \(worst.name)")
+    // The comparison can fail: per-process batch-norm statistics (no --sync-batch-norm) differ.
+    let unsynchronized = scratch.appendingPathComponent("three")
+    let perProcess = try Self.runMPI(
+      2, common + ["--batch-size", "8", "--output", unsynchronized.path])
+    #expect(perProcess.status == 0, "\(perProcess.error)")
+    let other = try Checkpoint(contentsOf: unsynchronized.appendingPathComponent(name)).weights
+    #expect(Self.largestRelativeDifference(other, expected).difference > 1e-3)
+  }
+
+  /// max |a − b| / max |b| of each pair of tensors, the largest with its tensor's name.
+  static func largestRelativeDifference(
+    _ actual: [(name: String, tensor: Tensor)], _ expected: [(name: String, tensor: Tensor)]
+  ) -> (difference: Float, name: String) {
+    var worst: (difference: Float, name: String) = (0, "")
+    for ((name, a), (_, b)) in zip(actual, expected) {
+      let scale = max(b.scalars.map(abs).max() ?? 0, Float.leastNormalMagnitude)
+      let difference = a.maxAbsoluteDifference(to: b) / scale
+      if difference > worst.difference { worst = (difference, name) }
+    }
+    return worst
   }
 
   /// A rank killed in mid-training ends the whole job within seconds, and the message names it;

@@ -127,6 +127,26 @@ extension Variable {
     }
   }
 
+  /// Training-mode batch norm over a batch split among processes, `reduce` summing over them
+  /// (see `batchNormForwardTrainingSynchronized`); its backward reduces Σdy and Σdy·x̂ as well.
+  public func batchNormSynchronized(
+    gamma: Variable, beta: Variable, runningMean: Variable, runningVariance: Variable,
+    parameters: BatchNormParameters, reduce: @escaping ChannelSumReduction
+  ) -> Variable {
+    let x = value
+    let gammaValue = gamma.value
+    let (y, statistics) = batchNormForwardTrainingSynchronized(
+      parameters, input: x, gamma: gammaValue, beta: beta.value,
+      runningMean: &runningMean.value, runningVariance: &runningVariance.value, reduce: reduce)
+    return Variable.record(y, "batchNorm", [self, gamma, beta]) { dy in
+      let gradients = batchNormBackwardTrainingSynchronized(
+        input: x, gamma: gammaValue, statistics: statistics, outputGradient: dy, reduce: reduce)
+      if self.requiresGradient { self.accumulate(gradients.input) }
+      if gamma.requiresGradient { gamma.accumulate(gradients.gamma) }
+      if beta.requiresGradient { beta.accumulate(gradients.beta) }
+    }
+  }
+
   /// Fully connected: self [N, in] · weightᵀ [in, out] + bias.
   public func dense(_ weight: Variable, _ bias: Variable?) -> Variable {
     let x = value
@@ -149,10 +169,28 @@ extension Variable {
     }
   }
 
+  /// tanh(x); its backward needs only the output: dx = dy · (1 − y²).
+  public func tanh() -> Variable {
+    let y = tanhForward(input: value)
+    return Variable.record(y, "tanh", [self]) { dy in
+      self.accumulate(tanhBackward(output: y, outputGradient: dy))
+    }
+  }
+
   /// Inverted dropout in training (mask drawn from `generator`); the identity otherwise.
   public func dropout(rate: Float, training: Bool, generator: inout SeededGenerator) -> Variable {
     guard training, rate > 0 else { return self }
     let mask = dropoutMask(shape: shape, rate: rate, using: &generator)
+    return Variable.record(dropoutForward(input: value, mask: mask), "dropout", [self]) { dy in
+      self.accumulate(dy * mask)
+    }
+  }
+
+  /// Inverted dropout in training with one mask row per sample, drawn from `rowSeeds` (see
+  /// `dropoutMask(shape:rate:rowSeeds:)`); the identity otherwise.
+  public func dropout(rate: Float, training: Bool, rowSeeds: [UInt64]) -> Variable {
+    guard training, rate > 0 else { return self }
+    let mask = dropoutMask(shape: shape, rate: rate, rowSeeds: rowSeeds)
     return Variable.record(dropoutForward(input: value, mask: mask), "dropout", [self]) { dy in
       self.accumulate(dy * mask)
     }

@@ -62,13 +62,19 @@ public struct Batch: Sendable {
   public var images: Tensor
   public var labels: [Int]
   public var paths: [String]
+  /// Each image's position in its epoch's order, the same in one process and in a rank's shard:
+  /// the trainer draws each image's dropout masks from it. Empty when the source has no order.
+  public var positions: [Int]
 
   /// A batch from any source (`paths` empty when there are no files).
-  public init(images: Tensor, labels: [Int], paths: [String] = []) {
+  public init(images: Tensor, labels: [Int], paths: [String] = [], positions: [Int] = []) {
     precondition(
       images.rank >= 1 && images.shape[0] == labels.count,
       "Batch: images \(images.shape) for \(labels.count) labels")
-    (self.images, self.labels, self.paths) = (images, labels, paths)
+    precondition(
+      positions.isEmpty || positions.count == labels.count,
+      "Batch: \(positions.count) positions for \(labels.count) labels")
+    (self.images, self.labels, self.paths, self.positions) = (images, labels, paths, positions)
   }
 }
 
@@ -163,6 +169,7 @@ public final class BatchLoader: @unchecked Sendable {
     var images = Tensor(uninitializedShape: [positions.count, 3, side, side])
     var labels: [Int] = []
     var paths: [String] = []
+    var kept: [Int] = []
     try images.withUnsafeMutableBufferPointer { buffer in
       for position in positions {
         let sample = samples[order[position]]
@@ -174,6 +181,7 @@ public final class BatchLoader: @unchecked Sendable {
             decoded, into: buffer.baseAddress! + labels.count * imageSize, using: &generator)
           labels.append(sample.label)
           paths.append(sample.url.path)
+          kept.append(position)
         } catch let error as FileError {
           if stopOnBadFile { throw error }
           record(error)
@@ -185,7 +193,7 @@ public final class BatchLoader: @unchecked Sendable {
         shape: [labels.count, 3, side, side],
         scalars: Array(images.scalars.prefix(labels.count * imageSize)))
     }
-    return Batch(images: images, labels: labels, paths: paths)
+    return Batch(images: images, labels: labels, paths: paths, positions: kept)
   }
 
   private func record(_ error: FileError) {

@@ -73,7 +73,8 @@ public struct TensorBatches: BatchSource, Sendable {
           }
         }
       }
-      try body(index, Batch(images: batch, labels: positions.map { labels[order[$0]] }, paths: []))
+      let batchLabels = positions.map { labels[order[$0]] }
+      try body(index, Batch(images: batch, labels: batchLabels, positions: Array(positions)))
     }
   }
 }

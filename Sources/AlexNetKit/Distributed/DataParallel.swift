@@ -15,10 +15,41 @@ public final class DataParallel {
   /// Reused between steps, so the training step allocates nothing here.
   private var bucket: [Float]
 
-  public init(world: MPIWorld, bucketFloats: Int = 25 << 18) {
+  /// Batch-norm statistics over the global batch (`--sync-batch-norm`, PyTorch's SyncBatchNorm)
+  /// instead of each process's own.
+  public let synchronizesBatchNorm: Bool
+
+  public init(world: MPIWorld, bucketFloats: Int = 25 << 18, synchronizesBatchNorm: Bool = false) {
     precondition(bucketFloats > 0, "a bucket holds at least one float")
     (self.world, self.bucketFloats) = (world, bucketFloats)
+    self.synchronizesBatchNorm = synchronizesBatchNorm
     bucket = []
+  }
+
+  /// Connects `model`'s batch-norm layers to the other processes when `synchronizesBatchNorm`.
+  public func prepare(_ model: any Layer) {
+    guard synchronizesBatchNorm else { return }
+    let world = self.world
+    for norm in Self.batchNorms(of: model) {
+      norm.crossProcessSum = { world.allreduceSum($0) }
+    }
+  }
+
+  /// A step with no images here: this process still takes part in every synchronized batch
+  /// norm's reductions, in the order a step makes them (forward in layer order, backward in
+  /// reverse), which holds for networks whose batch norms run in the order they are declared.
+  public func takePartInBatchNormWithoutImages(_ model: any Layer) {
+    let norms = Self.batchNorms(of: model).compactMap { norm in
+      norm.crossProcessSum.map { (channels: norm.channels, reduce: $0) }
+    }
+    for norm in norms { batchNormSynchronizedAbsentForward(channels: norm.0, reduce: norm.1) }
+    for norm in norms.reversed() {
+      batchNormSynchronizedAbsentBackward(channels: norm.0, reduce: norm.1)
+    }
+  }
+
+  static func batchNorms(of model: any Layer) -> [BatchNorm] {
+    model.namedLayers.compactMap { $0.layer as? BatchNorm }
   }
 
   /// Replaces every parameter's gradient by the image-weighted mean over the processes.

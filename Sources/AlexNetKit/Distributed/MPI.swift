@@ -50,12 +50,15 @@ public final class MPIWorld: @unchecked Sendable {
 
   /// Sums `values` over the processes (counts and metrics, in double precision).
   public func allreduceSum(_ values: inout [Double]) {
-    guard size > 1, !values.isEmpty else { return }
-    values.withUnsafeMutableBufferPointer { buffer in
-      _ = MPI_Allreduce(
-        cmpi_in_place(), buffer.baseAddress, Int32(buffer.count), cmpi_double(), cmpi_sum(),
-        cmpi_comm_world())
-    }
+    values.withUnsafeMutableBufferPointer { allreduceSum($0) }
+  }
+
+  /// Sums `buffer` over the processes, in place, in double precision (batch-norm statistics).
+  public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) {
+    guard size > 1, !buffer.isEmpty else { return }
+    MPI_Allreduce(
+      cmpi_in_place(), buffer.baseAddress, Int32(buffer.count), cmpi_double(), cmpi_sum(),
+      cmpi_comm_world())
   }
 
   /// Overwrites `buffer` on every process with rank 0's.

@@ -22,3 +22,39 @@ public func dropoutForward(input: Tensor, mask: Tensor) -> Tensor {
   precondition(input.shape == mask.shape, "dropout: input \(input.shape), mask \(mask.shape)")
   return input * mask
 }
+
+/// A mask whose row r (the r-th slice of the first dimension, one sample) is drawn from its own
+/// generator seeded by `rowSeeds[r]`. A sample's mask then depends on its seed alone, not on the
+/// samples that share its batch or its process, so data-parallel training draws the masks one
+/// process would.
+public func dropoutMask(shape: [Int], rate: Float, rowSeeds: [UInt64]) -> Tensor {
+  precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1), got \(rate)")
+  precondition(
+    !shape.isEmpty && shape[0] == rowSeeds.count,
+    "dropout: \(rowSeeds.count) row seeds for shape \(shape)")
+  let keep = 1 - rate
+  let scale = 1 / keep
+  let rowCount = shape.dropFirst().reduce(1, *)
+  var mask = Tensor(uninitializedShape: shape)
+  mask.withUnsafeMutableBufferPointer { m in
+    for (row, seed) in rowSeeds.enumerated() {
+      var generator = SeededGenerator(seed: seed)
+      for i in (row * rowCount)..<((row + 1) * rowCount) {
+        m[i] = generator.nextUniform() < keep ? scale : 0
+      }
+    }
+  }
+  return mask
+}
+
+/// The seed of one sample's mask in one dropout layer: both words pass through SplitMix64's
+/// finaliser, so nearby layer seeds and nearby sample keys give unrelated streams.
+public func dropoutRowSeed(layerSeed: UInt64, sampleKey: UInt64) -> UInt64 {
+  func mix(_ value: UInt64) -> UInt64 {
+    var z = value &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+  return mix(layerSeed ^ mix(sampleKey))
+}

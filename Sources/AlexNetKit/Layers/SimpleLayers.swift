@@ -6,6 +6,29 @@ public final class ReLU: Layer {
   public func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] { inputShape }
 }
 
+/// tanh, the saturating non-linearity ReLU replaced (Krizhevsky et al. 2012, §3.1).
+public final class Tanh: Layer {
+  public var isTraining = true
+  public init() {}
+  public func callAsFunction(_ input: Variable) -> Variable { input.tanh() }
+  public func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] { inputShape }
+}
+
+/// The non-linearity after the convolutions and hidden dense layers of a catalogue model
+/// (`--activation`): ReLU, as every model here by default, or tanh, for the paper's figure 1.
+public enum Nonlinearity: String, CaseIterable, Sendable, Codable {
+  case relu
+  case tanh
+
+  /// A new layer applying it.
+  public func layer() -> any Layer {
+    switch self {
+    case .relu: return ReLU()
+    case .tanh: return Tanh()
+    }
+  }
+}
+
 /// [N, ...] → [N, rest], between the convolutions and the dense layers.
 public final class Flatten: Layer {
   public var isTraining = true
@@ -72,18 +95,35 @@ public final class LocalResponseNorm: Layer {
 }
 
 /// Inverted dropout: active in training only, with its own seeded generator so runs repeat.
+///
+/// The trainer sets `sampleKeys` before each step: each sample's mask is then drawn from the
+/// layer's seed and the sample's key (the epoch and its position in the epoch's order), never
+/// from the process or the batch it falls in, so that data-parallel training and one process
+/// drop the same units. Without keys (a layer called on its own) masks come from `generator`.
 public final class Dropout: Layer {
   public let rate: Float
-  /// The mask generator; checkpoints save its state.
+  /// The seed given at initialisation, from which per-sample masks are drawn; checkpoints
+  /// save it.
+  public var seed: UInt64
+  /// The mask generator when there are no sample keys; checkpoints save its state.
   public var generator: SeededGenerator
+  /// One key per sample of the next input (its first dimension), or nil.
+  public var sampleKeys: [UInt64]?
   public var isTraining = true
   public init(rate: Float, seed: UInt64) {
     precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1), got \(rate)")
-    self.rate = rate
+    (self.rate, self.seed) = (rate, seed)
     self.generator = SeededGenerator(seed: seed)
   }
   public func callAsFunction(_ input: Variable) -> Variable {
-    input.dropout(rate: rate, training: isTraining, generator: &generator)
+    guard isTraining, let sampleKeys else {
+      return input.dropout(rate: rate, training: isTraining, generator: &generator)
+    }
+    precondition(
+      input.shape.first == sampleKeys.count,
+      "dropout: \(sampleKeys.count) sample keys for input \(input.shape)")
+    let rowSeeds = sampleKeys.map { dropoutRowSeed(layerSeed: seed, sampleKey: $0) }
+    return input.dropout(rate: rate, training: isTraining, rowSeeds: rowSeeds)
   }
   public func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] { inputShape }
 }
@@ -108,8 +148,17 @@ public final class BatchNorm: Layer {
 
   public var channels: Int { gamma.shape[0] }
 
+  /// Sums channel statistics over the processes of a data-parallel job (`--sync-batch-norm`):
+  /// training then normalises by the whole global batch. Nil: statistics of this process's batch.
+  public var crossProcessSum: ChannelSumReduction?
+
   public func callAsFunction(_ input: Variable) -> Variable {
-    input.batchNorm(
+    if isTraining, let crossProcessSum {
+      return input.batchNormSynchronized(
+        gamma: gamma, beta: beta, runningMean: runningMean, runningVariance: runningVariance,
+        parameters: configuration, reduce: crossProcessSum)
+    }
+    return input.batchNorm(
       gamma: gamma, beta: beta, runningMean: runningMean, runningVariance: runningVariance,
       parameters: configuration, training: isTraining)
   }

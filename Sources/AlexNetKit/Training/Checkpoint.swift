@@ -13,8 +13,8 @@ import Foundation
 public struct Checkpoint {
   /// The model's identifier: a `ModelName`'s raw value for catalogue models.
   public var model: String
-  /// JSON that describes how to build the model (widths, depth...), or nil when the identifier
-  /// and the class count say it all (the catalogue).
+  /// JSON that describes how to build the model (widths, depth...): for the catalogue, its
+  /// `CatalogueConfiguration` (the activation); nil in older checkpoints (ReLU).
   public var modelConfiguration: String?
   public var classNames: [String]
   public var epoch: Int

@@ -62,7 +62,7 @@ public final class Trainer {
   public var gradientReducer: (([(name: String, variable: Variable)]) -> Void)?
   /// Data-parallel training across MPI processes: gradients averaged over the global batch,
   /// metrics summed over the ranks. Set it with loaders sharded the same way (`BatchLoader.shard`).
-  public var dataParallel: DataParallel?
+  public var dataParallel: DataParallel? { didSet { dataParallel?.prepare(model) } }
 
   /// Progress within an epoch: (batch index, batch count, running loss, running accuracy, images/s).
   public var onBatch: ((Int, Int, Float, Float, Double) -> Void)?
@@ -87,8 +87,15 @@ public final class Trainer {
 
   // MARK: - The step
 
-  /// Phase 1: forward and backward on a batch; returns the loss and the logits.
-  public func computeGradients(images: Tensor, labels: [Int]) -> (loss: Float, logits: Tensor) {
+  /// Phase 1: forward and backward on a batch; returns the loss and the logits. With
+  /// `sampleKeys` (one per image, `sampleKey(epoch:position:)`), every dropout layer draws each
+  /// image's mask from its key, so a rank's shard is masked as in one process.
+  public func computeGradients(images: Tensor, labels: [Int], sampleKeys: [UInt64]? = nil) -> (
+    loss: Float, logits: Tensor
+  ) {
+    let dropouts = model.namedLayers.compactMap { $0.layer as? Dropout }
+    for dropout in dropouts { dropout.sampleKeys = sampleKeys }
+    defer { for dropout in dropouts { dropout.sampleKeys = nil } }
     model.zeroGradients()
     let targets = oneHotTargets(
       labels: labels, classes: classNames.count, labelSmoothing: labelSmoothing)
@@ -101,18 +108,25 @@ public final class Trainer {
     return (value, scores)
   }
 
+  /// The key of the image at `position` of epoch `epoch`'s order (epochs from 0), from which
+  /// its dropout masks are drawn.
+  public static func sampleKey(epoch: Int, position: Int) -> UInt64 {
+    UInt64(epoch) << 40 ^ UInt64(position)
+  }
+
   /// Phase 2: averages gradients across processes (nothing to do in one process);
   /// `localSamples` is this process's batch size, which weights its gradients.
   public func reduceGradients(localSamples: Int = 0) {
     if let dataParallel {
-      dataParallel.averageGradients(model.namedParameters, localSamples: localSamples)
+      dataParallel.averageGradients(model.unfrozenParameters, localSamples: localSamples)
     } else {
-      gradientReducer?(model.namedParameters)
+      gradientReducer?(model.unfrozenParameters)
     }
   }
 
-  /// Phase 3: the optimizer's update.
-  public func applyUpdate() { optimizer.step(model.namedParameters) }
+  /// Phase 3: the optimizer's update, of the parameters not frozen (a frozen one gets no weight
+  /// decay either).
+  public func applyUpdate() { optimizer.step(model.unfrozenParameters) }
 
   // MARK: - Epochs
 
@@ -172,13 +186,18 @@ public final class Trainer {
       }
       if batch.labels.isEmpty {
         // An empty shard still takes part in the step, which the other ranks wait for.
-        guard dataParallel != nil else { return }
+        guard let dataParallel else { return }
+        dataParallel.takePartInBatchNormWithoutImages(model)
         model.zeroGradients()
         reduceGradients(localSamples: 0)
         applyUpdate()
         return
       }
-      let (loss, logits) = computeGradients(images: batch.images, labels: batch.labels)
+      let keys =
+        batch.positions.isEmpty
+        ? nil : batch.positions.map { Self.sampleKey(epoch: epoch - 1, position: $0) }
+      let (loss, logits) = computeGradients(
+        images: batch.images, labels: batch.labels, sampleKeys: keys)
       reduceGradients(localSamples: batch.labels.count)
       applyUpdate()
       metrics.add(scores: logits, labels: batch.labels, meanLoss: loss)
@@ -230,10 +249,7 @@ public final class Trainer {
     guard let directory = outputDirectory else { return }
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     var targets = [directory.appendingPathComponent(Checkpoint.fileName(epoch: record.epoch))]
-    let best = history.records.min {
-      ($0.validationLoss ?? $0.loss) < ($1.validationLoss ?? $1.loss)
-    }
-    if best?.epoch == record.epoch {
+    if history.best?.epoch == record.epoch {
       targets.append(directory.appendingPathComponent("best.safetensors"))
     }
     try makeCheckpoint().write(to: targets)
@@ -291,18 +307,21 @@ public final class Trainer {
     if let states = try decode([String: [String]].self, "dropout") {
       for (name, layer) in model.namedLayers {
         guard let dropout = layer as? Dropout, let words = states[name]?.compactMap(UInt64.init),
-          let generator = SeededGenerator(state: words)
+          let generator = SeededGenerator(state: Array(words.prefix(4)))
         else { continue }
         dropout.generator = generator
+        // A fifth word is the layer's seed, from which per-sample masks are drawn (checkpoints
+        // written before per-sample masks have four).
+        if words.count == 5 { dropout.seed = words[4] }
       }
     }
   }
 
-  /// Every dropout layer's generator state, by the layer's name in the tree.
+  /// Every dropout layer's generator state and seed, by the layer's name in the tree.
   func dropoutStates() -> [String: [UInt64]] {
     var states: [String: [UInt64]] = [:]
     for (name, layer) in model.namedLayers {
-      if let dropout = layer as? Dropout { states[name] = dropout.generator.state }
+      if let dropout = layer as? Dropout { states[name] = dropout.generator.state + [dropout.seed] }
     }
     return states
   }

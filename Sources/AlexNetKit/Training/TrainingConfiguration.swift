@@ -21,6 +21,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
   public var validationSplit = 0.1
   /// Seed of the split, the weights, the shuffling and the augmentation.
   public var seed: UInt64 = 123
+  /// The non-linearity of a catalogue model; nil (config.json written before the choice
+  /// existed) is ReLU. `resolvedActivation` reads it.
+  public var activation: Nonlinearity? = .relu
   /// Input side in pixels; nil takes the catalogue model's own.
   public var imageSize: Int?
   public var epochs = 50
@@ -50,6 +53,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
   /// Wall-clock budget in minutes: no epoch starts that the last epoch's duration says would
   /// end after it (nil: none).
   public var timeLimit: Double?
+  /// Weights to start from (a checkpoint, or safetensors under PyTorch's names; see
+  /// `InitialWeights`), with a fresh optimizer; nil starts from the model's initialisation.
+  public var initWeights: String?
+  /// Parameter-name prefixes not trained ("features"; see `Layer.freeze`); nil trains all.
+  /// Optional so that config.json files written before it existed still read.
+  public var freeze: [String]?
 
   public init(data: String) { self.data = data }
 
@@ -88,6 +97,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     try take(.lrStepSize, \.lrStepSize)
     try take(.lrGamma, \.lrGamma)
     try take(.timeLimit, \.timeLimit)
+    try take(.initWeights, \.initWeights)
+    try take(.freeze, \.freeze)
     self = read
   }
 
@@ -107,6 +118,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 
   /// The catalogue model, when `model` names one.
   public var catalogueModel: ModelName? { ModelName(rawValue: model) }
+
+  /// The non-linearity, ReLU when none is recorded; setting it records it.
+  public var resolvedActivation: Nonlinearity {
+    get { activation ?? .relu }
+    set { activation = newValue }
+  }
 
   /// The input side: `imageSize`, or the catalogue model's default.
   public func resolvedImageSize() throws -> Int {
@@ -141,6 +158,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     try check(
       minLearningRate >= 0 && minLearningRate.isFinite, "--min-lr", "a number ≥ 0", minLearningRate)
     try check(patience >= 1, "--patience", "≥ 1", patience)
+    for prefix in freeze ?? [] {
+      try check(!prefix.isEmpty && prefix != ".", "--freeze", "a parameter-name prefix", "\"\"")
+    }
     try check(
       labelSmoothing >= 0 && labelSmoothing < 1, "--label-smoothing", "in [0, 1)", labelSmoothing)
     try check(

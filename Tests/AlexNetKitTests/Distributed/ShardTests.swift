@@ -42,6 +42,10 @@ import Testing
       #expect(parts.flatMap(\.paths) == global.paths)
       #expect(parts.flatMap(\.labels) == global.labels)
       #expect(parts.flatMap(\.images.scalars) == global.images.scalars)
+      // Positions in the epoch's order, from which dropout masks are drawn, agree as well.
+      #expect(parts.flatMap(\.positions) == global.positions)
+      let first = index * perRank * ranks
+      #expect(global.positions == Array(first..<min(11, first + perRank * ranks)))
     }
   }
 }

@@ -50,6 +50,24 @@ import Testing
     #expect(fused.output.scalars.contains(0) && fused.output.scalars.contains { $0 > 0 })
   }
 
+  /// With sample keys, the dropout layer masks each sample by its key alone: a batch of four
+  /// equals its halves with their keys (two ranks' shards), and eval mode ignores the keys.
+  @Test func dropoutWithSampleKeysMasksEachSampleByItsKey() {
+    var rng = SeededGenerator(seed: 4)
+    let x = rng.tensor([4, 30])
+    let dropout = Dropout(rate: 0.5, seed: 21)
+    dropout.sampleKeys = [10, 11, 12, 13]
+    let whole = dropout(Variable(x)).value
+    dropout.sampleKeys = [10, 11]
+    let first = dropout(Variable(Tensor(shape: [2, 30], scalars: Array(x.scalars[0..<60])))).value
+    dropout.sampleKeys = [12, 13]
+    let second = dropout(Variable(Tensor(shape: [2, 30], scalars: Array(x.scalars[60...])))).value
+    #expect(whole.scalars == first.scalars + second.scalars)
+    #expect(whole != x)
+    dropout.eval()
+    #expect(dropout(Variable(x)).value == x)
+  }
+
   /// Dropout is the identity in inference and drops about half in training.
   @Test func dropoutFollowsTheMode() {
     let dropout = Dropout(rate: 0.5, seed: 1)

@@ -347,6 +347,45 @@ import Testing
     }
   }
 
+  /// `--activation tanh` reaches the model, the checkpoint's model_configuration and config.json;
+  /// the checkpoint rebuilds a tanh model with the same outputs, and a resume with ReLU is refused.
+  @Test func theActivationIsRecordedAndRebuilt() throws {
+    let url = try DataFixtures.scratchDirectory().appendingPathComponent("run")
+    var configuration = Self.configuration(try Self.colourFolder())
+    (configuration.model, configuration.activation) = (ModelName.cifar4.rawValue, .tanh)
+    let run = try TrainingRun(configuration, directory: RunDirectory(url))
+    #expect(run.model.namedLeaves.contains { $0.layer is Tanh })
+    try run.fit()
+    run.directory.close()
+    let file = url.appendingPathComponent(Checkpoint.fileName(epoch: 1))
+    let checkpoint = try Checkpoint(contentsOf: file)
+    #expect(checkpoint.modelConfiguration == #"{"activation":"tanh"}"#)
+    let rebuilt = try ModelCatalog.make(for: checkpoint, source: file.path).model
+    rebuilt.eval()
+    run.model.eval()
+    var rng = SeededGenerator(seed: 3)
+    let x = Variable(rng.tensor([2, 3, 32, 32]))
+    #expect(
+      withGradientsDisabled { rebuilt(x).value } == withGradientsDisabled { run.model(x).value })
+    let stored = try RunDirectory(url, mode: .resume).storedRecord().configuration
+    #expect(stored.activation == .tanh)
+    #expect(throws: ConfigurationError.self) {
+      try stored.resuming(with: [.set("--activation", \.resolvedActivation, to: .relu)])
+    }
+  }
+
+  /// A config.json written before the choice existed has no activation: it is ReLU.
+  @Test func aConfigurationWithoutActivationIsReLU() throws {
+    var configuration = TrainingConfiguration(data: "/data")
+    configuration.activation = nil
+    let decoded = try JSONDecoder().decode(
+      TrainingConfiguration.self, from: JSONEncoder().encode(configuration))
+    #expect(decoded.activation == nil && decoded.resolvedActivation == .relu)
+    #expect(throws: Never.self) {
+      try decoded.resuming(with: [.set("--activation", \.resolvedActivation, to: .relu)])
+    }
+  }
+
   @Test func aResumeThatIsRefusedChangesNothing() throws {
     let data = try Self.colourFolder()
     let url = try DataFixtures.scratchDirectory().appendingPathComponent("run")
