@@ -71,8 +71,8 @@ extension Checkpoint {
   }
 
   /// The records written by the command line and `TrainingRun`, checked when present:
-  /// "configuration" (input side, resize side, normalisation), "schedule", "early_stopping" and
-  /// "history" (they must decode).
+  /// "configuration" (input side, resize side, normalisation); "schedule", "rate_schedule",
+  /// "early_stopping", "history" and "dropout" must decode.
   func checkRecords(source: String) throws {
     if records["configuration"] != nil { _ = try recordedPreprocessing(source: source) }
     let decoder = JSONDecoder.runRecords
@@ -84,6 +84,7 @@ extension Checkpoint {
       }
     }
     try check(ReduceOnPlateau.self, "schedule")
+    try check(RateSchedule.self, "rate_schedule")
     try check(EarlyStopping.self, "early_stopping")
     try check(History.self, "history")
     try check([String: [String]].self, "dropout")

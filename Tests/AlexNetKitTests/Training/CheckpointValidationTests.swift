@@ -77,6 +77,7 @@ import Testing
     ("epoch", "-1", "unreadable epoch"),
     ("schedule", #"{"factor":"#, "unreadable schedule record"),
     ("history", "[1]", "unreadable history record"),
+    ("rate_schedule", "{}", "unreadable rate_schedule record"),
     ("early_stopping", "null", "unreadable early_stopping record"),
     ("model", "", "has no training metadata"),
   ]
