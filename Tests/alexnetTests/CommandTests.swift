@@ -61,7 +61,7 @@ import Testing
       ["--batch-size", "0"], ["--validation-split", "1.5"], ["--lr=-1"], ["--epochs", "0"],
       ["--augment", "crop,rotate"], ["--momentum", "1"], ["--threads", "0"],
       ["--min-lr=-1"], ["--resume"], ["--resume", "--overwrite", "--output", "x"],
-      ["--image-size", "100000"],
+      ["--image-size", "100000"], ["--bucket-megabytes", "0"],
     ] {
       #expect(throws: (any Error).self, "\(bad)") { try Train.parse(bad) }
     }

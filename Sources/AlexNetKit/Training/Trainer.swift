@@ -96,7 +96,13 @@ public final class Trainer {
       targets: targets, weights: classWeights.map { w in labels.map { w[$0] } })
     let value = loss.value.scalar
     let scores = logits.value
-    loss.backward()
+    guard let dataParallel else {
+      loss.backward()
+      return (value, scores)
+    }
+    // Gradient buckets are averaged across processes while the backward goes on.
+    dataParallel.beginStep(model.namedParameters, localSamples: labels.count)
+    loss.backward(onGradientFinished: dataParallel.gradientFinished)
     return (value, scores)
   }
 
@@ -110,7 +116,7 @@ public final class Trainer {
   /// `localSamples` is this process's batch size, which weights its gradients.
   public func reduceGradients(localSamples: Int = 0) {
     if let dataParallel {
-      dataParallel.averageGradients(model.namedParameters, localSamples: localSamples)
+      dataParallel.finishStep(model.namedParameters, localSamples: localSamples)
     } else {
       gradientReducer?(model.namedParameters)
     }
