@@ -7,7 +7,8 @@ PKGS := libopenblas-dev liblapacke-dev libturbojpeg0-dev libpng-dev libopenmpi-d
 PCS := openblas lapacke libturbojpeg libpng ompi-c
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test test-distributed bench demo example fuzz format lint clean
+.PHONY: all deps build release test test-distributed test-sanitizers bench demo example fuzz format \
+  lint clean
 
 all: build
 
@@ -47,6 +48,14 @@ test-distributed: deps
 	  echo "test-distributed: two-host run passed"; \
 	else echo "test-distributed: two-host run failed ($$status)" >&2; exit 1; fi
 
+# AddressSanitizer and ThreadSanitizer on a focused subset (the readers of untrusted bytes, the
+# sharded kernels, the loader workers and checkpoint writing), each in a build folder of its own:
+# a full instrumented build takes minutes, so this is not part of `make test`.
+SANITIZER_TESTS ?= CheckpointValidation|SafetensorsTests|ParallelTests|BatchLoader|ImageDecoder
+test-sanitizers: deps
+	$(SWIFT) test --scratch-path .build-asan --sanitize=address --filter "$(SANITIZER_TESTS)"
+	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread --filter "$(SANITIZER_TESTS)"
+
 bench: deps
 	$(SWIFT) run -c release benchmarks
 
@@ -64,7 +73,7 @@ demo: deps
 # libFuzzer harnesses (Fuzz/README.md): each runs FUZZ_SECONDS on its seeds; findings are kept in
 # .build-fuzz/findings/<harness>/ and the run fails on the first crash.
 FUZZ_SECONDS ?= 60
-FUZZERS := fuzz-safetensors fuzz-image
+FUZZERS := fuzz-safetensors fuzz-image fuzz-checkpoint fuzz-config
 FUZZER_RUNTIME = $(firstword $(wildcard $(dir $(shell readlink -f $$(command -v $(SWIFT))))../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a))
 FUZZ_FLAGS = -c release -Xswiftc -parse-as-library -Xswiftc -sanitize=address \
   -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \

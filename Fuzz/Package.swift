@@ -17,6 +17,8 @@ let package = Package(
     .target(name: "FuzzDriver"),
     harness("fuzz-safetensors"),
     harness("fuzz-image"),
+    harness("fuzz-checkpoint"),
+    harness("fuzz-config"),
   ],
   swiftLanguageModes: [.v6]
 )

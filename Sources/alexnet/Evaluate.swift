@@ -9,10 +9,16 @@ struct Evaluate: ParsableCommand {
     abstract: "Evaluate trained weights on a folder of images.")
 
   @Option(
-    help:
-      "A checkpoint of this tool (cp-NNNN.safetensors or best.safetensors), or an .onnx file of alexnet export."
-  )
+    help: ArgumentHelp(
+      "A checkpoint of this tool (cp-NNNN.safetensors or best.safetensors), an .onnx file of "
+        + "alexnet export, or bare weights with --model."))
   var weights: String
+
+  @Option(
+    help: ArgumentHelp(
+      "The model of bare weights (a file without a model record, such as a PyTorch state dict): "
+        + ModelName.allCases.map(\.rawValue).joined(separator: ", ") + "."))
+  var model: ModelName?
 
   @Option(help: "Image folder with the checkpoint's class folders (default: the bundled sample).")
   var data: String?
@@ -48,11 +54,23 @@ struct Evaluate: ParsableCommand {
 
   func run() throws {
     try compute.run {
-      let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
+      var loaded = try LoadedModel(weights: weights, model: model, classesFile: nil)
+      try checkMemory(loaded)
       let root = try SampleData.folder(data)
+      // Bare weights name no classes: the folder's sorted classes are the outputs, as training
+      // numbers them.
       let folder = try ImageFolder(
-        root: root, classNames: loaded.classNames, validationSplit: validationSplit,
+        root: root, classNames: loaded.isBare ? nil : loaded.classNames,
+        validationSplit: validationSplit,
         subset: validationSplit == nil ? .all : .validation, seed: seed)
+      if loaded.isBare {
+        guard folder.classNames.count == loaded.classNames.count else {
+          throw CommandError(
+            "\(root.path) has \(folder.classNames.count) class folders; \(weights) has "
+              + "\(loaded.classNames.count) outputs")
+        }
+        loaded.classNames = folder.classNames
+      }
       let metrics: ClassificationMetrics
       if tenCrop {
         metrics = try evaluateTenCrop(
@@ -74,6 +92,22 @@ struct Evaluate: ParsableCommand {
         printReport(metrics, classNames: loaded.classNames)
       }
     }
+  }
+
+  /// Refuses a --batch-size (or --ten-crop batch) whose estimate exceeds the memory budget.
+  func checkMemory(_ loaded: LoadedModel) throws {
+    let batch = tenCrop ? 10 : batchSize
+    let side = loaded.preprocessing.side, resizeSide = loaded.preprocessing.resizeSide
+    let flags = MemoryEstimate.Flags(
+      imageSize: "the recorded crop", batch: tenCrop ? "--ten-crop" : "--batch-size",
+      resize: "the recorded resize")
+    let budget = try MemoryBudget.system()
+    try budget.checkBeforeBuilding(
+      nil, classes: loaded.classNames.count, side: side, batch: batch, resizeSide: resizeSide,
+      mode: .inference, flags: flags)
+    try budget.check(
+      loaded.network, side: side, batch: batch, resizeSide: resizeSide, mode: .inference,
+      flags: flags)
   }
 
   /// The summary line, the per-class accuracies and the confusion matrix, as text.

@@ -13,8 +13,14 @@ struct Features: ParsableCommand {
       (JSON arrays), "model" and "weights". `alexnet similar` searches it.
       """)
 
-  @Option(help: "A checkpoint of this tool.")
+  @Option(help: "A checkpoint of this tool, or bare weights with --model.")
   var weights: String
+
+  @Option(
+    help: ArgumentHelp(
+      "The model of bare weights (a file without a model record, such as a PyTorch state dict): "
+        + ModelName.allCases.map(\.rawValue).joined(separator: ", ") + "."))
+  var model: ModelName?
 
   @Option(help: "Image folder (root/<class>/<image>).")
   var data: String
@@ -35,7 +41,7 @@ struct Features: ParsableCommand {
 
   func run() throws {
     try compute.run {
-      let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
+      let loaded = try LoadedModel(weights: weights, model: model, classesFile: nil)
       let folder = try ImageFolder(root: URL(fileURLWithPath: data))
       let loader = BatchLoader(
         samples: folder.samples, pipeline: loaded.preprocessing.pipeline, batchSize: batchSize,
@@ -82,8 +88,14 @@ struct Similar: ParsableCommand {
   @Option(help: "A file written by `alexnet features`.")
   var features: String
 
-  @Option(help: "The checkpoint that made the features.")
+  @Option(help: "The checkpoint (or bare weights, with --model) that made the features.")
   var weights: String
+
+  @Option(
+    help: ArgumentHelp(
+      "The model of bare weights (a file without a model record, such as a PyTorch state dict): "
+        + ModelName.allCases.map(\.rawValue).joined(separator: ", ") + "."))
+  var model: ModelName?
 
   @Option(help: "How many neighbours.")
   var top = 8
@@ -110,7 +122,7 @@ struct Similar: ParsableCommand {
       guard matrix.rank == 2, paths.count == matrix.shape[0] else {
         throw CommandError("\(features): expected \"features\" [N, D] and N paths in its metadata")
       }
-      let loaded = try LoadedModel(weights: weights, model: nil, classesFile: nil)
+      let loaded = try LoadedModel(weights: weights, model: model, classesFile: nil)
       let picture = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
       let query = penultimateFeatures(loaded.network, images: loaded.preprocessing.tensor(picture))
         .scalars

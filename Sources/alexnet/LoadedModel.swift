@@ -8,6 +8,8 @@ struct LoadedModel {
   var network: Sequential
   var classNames: [String]
   var preprocessing: Preprocessing
+  /// Bare weights: the class names are indices (or from --classes), not the training folders'.
+  var isBare = false
 
   init(weights path: String, model requested: ModelName?, classesFile: String?) throws {
     let url = URL(fileURLWithPath: path)
@@ -30,18 +32,22 @@ struct LoadedModel {
       (name, network) = try ModelCatalog.make(for: checkpoint, source: path)
       classNames = checkpoint.classNames
       preprocessing = try checkpoint.recordedPreprocessing(source: path)
+      try Checkpoint.checkInputSide(preprocessing.side, of: network, source: path)
     } else {
       guard let requested else {
         throw CommandError(
           "\(path) has bare weights without a model record: say which with --model")
       }
-      name = requested
+      (name, isBare) = (requested, true)
       let last = file.entries.last { $0.name.hasSuffix(".weight") && $0.shape.count == 2 }
       guard let classes = last?.shape.first else {
         throw CommandError("\(path): no dense layer weights found")
       }
       network = ModelCatalog.make(requested, classes: classes)
-      try network.loadWeights(from: file)
+      let weights = try InitialWeights(file)
+      let report = try WeightLoading.load(weights, into: network, replacingHead: false)
+      // On standard error: --json output stays one object per line.
+      if report.strippedPrefix != nil { printError(report.lines(source: path)[0]) }
       classNames = (0..<classes).map(String.init)
       preprocessing =
         requested == .alexnetTV

@@ -63,6 +63,14 @@ struct Predict: ParsableCommand {
       var loaded = try LoadedModel(weights: weights, model: model, classesFile: classes)
       if let resize { loaded.preprocessing.resizeSide = resize }
       if let crop { loaded.preprocessing.side = crop }
+      let side = loaded.preprocessing.side, resizeSide = loaded.preprocessing.resizeSide
+      let flags = MemoryEstimate.Flags(
+        imageSize: crop == nil ? "the recorded crop" : "--crop",
+        resize: resize == nil ? "the recorded resize" : "--resize")
+      let budget = try MemoryBudget.system()
+      try budget.checkBeforeBuilding(
+        nil, classes: loaded.classNames.count, side: side, batch: tenCrop ? 10 : 1,
+        resizeSide: resizeSide, mode: .inference, flags: flags)
       if crop != nil || resize != nil {
         do {
           _ = try loaded.network.outputShape(for: [
@@ -74,6 +82,9 @@ struct Predict: ParsableCommand {
           )
         }
       }
+      try budget.check(
+        loaded.network, side: side, batch: tenCrop ? 10 : 1, resizeSide: resizeSide,
+        mode: .inference, flags: flags)
       for path in images {
         let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))
         let probabilities = classProbabilities(

@@ -36,8 +36,13 @@ struct Summary: ParsableCommand {
   }
 
   func run() throws {
-    let network = ModelCatalog.make(model, classes: classes)
     let side = imageSize ?? model.defaultImageSize
+    // Shapes only, but a refusal here is what a forward pass at these sizes would hit.
+    let flags = MemoryEstimate.Flags(imageSize: "--image-size", classes: "--classes")
+    let budget = try MemoryBudget.system()
+    try budget.checkBeforeBuilding(
+      model, classes: classes, side: side, mode: .inference, flags: flags)
+    let network = ModelCatalog.make(model, classes: classes)
     let summary: ModelSummary
     do {
       summary = try ModelSummary(network, inputShape: [3, side, side])
@@ -45,6 +50,7 @@ struct Summary: ParsableCommand {
       throw CommandError(
         "\(model.rawValue) does not accept \(side)x\(side) images: \(error.message)")
     }
+    try budget.check(network, side: side, mode: .inference, flags: flags)
     if graph != nil {
       let title = "\(model.rawValue) (\(classes) classes, \(side)x\(side) RGB input)"
       let text = try ModelGraph.dot(network, inputShape: [3, side, side], title: title)

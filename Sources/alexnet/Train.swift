@@ -43,6 +43,12 @@ struct Train: ParsableCommand {
         + "(default: \(defaults.model))."))
   var model: ModelName?
 
+  @Option(
+    help: ArgumentHelp(
+      "Non-linearity of the catalogue model: relu or tanh (the paper's figure 1) "
+        + "(default: \(defaults.resolvedActivation.rawValue))."))
+  var activation: Nonlinearity?
+
   @Option(help: "Input side in pixels (default: the model's own; 64 for the bundled sample).")
   var imageSize: Int?
 
@@ -83,6 +89,31 @@ struct Train: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
+      "Learning-rate schedule: plateau (divide by --lr-factor after --lr-patience epochs), "
+        + "cosine, onecycle (--lr is the peak), step or constant; cosine and onecycle change the "
+        + "rate every batch (default: \(defaults.schedule.rawValue))."))
+  var schedule: RateSchedule.Kind?
+
+  @Option(
+    help: ArgumentHelp(
+      "Linear warmup from ~0 to the schedule's rate over this many epochs, per batch "
+        + "(default: \(defaults.warmupEpochs))."))
+  var warmupEpochs: Double?
+
+  @Option(help: "step schedule: epochs between rate cuts (default: \(defaults.lrStepSize)).")
+  var lrStepSize: Int?
+
+  @Option(help: "step schedule: factor of each cut (default: \(defaults.lrGamma)).")
+  var lrGamma: Float?
+
+  @Option(
+    help: ArgumentHelp(
+      "Wall-clock budget in minutes: stop after the epoch when the next would not fit "
+        + "(default: none)."))
+  var timeLimit: Double?
+
+  @Option(
+    help: ArgumentHelp(
       "Early stopping: epochs without improvement of the monitored loss "
         + "(default: \(defaults.patience))."))
   var patience: Int?
@@ -107,11 +138,31 @@ struct Train: ParsableCommand {
     help: "Weight the loss by inverse class frequency (for imbalanced folders).")
   var balanceClasses: Bool?
 
+  @Option(
+    help: ArgumentHelp(
+      "Start from these weights with a fresh optimizer: a checkpoint, or a PyTorch state dict "
+        + "saved as safetensors (a module. prefix is removed; a last layer for another class "
+        + "count is replaced).",
+      valueName: "file"))
+  var initWeights: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "Do not train the parameters under this name prefix (repeatable), e.g. features.",
+      valueName: "prefix"))
+  var freeze: [String] = []
+
   @Option(help: "Run directory (default: runs/<model>-<date>).")
   var output: String?
 
   @Flag(help: "Continue the run in --output from its last checkpoint, with its settings.")
   var resume = false
+
+  @Option(
+    help: ArgumentHelp(
+      "Continue the run in --output from this checkpoint (implies --resume).",
+      valueName: "cp-NNNN.safetensors"))
+  var resumeFrom: String?
 
   @Flag(
     help: "Replace the run in --output (its checkpoints, history and metrics are removed first).")
@@ -145,11 +196,17 @@ struct Train: ParsableCommand {
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
-    if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
+    if let resumeFrom, !Self.isCheckpointName(resumeFrom) {
+      throw ValidationError(
+        "--resume-from must name a checkpoint of the run (cp-NNNN.safetensors), got \(resumeFrom)")
+    }
+    if resuming && overwrite {
+      throw ValidationError("--resume and --overwrite exclude each other")
+    }
     if bucketMegabytes < 1 {
       throw ValidationError("--bucket-megabytes must be at least 1, got \(bucketMegabytes)")
     }
-    if resume && output == nil {
+    if resuming && output == nil {
       throw ValidationError("--resume needs --output, the run directory to continue")
     }
     do { try Self.defaults.applying(try overrides(data: "")).validate() } catch let error
@@ -161,12 +218,21 @@ struct Train: ParsableCommand {
 
   func run() throws { try compute.run(train) }
 
+  /// --resume-from implies --resume.
+  var resuming: Bool { resume || resumeFrom != nil }
+
+  static func isCheckpointName(_ name: String) -> Bool {
+    name.count == "cp-0000.safetensors".count && name.hasPrefix("cp-")
+      && name.hasSuffix(".safetensors") && name.dropFirst(3).prefix(4).allSatisfy(\.isNumber)
+  }
+
   func train() throws {
     if let world = MPIWorld.launched() { return try trainDistributed(world) }
-    let mode: RunDirectory.Mode = resume ? .resume : overwrite ? .overwrite : .new
+    let mode: RunDirectory.Mode = resuming ? .resume : overwrite ? .overwrite : .new
     let directory = try RunDirectory(URL(fileURLWithPath: outputPath()), mode: mode)
+    directory.resumeFrom = resumeFrom
     let configuration = try resolvedConfiguration(
-      stored: resume ? directory.storedRecord().configuration : nil)
+      stored: resuming ? directory.storedRecord().configuration : nil)
     let printer = TrainingPrinter(quiet: quiet, jsonLog: jsonLog)
     let run = try TrainingRun(
       configuration, directory: directory, workers: compute.workers,
@@ -183,7 +249,7 @@ struct Train: ParsableCommand {
       world.finalize()
       throw ExitCode(2)
     }
-    let mode: RunDirectory.Mode = resume ? .resume : overwrite ? .overwrite : .new
+    let mode: RunDirectory.Mode = resuming ? .resume : overwrite ? .overwrite : .new
     let url = URL(fileURLWithPath: output)
     var directory: RunDirectory?
     var run: TrainingRun?
@@ -194,8 +260,9 @@ struct Train: ParsableCommand {
     if world.allSucceeded(failure == nil) {
       do {
         let opened = directory ?? RunDirectory(following: url, mode: mode)
+        opened.resumeFrom = resumeFrom
         let configuration = try resolvedConfiguration(
-          stored: resume ? opened.storedRecord().configuration : nil)
+          stored: resuming ? opened.storedRecord().configuration : nil)
         let printer = TrainingPrinter(quiet: quiet, jsonLog: jsonLog)
         let dataParallel = DataParallel(
           world: world, bucketFloats: bucketMegabytes << 18, synchronizesBatchNorm: syncBatchNorm,
@@ -241,6 +308,9 @@ struct Train: ParsableCommand {
       validationSplit.map { .set("--validation-split", \.validationSplit, to: $0) },
       seed.map { .set("--seed", \.seed, to: $0) },
       model.map { .set("--model", \.model, to: $0.rawValue) },
+      activation.map {
+        .set("--activation", \.resolvedActivation, to: $0, show: \.rawValue)
+      },
       imageSize.map {
         .set("--image-size", \.imageSize, to: $0, show: { $0.map(String.init) ?? "(default)" })
       },
@@ -257,6 +327,22 @@ struct Train: ParsableCommand {
       monitor.map { .set("--monitor", \.monitor, to: $0, show: \.rawValue) },
       labelSmoothing.map { .set("--label-smoothing", \.labelSmoothing, to: $0) },
       balanceClasses.map { .set("--balance-classes", \.balanceClasses, to: $0) },
+      schedule.map { .set("--schedule", \.schedule, to: $0, show: \.rawValue) },
+      warmupEpochs.map { .set("--warmup-epochs", \.warmupEpochs, to: $0) },
+      lrStepSize.map { .set("--lr-step-size", \.lrStepSize, to: $0) },
+      lrGamma.map { .set("--lr-gamma", \.lrGamma, to: $0) },
+      timeLimit.map {
+        .set(
+          "--time-limit", \.timeLimit, to: $0, mayChangeOnResume: true,
+          show: { $0.map { "\($0)" } ?? "(none)" })
+      },
+      initWeights.map {
+        .set("--init-weights", \.initWeights, to: Self.absolute($0), show: { $0 ?? "(none)" })
+      },
+      freeze.isEmpty
+        ? nil
+        : .set(
+          "--freeze", \.freeze, to: freeze, show: { $0?.joined(separator: ",") ?? "(none)" }),
     ]
     if let augment {
       let list = try Augmentation.list(augment)
@@ -285,3 +371,5 @@ struct Train: ParsableCommand {
 
 extension TrainingConfiguration.OptimizerKind: ExpressibleByArgument {}
 extension TrainingConfiguration.Monitor: ExpressibleByArgument {}
+extension RateSchedule.Kind: ExpressibleByArgument {}
+extension Nonlinearity: ExpressibleByArgument {}

@@ -57,11 +57,15 @@ import Testing
       .resolvedConfiguration(stored: nil)
     #expect(given.epochs == 50 && given.imageSize == nil && given.learningRate == 0.5)
     #expect(given.augment == [.crop, .flip])
+    #expect(given.activation == .relu)
+    let tanh = try Train.parse(["--data", "x", "--model", "cifar4", "--activation", "tanh"])
+      .resolvedConfiguration(stored: nil)
+    #expect(tanh.activation == .tanh && tanh.model == "cifar4")
     for bad in [
       ["--batch-size", "0"], ["--validation-split", "1.5"], ["--lr=-1"], ["--epochs", "0"],
       ["--augment", "crop,rotate"], ["--momentum", "1"], ["--threads", "0"],
       ["--min-lr=-1"], ["--resume"], ["--resume", "--overwrite", "--output", "x"],
-      ["--image-size", "100000"], ["--bucket-megabytes", "0"],
+      ["--image-size", "100000"], ["--activation", "sigmoid"], ["--bucket-megabytes", "0"],
     ] {
       #expect(throws: (any Error).self, "\(bad)") { try Train.parse(bad) }
     }

@@ -58,13 +58,16 @@ import Testing
 }
 
 /// Runs the `alexnet` executable built beside the test bundle.
-func runAlexnet(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+func runAlexnet(
+  _ arguments: [String], environment: [String: String] = [:]
+) throws -> (status: Int32, output: String, error: String) {
   // The test runner is itself a binary in the products folder.
   let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     .deletingLastPathComponent()
   let process = Process()
   process.executableURL = products.appendingPathComponent("alexnet")
   process.arguments = arguments
+  process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
   let output = Pipe()
   let error = Pipe()
   process.standardOutput = output

@@ -169,6 +169,14 @@ extension Variable {
     }
   }
 
+  /// tanh(x); its backward needs only the output: dx = dy · (1 − y²).
+  public func tanh() -> Variable {
+    let y = tanhForward(input: value)
+    return Variable.record(y, "tanh", [self]) { dy in
+      self.accumulate(tanhBackward(output: y, outputGradient: dy))
+    }
+  }
+
   /// Inverted dropout in training (mask drawn from `generator`); the identity otherwise.
   public func dropout(rate: Float, training: Bool, generator: inout SeededGenerator) -> Variable {
     guard training, rate > 0 else { return self }

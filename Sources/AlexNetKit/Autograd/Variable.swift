@@ -13,8 +13,12 @@ public final class Variable {
   public private(set) var version = 0
   /// d loss / d value, accumulated by `backward` until zeroed (`zeroGradient()`).
   public internal(set) var grad: Tensor?
-  /// Whether gradients flow to this node.
-  public let requiresGradient: Bool
+  /// Whether gradients flow to this node. A parameter (a leaf) may be frozen by setting it to
+  /// false, as PyTorch's `requires_grad_(False)`: operations then skip its gradient, and the
+  /// whole backward below it when nothing else there needs one.
+  public var requiresGradient: Bool {
+    willSet { precondition(isLeaf, "requiresGradient can change on leaves only (\(operation!))") }
+  }
   /// The operation that made this node ("conv2d", "relu"...), or nil for a leaf.
   public let operation: String?
 

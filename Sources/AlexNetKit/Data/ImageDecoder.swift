@@ -13,6 +13,10 @@ public enum ImageDecoder {
   public static let maximumSide = 20_000
   /// Largest accepted pixel count (100 megapixels).
   public static let maximumPixels = 100_000_000
+  /// Largest accepted ratio of the longer side to the shorter. A 1x20000 strip passes the limits
+  /// above in 163 bytes, yet resizing its shorter side to 256 makes a 256x5,120,000 image (4 GB);
+  /// no photograph a classifier is meant for is that narrow, and the resize stays bounded by it.
+  public static let maximumAspectRatio = 50
 
   public enum Format: String, Sendable { case jpeg, png }
 
@@ -50,6 +54,12 @@ public enum ImageDecoder {
         name,
         "declares \(width)x\(height) pixels, more than the \(maximumSide)-pixel side or "
           + "\(maximumPixels / 1_000_000)-megapixel limit")
+    }
+    guard max(width, height) <= maximumAspectRatio * min(width, height) else {
+      throw FileError(
+        name,
+        "declares \(width)x\(height) pixels, beyond the 1:\(maximumAspectRatio) aspect-ratio "
+          + "limit (resizing it would take too much memory)")
     }
   }
 

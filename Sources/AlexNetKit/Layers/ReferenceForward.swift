@@ -45,6 +45,8 @@ func referenceLeafForward(
       bias: convolution.bias?.value)
   case is ReLU:
     return reluForwardNaive(input: x)
+  case is Tanh:
+    return tanhForwardNaive(input: x)
   case let pool as MaxPool2D:
     guard x.rank == 4 else {
       throw ShapeError("layer \(name): max pooling needs [N, C, H, W], got \(x.shape)")

@@ -6,6 +6,29 @@ public final class ReLU: Layer {
   public func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] { inputShape }
 }
 
+/// tanh, the saturating non-linearity ReLU replaced (Krizhevsky et al. 2012, §3.1).
+public final class Tanh: Layer {
+  public var isTraining = true
+  public init() {}
+  public func callAsFunction(_ input: Variable) -> Variable { input.tanh() }
+  public func outputShape(for inputShape: [Int]) throws(ShapeError) -> [Int] { inputShape }
+}
+
+/// The non-linearity after the convolutions and hidden dense layers of a catalogue model
+/// (`--activation`): ReLU, as every model here by default, or tanh, for the paper's figure 1.
+public enum Nonlinearity: String, CaseIterable, Sendable, Codable {
+  case relu
+  case tanh
+
+  /// A new layer applying it.
+  public func layer() -> any Layer {
+    switch self {
+    case .relu: return ReLU()
+    case .tanh: return Tanh()
+    }
+  }
+}
+
 /// [N, ...] → [N, rest], between the convolutions and the dense layers.
 public final class Flatten: Layer {
   public var isTraining = true

@@ -9,6 +9,8 @@ public struct ModelSummary: Sendable {
     /// Output shape without the batch dimension.
     public var outputShape: [Int]
     public var parameters: Int
+    /// A convolution's im2col columns per image (all groups): in·kh·kw × outH·outW; 0 otherwise.
+    public var workspaceFloats = 0
   }
 
   public var rows: [Row]
@@ -53,8 +55,13 @@ public struct ModelSummary: Sendable {
       throw ShapeError("layer \(name) (\(layer.kind)) of input \(input): \(error.message)")
     }
     let count = (layer.parameters + layer.buffers).reduce(0) { $0 + $1.variable.value.count }
-    rows.append(
-      Row(name: name, kind: layer.kind, outputShape: Array(output.dropFirst()), parameters: count))
+    var row = Row(
+      name: name, kind: layer.kind, outputShape: Array(output.dropFirst()), parameters: count)
+    if let conv = layer as? Conv2D, output.count == 4 {
+      let w = conv.weight.value.shape
+      row.workspaceFloats = conv.inChannels * w[2] * w[3] * output[2] * output[3]
+    }
+    rows.append(row)
     return output
   }
 

@@ -4,7 +4,9 @@
 /// 46,818,064 parameters (46,815,312 trainable, 2,752 non-trainable) for 16 classes, as its
 /// `model.summary()` prints. Keras's defaults: Glorot uniform weights, zero biases, batch-norm
 /// momentum 0.99 and ε 1e-3.
-func alexNetBatchNorm(classes: Int, generator g: inout SeededGenerator) -> Sequential {
+func alexNetBatchNorm(
+  classes: Int, activation: Nonlinearity = .relu, generator g: inout SeededGenerator
+) -> Sequential {
   let keras = Initializer.glorotUniform
   func convolution(_ input: Int, _ output: Int, _ kernel: Int, stride: Int = 1, padding: Padding)
     -> [any Layer]
@@ -14,7 +16,7 @@ func alexNetBatchNorm(classes: Int, generator g: inout SeededGenerator) -> Seque
         inChannels: input, outChannels: output, kernel: kernel, stride: stride, padding: padding,
         initializer: keras,
         generator: &g),
-      ReLU(), BatchNorm(channels: output, configuration: .keras),
+      activation.layer(), BatchNorm(channels: output, configuration: .keras),
     ]
   }
   let features = Sequential(
@@ -23,9 +25,10 @@ func alexNetBatchNorm(classes: Int, generator g: inout SeededGenerator) -> Seque
       + convolution(256, 384, 3, padding: .same) + convolution(384, 384, 3, padding: .same)
       + convolution(384, 256, 3, padding: .same) + [MaxPool2D(window: 3, stride: 2)])
   let classifier = Sequential([
-    Dense(inputs: 256 * 5 * 5, outputs: 4096, initializer: keras, generator: &g), ReLU(),
+    Dense(inputs: 256 * 5 * 5, outputs: 4096, initializer: keras, generator: &g),
+    activation.layer(),
     Dropout(rate: 0.5, seed: g.next()),
-    Dense(inputs: 4096, outputs: 4096, initializer: keras, generator: &g), ReLU(),
+    Dense(inputs: 4096, outputs: 4096, initializer: keras, generator: &g), activation.layer(),
     Dropout(rate: 0.5, seed: g.next()),
     Dense(inputs: 4096, outputs: classes, initializer: keras, generator: &g),
   ])

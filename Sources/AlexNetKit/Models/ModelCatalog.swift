@@ -10,6 +10,8 @@ public enum ModelName: String, CaseIterable, Sendable, Codable {
   case alexnetTV = "alexnet-tv"
   /// A reduced AlexNet-style network for quick runs at 64 to 128 pixels.
   case small
+  /// The paper's figure 1 network: three convolutions and a dense layer, for 32x32 CIFAR-10.
+  case cifar4
 
   /// The input side the model was designed for.
   public var defaultImageSize: Int {
@@ -17,6 +19,7 @@ public enum ModelName: String, CaseIterable, Sendable, Codable {
     case .alexnet: return 227
     case .alexnetBN, .alexnetTV: return 224
     case .small: return 96
+    case .cifar4: return 32
     }
   }
 
@@ -27,21 +30,29 @@ public enum ModelName: String, CaseIterable, Sendable, Codable {
     case .alexnetBN: return "reference tutorial's Keras model: batch norm, 224x224"
     case .alexnetTV: return "torchvision alexnet layout and names, 224x224"
     case .small: return "reduced AlexNet-style network with batch norm, 64-128 px"
+    case .cifar4: return "the paper's figure 1 four-layer network for CIFAR-10, 32x32"
     }
   }
 }
 
 /// Builds models by name.
 public enum ModelCatalog {
-  /// A freshly initialised model. `seed` fixes the weights and the dropout masks.
-  public static func make(_ name: ModelName, classes: Int, seed: UInt64 = 0) -> Sequential {
+  /// A freshly initialised model. `seed` fixes the weights and the dropout masks; `activation`
+  /// is the non-linearity after every convolution and hidden dense layer (the same weights and
+  /// parameter names for either).
+  public static func make(
+    _ name: ModelName, classes: Int, seed: UInt64 = 0, activation: Nonlinearity = .relu
+  ) -> Sequential {
     precondition(classes > 0, "a model needs at least one class, got \(classes)")
     var generator = SeededGenerator(seed: seed)
+    let a = activation
     switch name {
-    case .alexnet: return alexNet2012(classes: classes, generator: &generator)
-    case .alexnetBN: return alexNetBatchNorm(classes: classes, generator: &generator)
-    case .alexnetTV: return alexNetTorchvision(classes: classes, generator: &generator)
-    case .small: return smallAlexNet(classes: classes, generator: &generator)
+    case .alexnet: return alexNet2012(classes: classes, activation: a, generator: &generator)
+    case .alexnetBN: return alexNetBatchNorm(classes: classes, activation: a, generator: &generator)
+    case .alexnetTV:
+      return alexNetTorchvision(classes: classes, activation: a, generator: &generator)
+    case .small: return smallAlexNet(classes: classes, activation: a, generator: &generator)
+    case .cifar4: return cifar4(classes: classes, activation: a, generator: &generator)
     }
   }
 }
@@ -58,14 +69,38 @@ extension ModelCatalog {
       throw FileError(
         source, "holds model \(checkpoint.model), which is not in the catalogue (\(known))")
     }
-    guard !checkpoint.classNames.isEmpty else {
-      throw FileError(
-        source, "records no class names, so the model's class count is unknown")
-    }
-    let model = make(name, classes: checkpoint.classNames.count)
+    try Checkpoint.checkHead(checkpoint, source: source)
+    let configuration = try CatalogueConfiguration(checkpoint.modelConfiguration, source: source)
+    let model = make(
+      name, classes: checkpoint.classNames.count, activation: configuration.activation)
     do { try model.loadState(checkpoint.weights) } catch {
       throw FileError(source, error.description)
     }
     return (name, model)
   }
+}
+
+/// What a catalogue model's checkpoint records as its `model_configuration` beyond the name and
+/// class count: `{"activation":"tanh"}`. Checkpoints without one are ReLU models (all of them
+/// before the choice existed).
+public struct CatalogueConfiguration: Codable, Equatable, Sendable {
+  public var activation: Nonlinearity
+
+  public init(activation: Nonlinearity = .relu) { self.activation = activation }
+
+  /// Decodes a checkpoint's `model_configuration` (nil: the defaults); the error names `source`.
+  public init(_ json: String?, source: String) throws {
+    guard let json else {
+      self.init()
+      return
+    }
+    do { self = try JSONDecoder().decode(Self.self, from: Data(json.utf8)) } catch {
+      let choices = Nonlinearity.allCases.map(\.rawValue).joined(separator: "|")
+      throw FileError(
+        source, "has model_configuration \(json), expected {\"activation\": \"\(choices)\"}")
+    }
+  }
+
+  /// The JSON text a checkpoint records.
+  public var json: String { #"{"activation":"\#(activation.rawValue)"}"# }
 }

@@ -4,7 +4,9 @@
 /// batch normalisation after each convolution so it learns in a few epochs from scratch.
 /// conv 48 5x5/2 pad 2, pool; conv 96 3x3 pad 1 in 2 groups, pool; conv 128 3x3 pad 1;
 /// conv 128 3x3 pad 1 in 2 groups, pool; adaptive average pooling to 3x3; dense 512, 512, classes.
-func smallAlexNet(classes: Int, generator g: inout SeededGenerator) -> Sequential {
+func smallAlexNet(
+  classes: Int, activation: Nonlinearity = .relu, generator g: inout SeededGenerator
+) -> Sequential {
   let he = Initializer.heNormal
   func convolution(_ input: Int, _ output: Int, _ kernel: Int, stride: Int = 1, groups: Int = 1)
     -> [any Layer]
@@ -14,7 +16,7 @@ func smallAlexNet(classes: Int, generator g: inout SeededGenerator) -> Sequentia
         inChannels: input, outChannels: output, kernel: kernel, stride: stride,
         padding: .explicit(kernel / 2),
         groups: groups, initializer: he, generator: &g),
-      ReLU(), BatchNorm(channels: output),
+      activation.layer(), BatchNorm(channels: output),
     ]
   }
   let features = Sequential(
@@ -24,9 +26,9 @@ func smallAlexNet(classes: Int, generator g: inout SeededGenerator) -> Sequentia
         MaxPool2D(window: 3, stride: 2)
       ])
   let classifier = Sequential([
-    Dense(inputs: 128 * 3 * 3, outputs: 512, initializer: he, generator: &g), ReLU(),
+    Dense(inputs: 128 * 3 * 3, outputs: 512, initializer: he, generator: &g), activation.layer(),
     Dropout(rate: 0.5, seed: g.next()),
-    Dense(inputs: 512, outputs: 512, initializer: he, generator: &g), ReLU(),
+    Dense(inputs: 512, outputs: 512, initializer: he, generator: &g), activation.layer(),
     Dropout(rate: 0.5, seed: g.next()),
     Dense(inputs: 512, outputs: classes, initializer: .glorotUniform, generator: &g),
   ])

@@ -98,7 +98,52 @@ public struct SafetensorsFile {
       throw fail("header is not valid JSON")
     }
     guard let header = object as? [String: Any] else { throw fail("header is not a JSON object") }
+    // JSONSerialization keeps one of a key's values silently: a second "model" or a second tensor
+    // of the same name could make a file read differently by another reader.
+    if let key = duplicatedKey(bytes[8..<dataStart]) {
+      throw fail("header has the key \(key) twice in one object")
+    }
     return (header, dataStart)
+  }
+
+  /// The first key that appears twice in one object of `json`, which has been parsed already (so
+  /// it is valid JSON: strings end, brackets match).
+  static func duplicatedKey(_ json: ArraySlice<UInt8>) -> String? {
+    var objects: [Set<String>?] = []  // the open objects' keys; nil for an open array
+    var i = json.startIndex
+    while i < json.endIndex {
+      switch json[i] {
+      case UInt8(ascii: "{"): objects.append([])
+      case UInt8(ascii: "["): objects.append(nil)
+      case UInt8(ascii: "}"), UInt8(ascii: "]"): _ = objects.popLast()
+      case UInt8(ascii: "\""):
+        let start = i
+        i += 1
+        // Bounds checked all the same: the scan must not trust the parser's notion of "valid".
+        while i < json.endIndex && json[i] != UInt8(ascii: "\"") {
+          i += json[i] == UInt8(ascii: "\\") ? 2 : 1
+        }
+        guard i < json.endIndex else { return nil }
+        var next = i + 1
+        while next < json.endIndex, [0x20, 0x09, 0x0A, 0x0D].contains(json[next]) { next += 1 }
+        guard next < json.endIndex, json[next] == UInt8(ascii: ":"),
+          objects.last.flatMap({ $0 }) != nil, let key = jsonString(json[start...i])
+        else { break }
+        if objects[objects.count - 1]!.insert(key).inserted == false { return key }
+      default: break
+      }
+      i += 1
+    }
+    return nil
+  }
+
+  /// A JSON string literal's value, escapes decoded.
+  static func jsonString(_ literal: ArraySlice<UInt8>) -> String? {
+    guard literal.contains(UInt8(ascii: "\\")) else {
+      return String(decoding: literal.dropFirst().dropLast(), as: UTF8.self)
+    }
+    return (try? JSONSerialization.jsonObject(with: Data(literal), options: .fragmentsAllowed))
+      as? String
   }
 
   /// `__metadata__`: an object of strings, or nothing.
@@ -337,8 +382,14 @@ extension Layer {
         unusable.map { "\($0.name) has dtype \($0.dtype.rawValue), expected F32, F16 or BF16" }
           .joined(separator: "; "))
     }
+    let tensors = relevant.map { ($0.name, file.tensor($0)) }
+    for (name, tensor) in tensors {
+      if let bad = Checkpoint.firstNonFinite(tensor) {
+        throw FileError(file.source, "has \(bad.isNaN ? "NaN" : "infinity") in \(name)")
+      }
+    }
     do {
-      try loadState(relevant.map { ($0.name, file.tensor($0)) })
+      try loadState(tensors)
     } catch {
       throw FileError(file.source, error.description)
     }

@@ -18,7 +18,7 @@ extension Checkpoint {
 }
 
 extension TrainingConfiguration {
-  /// The configuration with its folder paths shortened to their last two components, for
+  /// The configuration with its file and folder paths shortened to their last two components, for
   /// records that leave this machine.
   public func withoutMachinePaths() -> TrainingConfiguration {
     func shortened(_ path: String) -> String {
@@ -27,6 +27,7 @@ extension TrainingConfiguration {
     var copy = self
     copy.data = shortened(data)
     copy.validationData = validationData.map(shortened)
+    copy.initWeights = initWeights.map(shortened)
     return copy
   }
 }

@@ -13,8 +13,8 @@ import Foundation
 public struct Checkpoint {
   /// The model's identifier: a `ModelName`'s raw value for catalogue models.
   public var model: String
-  /// JSON that describes how to build the model (widths, depth...), or nil when the identifier
-  /// and the class count say it all (the catalogue).
+  /// JSON that describes how to build the model (widths, depth...): for the catalogue, its
+  /// `CatalogueConfiguration` (the activation); nil in older checkpoints (ReLU).
   public var modelConfiguration: String?
   public var classNames: [String]
   public var epoch: Int
@@ -66,43 +66,42 @@ public struct Checkpoint {
       weights + optimizerState.map { ("optimizer.\($0.name)", $0.tensor) }, metadata: metadata)
   }
 
-  /// Reads a checkpoint of any model. Files without the training metadata (bare weights) are
-  /// refused, naming the file.
+  /// Reads a checkpoint of any model, every record checked (see `CheckpointValidation.swift`).
+  /// Files without the training metadata (bare weights) are refused, naming the file.
   public init(contentsOf url: URL) throws {
-    let file = try SafetensorsFile(contentsOf: url)
-    let metadata = file.metadata
-    guard let model = metadata["model"] else {
+    try self.init(file: SafetensorsFile(contentsOf: url))
+  }
+
+  /// A checkpoint from its bytes; `source` names it in errors.
+  public init(bytes: [UInt8], source: String) throws {
+    try self.init(file: SafetensorsFile(bytes: bytes, source: source))
+  }
+
+  init(file: SafetensorsFile) throws {
+    let (metadata, source) = (file.metadata, file.source)
+    guard let model = metadata["model"], !model.isEmpty else {
       throw FileError(
-        url.path, "has no training metadata (model, epoch...): it is not a checkpoint of this tool")
+        source, "has no training metadata (model, epoch...): it is not a checkpoint of this tool")
     }
     self.model = model
     modelConfiguration = metadata["model_configuration"]
-    guard
-      let names = try? JSONDecoder().decode(
-        [String].self, from: Data((metadata["class_names"] ?? "[]").utf8))
-    else {
-      throw FileError(
-        url.path, "has unreadable class_names metadata (expected a JSON list of strings)")
-    }
-    classNames = names
+    classNames = try Self.checkedClassNames(metadata, source: source)
     // Bare weights have no epoch; a present one must be a plausible count (a negative or
     // non-numeric epoch trapped --resume or restarted the run at epoch 1 with trained weights).
     guard let epoch = metadata["epoch"].map({ Int($0) }) ?? 0,
       (0...Self.maximumEpoch).contains(epoch)
     else {
       throw FileError(
-        url.path, "has an unreadable epoch (expected a whole number in 0...\(Self.maximumEpoch))")
+        source, "has an unreadable epoch (expected a whole number in 0...\(Self.maximumEpoch))")
     }
     self.epoch = epoch
-    guard let rate = Self.learningRate(metadata) else {
-      throw FileError(url.path, "has an unreadable learning_rate (expected a number)")
-    }
-    learningRate = rate
-    let all = file.tensors()
+    learningRate = try Self.checkedLearningRate(metadata, source: source)
+    let all = try Self.checkedTensors(file)
     weights = all.filter { !$0.name.hasPrefix("optimizer.") }
     optimizerState = all.filter { $0.name.hasPrefix("optimizer.") }
       .map { (String($0.name.dropFirst("optimizer.".count)), $0.tensor) }
     records = metadata.filter { !Self.ownKeys.contains($0.key) }
+    try checkRecords(source: source)
   }
 
   /// The largest epoch a checkpoint may claim (cp-NNNN names have room for it).

@@ -34,61 +34,12 @@ public struct History: Codable, Sendable, Equatable {
       }).joined(separator: "\n") + "\n"
   }
 
-  /// Loss and accuracy against epochs, training and validation, as a standalone SVG.
-  public var svg: String {
-    let width = 900.0
-    let height = 360.0
-    let panel = 400.0
-    let margin = 50.0
-    func path(_ values: [(Int, Float)], panelIndex: Int, range: ClosedRange<Double>, epochs: Int)
-      -> String
-    {
-      guard !values.isEmpty else { return "" }
-      let x0 = margin + Double(panelIndex) * (panel + margin)
-      return values.map { epoch, value in
-        let x = x0 + (epochs <= 1 ? panel / 2 : Double(epoch - 1) / Double(epochs - 1) * panel)
-        let y =
-          height - margin - (Double(value) - range.lowerBound)
-          / max(range.upperBound - range.lowerBound, 1e-9) * (height - 2 * margin)
-        return String(format: "%.1f,%.1f", x, y)
-      }.joined(separator: " ")
-    }
-    let epochs = records.last?.epoch ?? 1
-    let losses = records.flatMap { [$0.loss] + ($0.validationLoss.map { [$0] } ?? []) }.filter(
-      \.isFinite)
-    let lossRange = 0.0...max(Double(losses.max() ?? 1), 1e-3)
-    var body = ""
-    for (index, title) in ["loss", "accuracy"].enumerated() {
-      let x0 = margin + Double(index) * (panel + margin)
-      body +=
-        "<rect x=\"\(x0)\" y=\"\(margin)\" width=\"\(panel)\" height=\"\(height - 2 * margin)\" fill=\"none\" stroke=\"#999\"/>\n"
-      body +=
-        "<text x=\"\(x0 + panel / 2)\" y=\"\(margin - 15)\" text-anchor=\"middle\" font-size=\"16\">\(title)</text>\n"
-      body +=
-        "<text x=\"\(x0 + panel / 2)\" y=\"\(height - 12)\" text-anchor=\"middle\" font-size=\"12\">epoch (1-\(epochs))</text>\n"
-      let range = index == 0 ? lossRange : 0.0...1.0
-      body += String(
-        format: "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\" text-anchor=\"end\">%.3g</text>\n",
-        x0 - 4, margin + 4, range.upperBound)
-      body += String(
-        format: "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\" text-anchor=\"end\">%.3g</text>\n",
-        x0 - 4, height - margin, range.lowerBound)
-      let training = records.map { ($0.epoch, index == 0 ? $0.loss : $0.accuracy) }
-      let validation = records.compactMap { r in
-        (index == 0 ? r.validationLoss : r.validationAccuracy).map { (r.epoch, $0) }
-      }
-      for (series, color, label) in [
-        (training, "#1f77b4", "training"), (validation, "#d62728", "validation"),
-      ] where !series.isEmpty {
-        body +=
-          "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(path(series, panelIndex: index, range: range, epochs: epochs))\"/>\n"
-        let legendY = margin + 18 + (color == "#1f77b4" ? 0 : 16)
-        body +=
-          "<text x=\"\(x0 + panel - 8)\" y=\"\(legendY)\" text-anchor=\"end\" font-size=\"12\" fill=\"\(color)\">\(label)</text>\n"
-      }
-    }
-    return
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\">\n"
-      + "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n" + body + "</svg>\n"
+  /// The epoch with the lowest validation loss (training loss when there is no validation), the
+  /// one `best.safetensors` holds.
+  public var best: EpochRecord? {
+    records.min { ($0.validationLoss ?? $0.loss) < ($1.validationLoss ?? $1.loss) }
   }
+
+  /// The training curves as a standalone SVG figure (`TrainingCurves`).
+  public var svg: String { TrainingCurves(self).svg }
 }

@@ -106,27 +106,46 @@ public final class RunDirectory {
       throw FileError(
         configurationURL, "is missing or unreadable: --resume needs the run's config.json")
     }
-    let record: RunRecord
-    do { record = try JSONDecoder().decode(RunRecord.self, from: data) } catch {
-      throw FileError(
-        configurationURL, "is not a run configuration of this tool (\(Self.decodingProblem(error)))"
-      )
-    }
-    do { try record.validate() } catch { throw FileError(configurationURL, "\(error)") }
-    return record
+    return try RunRecord(json: data, source: configurationURL.path)
   }
 
-  /// The last checkpoint, read; when it is unreadable, the error names the one before it.
+  /// The checkpoint a resumed run continues from, by file name ("cp-0003.safetensors"); nil for
+  /// the last one.
+  public var resumeFrom: String?
+
+  /// The checkpoint to resume from (`resumeFrom`, or the last), read and checked. When the last
+  /// one is unusable (truncated, NaN in a weight...), the error offers the newest earlier one that
+  /// loads.
   public func lastCheckpoint() throws -> (url: URL, checkpoint: Checkpoint) {
     let all = checkpoints
+    if let name = resumeFrom {
+      guard let chosen = all.first(where: { $0.lastPathComponent == name }) else {
+        let listed = all.suffix(3).map(\.lastPathComponent).joined(separator: ", ")
+        throw FileError(
+          url, "has no checkpoint \(name) to resume from (its last ones: \(listed))")
+      }
+      return (chosen, try Checkpoint(contentsOf: chosen))
+    }
     guard let last = all.last else {
       throw FileError(url, "--resume found no cp-NNNN.safetensors to continue from")
     }
     do { return (last, try Checkpoint(contentsOf: last)) } catch {
-      let previous =
-        all.dropLast().last.map { "; move it away to resume from \($0.lastPathComponent)" } ?? ""
-      throw FileError(last, "cannot be resumed from: \(Self.reason(error))\(previous)")
+      let reason = (error as? FileError).map(\.reason) ?? Self.reason(error)
+      throw FileError(last, reason + Self.offer(all.dropLast()))
     }
+  }
+
+  /// "; resume from cp-0003.safetensors with --resume-from cp-0003.safetensors": the newest of
+  /// the last few `earlier` checkpoints that loads (each load reads and checks the whole file).
+  static func offer(_ earlier: ArraySlice<URL>) -> String {
+    for candidate in earlier.suffix(5).reversed() {
+      // Only a probe: the resumed run reads the file again, and reports what is wrong with it.
+      guard (try? Checkpoint(contentsOf: candidate)) != nil else { continue }
+      let name = candidate.lastPathComponent
+      return "; resume from \(name) with --resume-from \(name)"
+    }
+    let tried = min(5, earlier.count)
+    return tried == 0 ? "" : "; none of the \(tried) checkpoints before it loads either"
   }
 
   /// best.safetensors, read.

@@ -70,6 +70,15 @@ public struct RunRecord: Codable, Sendable, Equatable {
     try c.encode(blasCore, forKey: .blasCore)
   }
 
+  /// config.json's bytes, decoded and validated; errors name `source`.
+  public init(json: Data, source: String) throws {
+    do { self = try JSONDecoder().decode(RunRecord.self, from: json) } catch {
+      throw FileError(
+        source, "is not a run configuration of this tool (\(RunDirectory.decodingProblem(error)))")
+    }
+    do { try validate() } catch { throw FileError(source, "\(error)") }
+  }
+
   /// Checks what a file could hold out of range: the settings, the sides, the class names and
   /// the statistics. The error names the record and the expected range.
   public func validate() throws {
@@ -123,20 +132,19 @@ extension Checkpoint {
   /// checked before anything is sized from it; errors name `source` and the record.
   public func recordedPreprocessing(source: String) throws -> Preprocessing {
     struct Recorded: Decodable { var imageSize: Int, resizeSide: Int, normalization: Normalization }
-    let file = URL(fileURLWithPath: source)
     guard let text = records["configuration"] else {
-      throw FileError(file, "has no preprocessing record (configuration)")
+      throw FileError(source, "has no preprocessing record (configuration)")
     }
     let recorded: Recorded
     do { recorded = try JSONDecoder().decode(Recorded.self, from: Data(text.utf8)) } catch {
       throw FileError(
-        file, "has an unreadable configuration record (\(RunDirectory.decodingProblem(error)))")
+        source, "has an unreadable configuration record (\(RunDirectory.decodingProblem(error)))")
     }
     do {
       try RunRecord.validate(
         side: recorded.imageSize, resizeSide: recorded.resizeSide,
         normalization: recorded.normalization)
-    } catch { throw FileError(file, "configuration record: \(error)") }
+    } catch { throw FileError(source, "configuration record: \(error)") }
     return Preprocessing(
       resizeSide: recorded.resizeSide, side: recorded.imageSize,
       normalization: recorded.normalization)

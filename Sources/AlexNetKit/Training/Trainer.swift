@@ -39,7 +39,15 @@ public final class Trainer {
   public var modelConfiguration: String?
   public let classNames: [String]
   public let optimizer: any Optimizer
+  /// The plateau rule, used when `rateSchedule` is `.plateau`.
   public var schedule: ReduceOnPlateau
+  /// The rate at every step; nil starts a plateau schedule at the optimizer's rate.
+  public var rateSchedule: RateSchedule?
+  /// Wall-clock budget of one `fit` call: no epoch starts that would end after it, judged by the
+  /// last epoch's duration (nil: no limit).
+  public var timeLimit: Duration?
+  /// A line for the user (the time limit was reached...).
+  public var onNote: ((String) -> Void)?
   public var earlyStopping: EarlyStopping?
   /// "loss" or "val_loss", the quantity early stopping watches.
   public var earlyStoppingMonitor: String
@@ -101,7 +109,7 @@ public final class Trainer {
       return (value, scores)
     }
     // Gradient buckets are averaged across processes while the backward goes on.
-    dataParallel.beginStep(model.namedParameters, localSamples: labels.count)
+    dataParallel.beginStep(model.unfrozenParameters, localSamples: labels.count)
     loss.backward(onGradientFinished: dataParallel.gradientFinished)
     return (value, scores)
   }
@@ -116,79 +124,125 @@ public final class Trainer {
   /// `localSamples` is this process's batch size, which weights its gradients.
   public func reduceGradients(localSamples: Int = 0) {
     if let dataParallel {
-      dataParallel.finishStep(model.namedParameters, localSamples: localSamples)
+      dataParallel.finishStep(model.unfrozenParameters, localSamples: localSamples)
     } else {
-      gradientReducer?(model.namedParameters)
+      gradientReducer?(model.unfrozenParameters)
     }
   }
 
-  /// Phase 3: the optimizer's update.
-  public func applyUpdate() { optimizer.step(model.namedParameters) }
+  /// Phase 3: the optimizer's update, of the parameters not frozen (a frozen one gets no weight
+  /// decay either).
+  public func applyUpdate() { optimizer.step(model.unfrozenParameters) }
 
   // MARK: - Epochs
 
   /// Trains until `epochs` (counting epochs already completed, so a resumed run continues to the
-  /// same end), or until early stopping. Returns the history.
+  /// same end), until early stopping, or until the next epoch would overrun `timeLimit`. The rate
+  /// follows `rateSchedule` at every step. Returns the history.
   @discardableResult
   public func fit(
     training: any BatchSource, validation: (any BatchSource)?, epochs: Int
   ) throws -> History {
+    var rates = rateSchedule ?? RateSchedule(.plateau, baseRate: optimizer.learningRate)
+    (rates.stepsPerEpoch, rates.totalSteps) = (training.batchCount, epochs * training.batchCount)
+    rateSchedule = rates
+    let clock = ContinuousClock()
+    let started = clock.now
     while completedEpochs < epochs {
       let epoch = completedEpochs + 1
-      let clock = ContinuousClock()
-      let started = clock.now
-      model.train()
-      var metrics = ClassificationMetrics(classCount: classNames.count)
-      var seen = 0
-      try training.forEachBatch(epoch: epoch - 1) { index, batch in
-        if batch.labels.isEmpty {
-          // An empty shard still takes part in the step, which the other ranks wait for.
-          guard let dataParallel else { return }
-          dataParallel.takePartInBatchNormWithoutImages(model)
-          model.zeroGradients()
-          reduceGradients(localSamples: 0)
-          applyUpdate()
-          return
-        }
-        let keys =
-          batch.positions.isEmpty
-          ? nil : batch.positions.map { Self.sampleKey(epoch: epoch - 1, position: $0) }
-        let (loss, logits) = computeGradients(
-          images: batch.images, labels: batch.labels, sampleKeys: keys)
-        reduceGradients(localSamples: batch.labels.count)
-        applyUpdate()
-        metrics.add(scores: logits, labels: batch.labels, meanLoss: loss)
-        seen += batch.labels.count
-        let elapsed = (clock.now - started).seconds
-        onBatch?(
-          index + 1, training.batchCount, metrics.loss, metrics.top1Accuracy,
-          Double(seen) / max(elapsed, 1e-9))
-      }
-      if let dataParallel {
-        metrics = dataParallel.reduce(metrics)
-        dataParallel.broadcastBuffers(of: model)
-      }
-      let validationMetrics = try validation.map { try evaluate(loader: $0) }
-      let record = EpochRecord(
-        epoch: epoch, loss: metrics.loss, accuracy: metrics.top1Accuracy,
-        top5: metrics.top5Accuracy,
-        validationLoss: validationMetrics?.loss,
-        validationAccuracy: validationMetrics?.top1Accuracy,
-        validationTop5: validationMetrics?.top5Accuracy, learningRate: optimizer.learningRate,
-        seconds: (clock.now - started).seconds)
+      let record = try trainEpoch(epoch, training: training, validation: validation)
       history.records.append(record)
       completedEpochs = epoch
-      optimizer.learningRate = schedule.rate(
-        afterEpoch: epoch, metric: record.validationLoss ?? record.loss,
-        current: optimizer.learningRate)
+      advanceSchedule(after: record, batches: training.batchCount)
       let monitored =
         earlyStoppingMonitor == "val_loss" ? (record.validationLoss ?? record.loss) : record.loss
       let stop = earlyStopping?.shouldStop(afterEpoch: epoch, value: monitored) ?? false
       try saveEpoch(record)
       onEpoch?(record)
       if stop { break }
+      if completedEpochs < epochs, let timeLimit {
+        let used = (clock.now - started).seconds
+        // The next epoch is assumed to take as long as the last one did.
+        if used + record.seconds > timeLimit.seconds {
+          onNote?(
+            "Stopping after epoch \(epoch): another epoch (about \(Int(record.seconds.rounded())) s) "
+              + "would not fit in the time limit of \(Self.minutes(timeLimit)) "
+              + "(\(Int(used.rounded())) s used)")
+          break
+        }
+      }
     }
     return history
+  }
+
+  /// One pass over the training batches at the schedule's rates, then the validation pass.
+  func trainEpoch(
+    _ epoch: Int, training: any BatchSource, validation: (any BatchSource)?
+  ) throws -> EpochRecord {
+    let clock = ContinuousClock()
+    let started = clock.now
+    model.train()
+    var metrics = ClassificationMetrics(classCount: classNames.count)
+    var seen = 0
+    var rate = optimizer.learningRate
+    try training.forEachBatch(epoch: epoch - 1) { index, batch in
+      if let rateSchedule {
+        rate = rateSchedule.rate(atStep: (epoch - 1) * training.batchCount + index)
+        optimizer.learningRate = rate
+      }
+      if batch.labels.isEmpty {
+        // An empty shard still takes part in the step, which the other ranks wait for.
+        guard let dataParallel else { return }
+        dataParallel.takePartInBatchNormWithoutImages(model)
+        model.zeroGradients()
+        reduceGradients(localSamples: 0)
+        applyUpdate()
+        return
+      }
+      let keys =
+        batch.positions.isEmpty
+        ? nil : batch.positions.map { Self.sampleKey(epoch: epoch - 1, position: $0) }
+      let (loss, logits) = computeGradients(
+        images: batch.images, labels: batch.labels, sampleKeys: keys)
+      reduceGradients(localSamples: batch.labels.count)
+      applyUpdate()
+      metrics.add(scores: logits, labels: batch.labels, meanLoss: loss)
+      seen += batch.labels.count
+      let elapsed = (clock.now - started).seconds
+      onBatch?(
+        index + 1, training.batchCount, metrics.loss, metrics.top1Accuracy,
+        Double(seen) / max(elapsed, 1e-9))
+    }
+    if let dataParallel {
+      metrics = dataParallel.reduce(metrics)
+      dataParallel.broadcastBuffers(of: model)
+    }
+    let validationMetrics = try validation.map { try evaluate(loader: $0) }
+    return EpochRecord(
+      epoch: epoch, loss: metrics.loss, accuracy: metrics.top1Accuracy,
+      top5: metrics.top5Accuracy,
+      validationLoss: validationMetrics?.loss,
+      validationAccuracy: validationMetrics?.top1Accuracy,
+      validationTop5: validationMetrics?.top5Accuracy, learningRate: rate,
+      seconds: (clock.now - started).seconds)
+  }
+
+  /// Between epochs: the plateau rule lowers its level (the other schedules are closed forms of
+  /// the step), and the optimizer takes the next step's rate, which the checkpoint records.
+  func advanceSchedule(after record: EpochRecord, batches: Int) {
+    guard var rates = rateSchedule else { return }
+    if rates.kind == .plateau {
+      rates.level = schedule.rate(
+        afterEpoch: record.epoch, metric: record.validationLoss ?? record.loss,
+        current: rates.level)
+    }
+    rateSchedule = rates
+    optimizer.learningRate = rates.rate(atStep: record.epoch * batches)
+  }
+
+  static func minutes(_ duration: Duration) -> String {
+    let minutes = duration.seconds / 60
+    return minutes == minutes.rounded() ? "\(Int(minutes)) min" : String(format: "%.1f min", minutes)
   }
 
   /// `evaluate` on this process's shard of `loader`, with the metrics of all ranks summed.
@@ -201,10 +255,7 @@ public final class Trainer {
     guard let directory = outputDirectory else { return }
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     var targets = [directory.appendingPathComponent(Checkpoint.fileName(epoch: record.epoch))]
-    let best = history.records.min {
-      ($0.validationLoss ?? $0.loss) < ($1.validationLoss ?? $1.loss)
-    }
-    if best?.epoch == record.epoch {
+    if history.best?.epoch == record.epoch {
       targets.append(directory.appendingPathComponent("best.safetensors"))
     }
     try makeCheckpoint().write(to: targets)
@@ -221,6 +272,7 @@ public final class Trainer {
     }
     var records = checkpointRecords
     records["schedule"] = try json(schedule)
+    if let rateSchedule { records["rate_schedule"] = try json(rateSchedule) }
     if let earlyStopping { records["early_stopping"] = try json(earlyStopping) }
     records["dropout"] = try json(dropoutStates().mapValues { $0.map(String.init) })
     records["history"] = try json(history)
@@ -250,6 +302,12 @@ public final class Trainer {
       }
     }
     if let restored = try decode(ReduceOnPlateau.self, "schedule") { schedule = restored }
+    if let restored = try decode(RateSchedule.self, "rate_schedule") {
+      rateSchedule = restored
+    } else if rateSchedule?.kind == .plateau {
+      // A checkpoint from before per-step schedules: its rate is the plateau's level.
+      rateSchedule?.level = checkpoint.learningRate
+    }
     if let restored = try decode(EarlyStopping.self, "early_stopping") { earlyStopping = restored }
     if let restored = try decode(History.self, "history") { history = restored }
     if let states = try decode([String: [String]].self, "dropout") {

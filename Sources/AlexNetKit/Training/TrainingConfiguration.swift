@@ -21,6 +21,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
   public var validationSplit = 0.1
   /// Seed of the split, the weights, the shuffling and the augmentation.
   public var seed: UInt64 = 123
+  /// The non-linearity of a catalogue model; nil (config.json written before the choice
+  /// existed) is ReLU. `resolvedActivation` reads it.
+  public var activation: Nonlinearity? = .relu
   /// Input side in pixels; nil takes the catalogue model's own.
   public var imageSize: Int?
   public var epochs = 50
@@ -40,8 +43,73 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
   public var augment: [Augmentation] = [.crop, .flip]
   public var labelSmoothing: Float = 0
   public var balanceClasses = false
+  /// How the rate moves: the plateau rule above, or a closed form of the step (`RateSchedule`).
+  public var schedule = RateSchedule.Kind.plateau
+  /// Linear warmup over this many epochs (fractions allowed), before any schedule.
+  public var warmupEpochs = 0.0
+  /// `step` schedule: the rate is multiplied by `lrGamma` every `lrStepSize` epochs.
+  public var lrStepSize = 30
+  public var lrGamma: Float = 0.1
+  /// Wall-clock budget in minutes: no epoch starts that the last epoch's duration says would
+  /// end after it (nil: none).
+  public var timeLimit: Double?
+  /// Weights to start from (a checkpoint, or safetensors under PyTorch's names; see
+  /// `InitialWeights`), with a fresh optimizer; nil starts from the model's initialisation.
+  public var initWeights: String?
+  /// Parameter-name prefixes not trained ("features"; see `Layer.freeze`); nil trains all.
+  /// Optional so that config.json files written before it existed still read.
+  public var freeze: [String]?
 
   public init(data: String) { self.data = data }
+
+  /// Settings missing from a stored config.json (written before they existed) keep their
+  /// defaults, so older runs still resume.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    var read = TrainingConfiguration(data: try c.decode(String.self, forKey: .data))
+    func take<T: Decodable>(_ key: CodingKeys, _ path: WritableKeyPath<Self, T>) throws {
+      if let value = try c.decodeIfPresent(T.self, forKey: key) { read[keyPath: path] = value }
+    }
+    func take<T: Decodable>(_ key: CodingKeys, _ path: WritableKeyPath<Self, T?>) throws {
+      if let value = try c.decodeIfPresent(T.self, forKey: key) { read[keyPath: path] = value }
+    }
+    try take(.model, \.model)
+    try take(.validationData, \.validationData)
+    try take(.validationSplit, \.validationSplit)
+    try take(.seed, \.seed)
+    try take(.imageSize, \.imageSize)
+    try take(.epochs, \.epochs)
+    try take(.batchSize, \.batchSize)
+    try take(.optimizer, \.optimizer)
+    try take(.learningRate, \.learningRate)
+    try take(.momentum, \.momentum)
+    try take(.weightDecay, \.weightDecay)
+    try take(.lrPatience, \.lrPatience)
+    try take(.lrFactor, \.lrFactor)
+    try take(.minLearningRate, \.minLearningRate)
+    try take(.patience, \.patience)
+    try take(.monitor, \.monitor)
+    try take(.augment, \.augment)
+    try take(.labelSmoothing, \.labelSmoothing)
+    try take(.balanceClasses, \.balanceClasses)
+    try take(.schedule, \.schedule)
+    try take(.warmupEpochs, \.warmupEpochs)
+    try take(.lrStepSize, \.lrStepSize)
+    try take(.lrGamma, \.lrGamma)
+    try take(.timeLimit, \.timeLimit)
+    try take(.initWeights, \.initWeights)
+    try take(.freeze, \.freeze)
+    self = read
+  }
+
+  /// The rate schedule of a run with `stepsPerEpoch` batches per epoch.
+  public func rateSchedule(stepsPerEpoch: Int) -> RateSchedule {
+    var rates = RateSchedule(schedule, baseRate: learningRate)
+    rates.warmupSteps = Int((warmupEpochs * Double(stepsPerEpoch)).rounded())
+    (rates.stepSize, rates.gamma, rates.minRate) = (lrStepSize, lrGamma, 0)
+    (rates.stepsPerEpoch, rates.totalSteps) = (stepsPerEpoch, stepsPerEpoch * epochs)
+    return rates
+  }
 
   /// The validation split drawn from `data` (nil with a validation folder or a split of 0).
   public var effectiveValidationSplit: Double? {
@@ -50,6 +118,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 
   /// The catalogue model, when `model` names one.
   public var catalogueModel: ModelName? { ModelName(rawValue: model) }
+
+  /// The non-linearity, ReLU when none is recorded; setting it records it.
+  public var resolvedActivation: Nonlinearity {
+    get { activation ?? .relu }
+    set { activation = newValue }
+  }
 
   /// The input side: `imageSize`, or the catalogue model's default.
   public func resolvedImageSize() throws -> Int {
@@ -84,8 +158,19 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     try check(
       minLearningRate >= 0 && minLearningRate.isFinite, "--min-lr", "a number ≥ 0", minLearningRate)
     try check(patience >= 1, "--patience", "≥ 1", patience)
+    for prefix in freeze ?? [] {
+      try check(!prefix.isEmpty && prefix != ".", "--freeze", "a parameter-name prefix", "\"\"")
+    }
     try check(
       labelSmoothing >= 0 && labelSmoothing < 1, "--label-smoothing", "in [0, 1)", labelSmoothing)
+    try check(
+      warmupEpochs >= 0 && warmupEpochs <= 1000, "--warmup-epochs", "in 0...1000", warmupEpochs)
+    try check(lrStepSize >= 1, "--lr-step-size", "≥ 1", lrStepSize)
+    try check(lrGamma > 0 && lrGamma <= 1, "--lr-gamma", "in (0, 1]", lrGamma)
+    if let timeLimit {
+      try check(timeLimit > 0 && timeLimit.isFinite, "--time-limit", "a positive number of minutes",
+        timeLimit)
+    }
   }
 }
 

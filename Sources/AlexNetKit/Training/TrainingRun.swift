@@ -62,11 +62,12 @@ public final class TrainingRun {
   ///
   /// With `dataParallel`, this process is one rank of a data-parallel job: `batchSize` is per
   /// process, the loaders are sharded by rank, and only rank 0 reports events (`directory` is a
-  /// follower's on the other ranks, which write nothing).
+  /// follower's on the other ranks, which write nothing). Sizes whose estimate exceeds
+  /// `memoryBudget` (default `MemoryBudget.system()`) are refused before the model is built.
   public init(
     _ configuration: TrainingConfiguration, directory: RunDirectory, workers: Int = 1,
     stopOnBadFile: Bool = false, network: ((_ classes: Int) -> any Layer)? = nil,
-    dataParallel: DataParallel? = nil,
+    dataParallel: DataParallel? = nil, memoryBudget: MemoryBudget? = nil,
     onEvent givenOnEvent: @escaping @Sendable (TrainingEvent) -> Void = { _ in }
   ) throws {
     let silent: @Sendable (TrainingEvent) -> Void = { _ in }
@@ -76,9 +77,20 @@ public final class TrainingRun {
     let data = try TrainingData(configuration, onEvent: onEvent)
     if let stored { try data.checkClasses(stored, directory: directory) }
     let side = try configuration.resolvedImageSize()
-    model = try Self.makeModel(
-      configuration, classes: data.classNames.count, side: side, network: network)
+    let budget = try memoryBudget ?? MemoryBudget.system()
+    let (batch, classes) = (configuration.batchSize, data.classNames.count)
+    let flags = MemoryEstimate.Flags(
+      imageSize: "--image-size", batch: "--batch-size", classes: "class folders of --data:")
+    try budget.checkBeforeBuilding(
+      network == nil ? configuration.catalogueModel : nil, classes: classes, side: side,
+      batch: batch, mode: .training, flags: flags)
+    model = try Self.makeModel(configuration, classes: classes, side: side, network: network)
+    try budget.check(
+      model, side: side, batch: batch, resizeSide: Preprocessing.resizeSide(for: side),
+      mode: .training, flags: flags)
     try data.checkBatchSize()
+    try Self.prepareTransfer(configuration, model: model, resuming: stored != nil, onEvent: onEvent)
+    try data.checkValidationSplit()
     let statistics =
       try stored.map { ($0.normalization, $0.colorPCA) } ?? data.measureStatistics(side: side)
     record = try RunRecord(
@@ -95,8 +107,11 @@ public final class TrainingRun {
     }
     trainer = try Self.makeTrainer(record, model: model, data: data, directory: directory)
     trainer.dataParallel = dataParallel
+    trainer.rateSchedule = configuration.rateSchedule(stepsPerEpoch: trainingLoader.batchCount)
+    trainer.timeLimit = configuration.timeLimit.map { .milliseconds(Int64($0 * 60_000)) }
     if directory.mode == .resume {
       let (url, checkpoint) = try directory.lastCheckpoint()
+      try checkpoint.checkBelongs(to: record, source: url.path)
       try trainer.resume(from: checkpoint, source: url.path)
       onEvent(.resumed(checkpoint: url.lastPathComponent, epoch: trainer.completedEpochs))
     }
@@ -122,6 +137,7 @@ public final class TrainingRun {
           remaining: max(0, total - index * batchSize)))
     }
     trainer.onEpoch = { record in onEvent(.epoch(record, epochs: epochs, batches: batches)) }
+    trainer.onNote = { onEvent(.note($0)) }
     onEvent(
       .started(
         TrainingStart(
@@ -146,13 +162,19 @@ public final class TrainingRun {
   ) throws -> any Layer {
     let made: any Layer
     if let network {
+      guard configuration.resolvedActivation == .relu else {
+        throw ConfigurationError(
+          "--activation", "applies to catalogue models only, not to \(configuration.model)")
+      }
       made = network(classes)
     } else {
       guard let name = configuration.catalogueModel else {
         let known = ModelName.allCases.map(\.rawValue).joined(separator: ", ")
         throw ConfigurationError("--model", "must be one of \(known), got \(configuration.model)")
       }
-      made = ModelCatalog.make(name, classes: classes, seed: configuration.seed)
+      made = ModelCatalog.make(
+        name, classes: classes, seed: configuration.seed,
+        activation: configuration.resolvedActivation)
     }
     do { _ = try made.outputShape(for: [1, 3, side, side]) } catch {
       throw ConfigurationError(
@@ -162,6 +184,30 @@ public final class TrainingRun {
       )
     }
     return made
+  }
+
+  /// A new run with `initWeights` starts from them (a resumed one from its checkpoint instead);
+  /// every run freezes `freeze`. Says what it did in notes.
+  static func prepareTransfer(
+    _ configuration: TrainingConfiguration, model: any Layer, resuming: Bool,
+    onEvent: (TrainingEvent) -> Void
+  ) throws {
+    if let path = configuration.initWeights, !resuming {
+      let report = try WeightLoading.load(
+        contentsOf: URL(fileURLWithPath: path), into: model,
+        modelIdentifier: configuration.model)
+      for line in report.lines(source: path) { onEvent(.note(line)) }
+    }
+    let prefixes = configuration.freeze ?? []
+    guard !prefixes.isEmpty else { return }
+    let frozen = Set(try model.freeze(prefixes))
+    let count = model.namedParameters.filter { frozen.contains($0.name) }
+      .reduce(0) { $0 + $1.variable.value.count }
+    onEvent(
+      .note(
+        "Frozen: \(prefixes.joined(separator: ", ")) (\(frozen.count) tensors, "
+          + "\(count.formatted()) parameters); training "
+          + "\((model.trainableParameterCount - count).formatted())"))
   }
 
   static func makeTrainer(
@@ -174,7 +220,11 @@ public final class TrainingRun {
       ? SGD(learningRate: c.learningRate, momentum: c.momentum, weightDecay: c.weightDecay)
       : Adam(learningRate: c.learningRate, weightDecay: c.weightDecay)
     let trainer = Trainer(
-      model: model, modelIdentifier: c.model, classNames: record.classNames, optimizer: optimizer,
+      model: model, modelIdentifier: c.model,
+      modelConfiguration: c.catalogueModel.map { _ in
+        CatalogueConfiguration(activation: c.resolvedActivation).json
+      },
+      classNames: record.classNames, optimizer: optimizer,
       schedule: ReduceOnPlateau(
         factor: c.lrFactor, patience: c.lrPatience, minRate: c.minLearningRate),
       earlyStopping: EarlyStopping(patience: c.patience), earlyStoppingMonitor: c.monitor.rawValue,
@@ -224,6 +274,17 @@ struct TrainingData {
         "\(training.samples.count) training images, fewer than one batch of "
           + "\(configuration.batchSize)")
     }
+  }
+
+  /// An empty validation split would end the run after its first epoch with NaN metrics.
+  func checkValidationSplit() throws {
+    guard let split = configuration.effectiveValidationSplit, let validation,
+      validation.samples.isEmpty
+    else { return }
+    throw ConfigurationError(
+      "--validation-split",
+      "\(split) of \(configuration.data) leaves no validation images (of "
+        + "\(training.samples.count)); give a larger split or 0")
   }
 
   /// A resumed run must see the classes it was trained on, in the same order.

@@ -26,6 +26,37 @@ import Testing
     #expect(gradientError(reluBackward(output: y, outputGradient: y), numeric) <= 1e-3)
   }
 
+  /// The fast tanh (parallel chunks, eight-lane backward with a scalar tail) against the
+  /// definition, on a size that is neither a multiple of eight nor one chunk.
+  @Test func tanhMatchesDefinition() {
+    var rng = SeededGenerator(seed: 2)
+    let x = rng.tensor([3, 40_003]) * 4  // into both saturated tails
+    let dy = rng.tensor([3, 40_003])
+    let y = tanhForward(input: x)
+    #expect(y == tanhForwardNaive(input: x))
+    #expect(y.scalars.allSatisfy { abs($0) < 1 } && y.scalars.contains { abs($0) > 0.99 })
+    #expect(
+      maxRelativeError(
+        tanhBackward(output: y, outputGradient: dy),
+        tanhBackwardNaive(output: y, outputGradient: dy)) <= 1e-6)
+    // tanh(0) = 0, tanh(±∞) = ±1, tanh(0.5) = 0.46211716 (math.tanh(0.5) in Python).
+    let known = tanhForward(input: Tensor(shape: [4], scalars: [0, -.infinity, .infinity, 0.5]))
+    #expect(known.scalars[0..<3] == [0, -1, 1] && abs(known.scalars[3] - 0.46211716) < 1e-7)
+  }
+
+  /// The autograd op and the layer, against central differences (tanh is smooth: no kinks to
+  /// avoid), with odd sizes so the vector loop's scalar tail is exercised.
+  @Test func tanhBackwardMatchesFiniteDifferences() {
+    var rng = SeededGenerator(seed: 6)
+    let x = rng.tensor([3, 11]) * 2
+    let input = Variable(x, requiresGradient: true)
+    let y = Tanh()(input)
+    y.backward(gradient: y.value)
+    let numeric = numericalGradient(
+      of: { halfSumOfSquares(tanhForwardNaive(input: $0[0])) }, at: [x], input: 0, step: 1e-2)
+    #expect(gradientError(input.grad!, numeric) <= 1e-3)
+  }
+
   /// Training-mode dropout against finite differences, the mask re-drawn from the same seed at
   /// every evaluation so the function is fixed.
   @Test func dropoutBackwardMatchesFiniteDifferences() {

@@ -8,12 +8,15 @@ import Testing
   /// Batches of 2 split into shards; the full-size models run one image, as the naive kernels
   /// take most of a minute per 227x227 image in a debug build.
   @Test(arguments: [
-    (ModelName.alexnetTV, 99, 2), (.small, 64, 2), (.alexnet, 227, 1), (.alexnetBN, 224, 1),
+    (ModelName.alexnetTV, 99, 2, Nonlinearity.relu), (.small, 64, 2, .relu),
+    (.alexnet, 227, 1, .relu), (.alexnetBN, 224, 1, .relu), (.cifar4, 32, 3, .relu),
+    (.cifar4, 32, 3, .tanh), (.small, 64, 2, .tanh),
   ])
-  func wholeModelForwardMatchesTheNaiveKernels(_ name: ModelName, _ side: Int, _ batch: Int) throws
-  {
+  func wholeModelForwardMatchesTheNaiveKernels(
+    _ name: ModelName, _ side: Int, _ batch: Int, _ activation: Nonlinearity
+  ) throws {
     let classes = 10
-    let model = ModelCatalog.make(name, classes: classes, seed: 3)
+    let model = ModelCatalog.make(name, classes: classes, seed: 3, activation: activation)
     var rng = SeededGenerator(seed: 8)
     // Running statistics away from 0 and 1, so batch norm is not the identity.
     for (_, layer) in model.namedLeaves {

@@ -58,6 +58,42 @@ import Testing
     }
   }
 
+  /// The paper's figure 1 network: 32 → 15 → 7 → 3 pixels, 85,098 parameters for 10 classes
+  /// (conv 3·32·25 + 32, 32·32·25 + 32, 32·64·25 + 64; dense 576·10 + 10).
+  @Test func cifar4ShapesAndParameters() throws {
+    let model = ModelCatalog.make(.cifar4, classes: 10)
+    #expect(model.parameterCount == 85_098)
+    let summary = try ModelSummary(model, inputShape: [3, 32, 32])
+    let pooled = summary.rows.filter { $0.kind == "MaxPool2D" }.map(\.outputShape)
+    #expect(pooled == [[32, 15, 15], [32, 7, 7], [64, 3, 3]])
+  }
+
+  /// The activation swaps every ReLU for a Tanh and changes nothing else: the same parameter
+  /// names and, for one seed, the same initial weights, so the two runs differ only in it. (The
+  /// three full-size AlexNets share the builders' pattern and take minutes to make twice.)
+  @Test(arguments: [ModelName.small, .cifar4])
+  func tanhReplacesEveryReLU(_ name: ModelName) {
+    let relu = ModelCatalog.make(name, classes: 5, seed: 4)
+    let tanh = ModelCatalog.make(name, classes: 5, seed: 4, activation: .tanh)
+    let kinds = { (model: Sequential) in model.namedLeaves.map { $0.layer.kind } }
+    #expect(kinds(relu).filter { $0 == "ReLU" }.count == kinds(tanh).filter { $0 == "Tanh" }.count)
+    #expect(kinds(relu).contains("ReLU") && !kinds(tanh).contains("ReLU"))
+    #expect(relu.stateDict.map(\.name) == tanh.stateDict.map(\.name))
+    #expect(relu.stateDict.map(\.tensor) == tanh.stateDict.map(\.tensor))
+  }
+
+  /// A checkpoint's model_configuration: absent is ReLU, a recorded activation is rebuilt, and
+  /// anything else is refused with the file's name.
+  @Test func catalogueConfigurationReadsTheActivation() throws {
+    #expect(try CatalogueConfiguration(nil, source: "a").activation == .relu)
+    let tanh = CatalogueConfiguration(activation: .tanh)
+    #expect(tanh.json == #"{"activation":"tanh"}"#)
+    #expect(try CatalogueConfiguration(tanh.json, source: "a") == tanh)
+    #expect(throws: FileError.self) {
+      try CatalogueConfiguration(#"{"activation":"sigmoid"}"#, source: "cp.safetensors")
+    }
+  }
+
   /// The same seed gives the same weights; another seed does not.
   @Test func seedsAreReproducible() {
     let a = ModelCatalog.make(.small, classes: 3, seed: 5)

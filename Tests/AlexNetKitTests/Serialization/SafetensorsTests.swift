@@ -129,6 +129,22 @@ import Testing
       from: SafetensorsFile(bytes: Safetensors.encode(other.stateDict), source: "ok"))
     #expect(model.stateDict.map(\.tensor) == other.stateDict.map(\.tensor))
   }
+
+  /// Bare weights (no checkpoint records) with NaN or infinity are refused by tensor name, and
+  /// the model keeps its weights.
+  @Test func nonFiniteBareWeightsAreRefused() throws {
+    let model = ModelCatalog.make(.small, classes: 3)
+    let before = model.stateDict.map(\.tensor)
+    for (bad, word) in [(Float.nan, "NaN"), (-.infinity, "infinity")] {
+      var state = ModelCatalog.make(.small, classes: 3, seed: 4).stateDict
+      state[2].tensor.scalars[0] = bad
+      let file = try SafetensorsFile(bytes: Safetensors.encode(state), source: "w.safetensors")
+      #expect {
+        try model.loadWeights(from: file)
+      } throws: { "\($0)" == "w.safetensors: has \(word) in \(state[2].name)" }
+    }
+    #expect(model.stateDict.map(\.tensor) == before)
+  }
 }
 
 @Suite(.serialized) struct AtomicFileTests {

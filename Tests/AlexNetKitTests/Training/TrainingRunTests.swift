@@ -266,11 +266,124 @@ import Testing
     #expect(
       try String(contentsOf: url.appendingPathComponent("metrics.json"), encoding: .utf8)
         .contains("\"loss\" : \"nan\""))
-    let directory = try RunDirectory(url, mode: .resume)
+    let checkpoint = url.appendingPathComponent("cp-0001.safetensors")
+    let history = try SafetensorsFile(contentsOf: checkpoint).metadata["history"] ?? ""
+    let records = try JSONDecoder.runRecords.decode(History.self, from: Data(history.utf8))
+    #expect(records.records.count == 1 && !records.records[0].loss.isFinite)
+    // Its weights went non-finite with the loss: resuming from them is refused, by name.
     configuration.epochs = 2
-    let resumed = try TrainingRun(configuration, directory: directory)
-    #expect(resumed.trainer.history.records.count == 1)
-    #expect(!resumed.trainer.history.records[0].loss.isFinite)
+    #expect {
+      try TrainingRun(configuration, directory: RunDirectory(url, mode: .resume))
+    } throws: { error in
+      let text = "\(error)"
+      return text.hasPrefix("\(checkpoint.path): has ") && !text.contains("\n")
+        && (text.contains("NaN in ") || text.contains("infinity in "))
+    }
+  }
+
+  /// Rewrites a checkpoint with `change` applied to its metadata and tensors.
+  static func spoil(
+    _ url: URL, _ change: (inout [String: String], inout [(name: String, tensor: Tensor)]) -> Void
+  ) throws {
+    let file = try SafetensorsFile(contentsOf: url)
+    var (metadata, tensors) = (file.metadata, file.tensors())
+    change(&metadata, &tensors)
+    try AtomicFile.write(Safetensors.encode(tensors, metadata: metadata), to: url)
+  }
+
+  /// A last checkpoint with NaN in a weight is refused, naming the tensor and offering the one
+  /// before it; `resumeFrom` (--resume-from) continues from that one.
+  @Test func aNonFiniteLastCheckpointOffersThePreviousOne() throws {
+    let url = try DataFixtures.scratchDirectory().appendingPathComponent("run")
+    let configuration = Self.configuration(try Self.colourFolder(), epochs: 2)
+    try TrainingRun(configuration, directory: RunDirectory(url)).fit()
+    let last = url.appendingPathComponent("cp-0002.safetensors")
+    try Self.spoil(last) { _, tensors in tensors[0].tensor.scalars[1] = .nan }
+    var longer = configuration
+    longer.epochs = 3
+    #expect {
+      try TrainingRun(longer, directory: RunDirectory(url, mode: .resume))
+    } throws: {
+      "\($0)" == "\(last.path): has NaN in \(try! SafetensorsFile(contentsOf: last).names[0]); "
+        + "resume from cp-0001.safetensors with --resume-from cp-0001.safetensors"
+    }
+    let directory = try RunDirectory(url, mode: .resume)
+    directory.resumeFrom = "cp-0001.safetensors"
+    let resumed = try TrainingRun(longer, directory: directory)
+    #expect(resumed.trainer.completedEpochs == 1)
+    directory.close()
+    let missing = try RunDirectory(url, mode: .resume)
+    missing.resumeFrom = "cp-0009.safetensors"
+    #expect {
+      try TrainingRun(longer, directory: missing)
+    } throws: { "\($0)".contains("has no checkpoint cp-0009.safetensors to resume from") }
+  }
+
+  /// The checkpoint must belong to the run: the same class names (the same count with other names
+  /// swapped the labels silently) and the same input side as config.json.
+  @Test func aCheckpointOfOtherClassesOrAnotherSideIsRefused() throws {
+    let url = try DataFixtures.scratchDirectory().appendingPathComponent("run")
+    var configuration = Self.configuration(try Self.colourFolder())
+    try TrainingRun(configuration, directory: RunDirectory(url)).fit()
+    let checkpoint = url.appendingPathComponent("cp-0001.safetensors")
+    let original = try Data(contentsOf: checkpoint)
+    configuration.epochs = 2
+    try Self.spoil(checkpoint) { metadata, _ in metadata["class_names"] = #"["red","green"]"# }
+    #expect {
+      try TrainingRun(configuration, directory: RunDirectory(url, mode: .resume))
+    } throws: { "\($0)".hasPrefix("\(checkpoint.path): was trained on the classes red, green") }
+
+    try original.write(to: checkpoint)
+    try Self.spoil(checkpoint) { metadata, _ in
+      metadata["configuration"] = metadata["configuration"]?
+        .replacingOccurrences(of: #""imageSize":32"#, with: #""imageSize":48"#)
+        .replacingOccurrences(of: #""resizeSide":37"#, with: #""resizeSide":55"#)
+    }
+    #expect {
+      try TrainingRun(configuration, directory: RunDirectory(url, mode: .resume))
+    } throws: {
+      "\($0)"
+        == "\(checkpoint.path): was trained at --image-size 48, this run's config.json says 32"
+    }
+  }
+
+  /// `--activation tanh` reaches the model, the checkpoint's model_configuration and config.json;
+  /// the checkpoint rebuilds a tanh model with the same outputs, and a resume with ReLU is refused.
+  @Test func theActivationIsRecordedAndRebuilt() throws {
+    let url = try DataFixtures.scratchDirectory().appendingPathComponent("run")
+    var configuration = Self.configuration(try Self.colourFolder())
+    (configuration.model, configuration.activation) = (ModelName.cifar4.rawValue, .tanh)
+    let run = try TrainingRun(configuration, directory: RunDirectory(url))
+    #expect(run.model.namedLeaves.contains { $0.layer is Tanh })
+    try run.fit()
+    run.directory.close()
+    let file = url.appendingPathComponent(Checkpoint.fileName(epoch: 1))
+    let checkpoint = try Checkpoint(contentsOf: file)
+    #expect(checkpoint.modelConfiguration == #"{"activation":"tanh"}"#)
+    let rebuilt = try ModelCatalog.make(for: checkpoint, source: file.path).model
+    rebuilt.eval()
+    run.model.eval()
+    var rng = SeededGenerator(seed: 3)
+    let x = Variable(rng.tensor([2, 3, 32, 32]))
+    #expect(
+      withGradientsDisabled { rebuilt(x).value } == withGradientsDisabled { run.model(x).value })
+    let stored = try RunDirectory(url, mode: .resume).storedRecord().configuration
+    #expect(stored.activation == .tanh)
+    #expect(throws: ConfigurationError.self) {
+      try stored.resuming(with: [.set("--activation", \.resolvedActivation, to: .relu)])
+    }
+  }
+
+  /// A config.json written before the choice existed has no activation: it is ReLU.
+  @Test func aConfigurationWithoutActivationIsReLU() throws {
+    var configuration = TrainingConfiguration(data: "/data")
+    configuration.activation = nil
+    let decoded = try JSONDecoder().decode(
+      TrainingConfiguration.self, from: JSONEncoder().encode(configuration))
+    #expect(decoded.activation == nil && decoded.resolvedActivation == .relu)
+    #expect(throws: Never.self) {
+      try decoded.resuming(with: [.set("--activation", \.resolvedActivation, to: .relu)])
+    }
   }
 
   @Test func aResumeThatIsRefusedChangesNothing() throws {
