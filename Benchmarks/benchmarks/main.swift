@@ -42,7 +42,7 @@ func option(_ name: String) -> String? {
   return arguments[index + 1]
 }
 let usage = """
-  usage: benchmarks [--only kernels|other-kernels|data|models] [--quick] [--batch N] [--layers conv1,conv2,...]
+  usage: benchmarks [--only kernels|other-kernels|data|models|distributed] [--quick] [--batch N] [--layers conv1,conv2,...]
                     [--cores SkylakeX,Zen,...] [--data-root DIR] [--json FILE]
          benchmarks --model-row MODEL --batch N [--quick]     one model's figures as a JSON line
          benchmarks --layer-table MODEL [--batch N] [--quick]  one model's per-layer table
@@ -56,7 +56,7 @@ do {
   let flags: Set = ["--quick", "--square-sgemm-only"]
   let valued: Set = [
     "--only", "--batch", "--layers", "--cores", "--data-root", "--json", "--model-row",
-    "--layer-table",
+    "--layer-table", "--distributed-result",
   ]
   var index = 0
   while index < arguments.count {
@@ -72,7 +72,7 @@ do {
       exit(2)
     }
   }
-  let sections = ["kernels", "other-kernels", "data", "models"]
+  let sections = ["kernels", "other-kernels", "data", "models", "distributed"]
   if let only = option("--only"), !sections.contains(only) {
     FileHandle.standardError.write(
       Data("benchmarks: --only \(only): expected one of \(sections.joined(separator: ", "))\n".utf8)
@@ -93,6 +93,21 @@ do {
 }
 let quick = arguments.contains("--quick")
 let repetitions = quick ? 3 : 7
+
+// `--only distributed` (never part of the full run: it starts mpirun): a rank under mpirun
+// measures and exits; the parent measures one process, starts the ranks and prints the tables.
+if option("--only") == "distributed" {
+  let batch = Int(option("--batch") ?? "") ?? (quick ? 2 : 4)
+  if let world = MPIWorld.launched() {
+    withComputeContext(ComputeContext(threadCount: 1)) {
+      runDistributedRank(
+        world, batch: batch, repetitions: quick ? 2 : 3, result: option("--distributed-result"))
+    }
+    world.finalize()
+    exit(0)
+  }
+  exit(runDistributedBenchmarks(batch: batch, repetitions: quick ? 2 : 3, quick: quick) ? 0 : 1)
+}
 
 // A child run for one BLAS core type: prints a single JSON row and exits.
 if arguments.contains("--square-sgemm-only") {

@@ -8,3 +8,5 @@ static inline MPI_Datatype cmpi_double(void) { return MPI_DOUBLE; }
 static inline MPI_Op cmpi_sum(void) { return MPI_SUM; }
 static inline MPI_Errhandler cmpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline void *cmpi_in_place(void) { return MPI_IN_PLACE; }
+static inline MPI_Request cmpi_request_null(void) { return MPI_REQUEST_NULL; }
+static inline MPI_Status *cmpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }

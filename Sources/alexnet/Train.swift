@@ -192,6 +192,16 @@ struct Train: ParsableCommand {
         + "as PyTorch's SyncBatchNorm; one process already has them."))
   var syncBatchNorm = false
 
+  @Flag(
+    help: ArgumentHelp(
+      "Under mpirun: average gradients after the backward, not in buckets started during it "
+        + "(the reference the overlapped scheme is checked against)."))
+  var oneShotAllreduce = false
+
+  @Option(
+    help: "Under mpirun: megabytes of gradients per allreduce bucket (PyTorch DDP's 25).")
+  var bucketMegabytes = 25
+
   @Flag(help: "Stop at the first unreadable image instead of skipping it.")
   var stopOnBadFile = false
 
@@ -234,6 +244,9 @@ struct Train: ParsableCommand {
       guard tensorboardEvery >= 1 else {
         throw ValidationError("--tensorboard-every must be at least 1, got \(tensorboardEvery)")
       }
+    }
+    if bucketMegabytes < 1 {
+      throw ValidationError("--bucket-megabytes must be at least 1, got \(bucketMegabytes)")
     }
     if resuming && output == nil {
       throw ValidationError("--resume needs --output, the run directory to continue")
@@ -306,7 +319,9 @@ struct Train: ParsableCommand {
         let configuration = try resolvedConfiguration(
           stored: resuming ? opened.storedRecord().configuration : nil)
         let printer = TrainingPrinter(quiet: quiet, jsonLog: jsonLog)
-        let dataParallel = DataParallel(world: world, synchronizesBatchNorm: syncBatchNorm)
+        let dataParallel = DataParallel(
+          world: world, bucketFloats: bucketMegabytes << 18, synchronizesBatchNorm: syncBatchNorm,
+          overlapsCommunication: !oneShotAllreduce)
         run = try TrainingRun(
           configuration, directory: opened, workers: compute.workers,
           stopOnBadFile: stopOnBadFile, dataParallel: dataParallel,

@@ -68,7 +68,7 @@ import Testing
       ["--augment", "crop,rotate"], ["--momentum", "1"], ["--threads", "0"],
       ["--min-lr=-1"], ["--resume"], ["--resume", "--overwrite", "--output", "x"],
       ["--image-size", "100000"], ["--activation", "sigmoid"], ["--tensorboard-every", "2"],
-      ["--tensorboard", "tb", "--tensorboard-every", "0"],
+      ["--tensorboard", "tb", "--tensorboard-every", "0"], ["--bucket-megabytes", "0"],
     ] {
       #expect(throws: (any Error).self, "\(bad)") { try Train.parse(bad) }
     }

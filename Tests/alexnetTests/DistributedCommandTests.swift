@@ -84,6 +84,30 @@ import Testing
     #expect(Self.largestRelativeDifference(other, expected).difference > 1e-3)
   }
 
+  /// Gradient buckets averaged while the backward runs give the weights of the one-shot
+  /// allreduce after it (the same buckets and weights: sums of two floats agree exactly; the
+  /// check allows 1e-6 for MPI's algorithms). Small buckets make several per step.
+  @Test func overlappedBucketsEqualTheOneShotAllreduce() throws {
+    let data = try CommandTests.dataFolder(perClass: 6)
+    let scratch = try CommandTests.scratch()
+    let common = [
+      "train", "--data", data.path, "--validation-split", "0", "--image-size", "32",
+      "--epochs", "1", "--threads", "1", "--quiet", "--batch-size", "3",
+      "--bucket-megabytes", "1",  // the small model's 4 MB of gradients in 5 buckets
+    ]
+    var weights: [[(name: String, tensor: Tensor)]] = []
+    for (index, extra) in [[], ["--one-shot-allreduce"]].enumerated() {
+      let run = scratch.appendingPathComponent("run\(index)")
+      let result = try Self.runMPI(2, common + extra + ["--output", run.path])
+      #expect(result.status == 0, "\(result.error)")
+      weights.append(
+        try Checkpoint(contentsOf: run.appendingPathComponent("cp-0001.safetensors")).weights)
+    }
+    #expect(weights[0].map(\.name) == weights[1].map(\.name))
+    let worst = Self.largestRelativeDifference(weights[0], weights[1])
+    #expect(worst.difference <= 1e-6, "\(worst.difference) in \(worst.name)")
+  }
+
   /// max |a − b| / max |b| of each pair of tensors, the largest with its tensor's name.
   static func largestRelativeDifference(
     _ actual: [(name: String, tensor: Tensor)], _ expected: [(name: String, tensor: Tensor)]

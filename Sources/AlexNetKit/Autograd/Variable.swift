@@ -62,7 +62,13 @@ public final class Variable {
   /// every recorded pullback once, from this node back to the leaves. Afterwards the graph is
   /// released: each pullback is dropped with what it captured, intermediate gradients are freed,
   /// and only leaves keep theirs.
-  public func backward(gradient seed: Tensor? = nil) {
+  ///
+  /// `onGradientFinished` is called with each leaf that requires a gradient as soon as the last
+  /// operation using it has sent its gradient back (data-parallel training starts averaging it
+  /// then, while the rest of the backward runs).
+  public func backward(
+    gradient seed: Tensor? = nil, onGradientFinished: ((Variable) -> Void)? = nil
+  ) {
     precondition(requiresGradient, "backward() on a value that does not require a gradient")
     let initial =
       seed
@@ -72,14 +78,34 @@ public final class Variable {
         )
         return Tensor(shape: value.shape, repeating: 1)
       }()
-    for node in topologicalOrder().reversed() {
+    let order = topologicalOrder()
+    var uses = onGradientFinished == nil ? [:] : Self.leafUses(order)
+    for node in order.reversed() {
       if node === self { node.accumulate(initial) }
       guard let pullback = node.pullback else { continue }
       if let g = node.grad { pullback(g) }
+      if let onGradientFinished {
+        for parent in node.parents where parent.isLeaf && parent.requiresGradient {
+          let key = ObjectIdentifier(parent)
+          uses[key]! -= 1
+          if uses[key] == 0 { onGradientFinished(parent) }
+        }
+      }
       node.pullback = nil
       node.parents = []
       node.grad = nil
     }
+  }
+
+  /// How many recorded operations in `order` use each leaf that requires a gradient.
+  static func leafUses(_ order: [Variable]) -> [ObjectIdentifier: Int] {
+    var uses: [ObjectIdentifier: Int] = [:]
+    for node in order where node.pullback != nil {
+      for parent in node.parents where parent.isLeaf && parent.requiresGradient {
+        uses[ObjectIdentifier(parent), default: 0] += 1
+      }
+    }
+    return uses
   }
 
   /// Every node this one depends on (through recorded operations), each after its parents.

@@ -19,11 +19,43 @@ public final class DataParallel {
   /// instead of each process's own.
   public let synchronizesBatchNorm: Bool
 
-  public init(world: MPIWorld, bucketFloats: Int = 25 << 18, synchronizesBatchNorm: Bool = false) {
+  /// Buckets start while the backward runs (`GradientBuckets`); false: one allreduce per bucket
+  /// after the backward (`averageGradients`), the reference the overlapped scheme is tested on.
+  public let overlapsCommunication: Bool
+  private let buckets: GradientBuckets
+
+  public init(
+    world: MPIWorld, bucketFloats: Int = 25 << 18, synchronizesBatchNorm: Bool = false,
+    overlapsCommunication: Bool = true
+  ) {
     precondition(bucketFloats > 0, "a bucket holds at least one float")
     (self.world, self.bucketFloats) = (world, bucketFloats)
-    self.synchronizesBatchNorm = synchronizesBatchNorm
+    (self.synchronizesBatchNorm, self.overlapsCommunication) = (
+      synchronizesBatchNorm, overlapsCommunication
+    )
     bucket = []
+    buckets = GradientBuckets(world: world, bucketFloats: bucketFloats)
+  }
+
+  /// Before a step's backward (overlapped scheme): `gradientFinished` then starts buckets.
+  public func beginStep(_ parameters: [(name: String, variable: Variable)], localSamples: Int) {
+    guard overlapsCommunication else { return }
+    buckets.begin(parameters, localSamples: localSamples)
+  }
+
+  /// The backward's `onGradientFinished`: starts the buckets whose gradients are all done.
+  public func gradientFinished(_ parameter: Variable) {
+    if overlapsCommunication { buckets.gradientFinished(parameter) }
+  }
+
+  /// Replaces every parameter's gradient by the image-weighted mean over the processes: waits for
+  /// the buckets started during the backward (overlapped), or reduces them now (one-shot).
+  public func finishStep(_ parameters: [(name: String, variable: Variable)], localSamples: Int) {
+    guard overlapsCommunication else {
+      return averageGradients(parameters, localSamples: localSamples)
+    }
+    if !buckets.isActive { buckets.begin(parameters, localSamples: localSamples) }
+    buckets.finish()
   }
 
   /// Connects `model`'s batch-norm layers to the other processes when `synchronizesBatchNorm`.

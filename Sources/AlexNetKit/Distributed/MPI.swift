@@ -15,7 +15,9 @@ public final class MPIWorld: @unchecked Sendable {
   nonisolated(unsafe) private static var shared: MPIWorld?
   private static let lock = NSLock()
 
-  private init(rank: Int, size: Int) { (self.rank, self.size) = (rank, size) }
+  private init(rank: Int, size: Int, gradientCommunicator: MPI_Comm?) {
+    (self.rank, self.size, self.gradientCommunicator) = (rank, size, gradientCommunicator)
+  }
 
   /// Whether `mpirun` (Open MPI's launcher) started this process.
   public static var isLaunchedByMPIRun: Bool {
@@ -34,7 +36,9 @@ public final class MPIWorld: @unchecked Sendable {
       var size: Int32 = 0
       MPI_Comm_rank(cmpi_comm_world(), &rank)
       MPI_Comm_size(cmpi_comm_world(), &size)
-      let world = MPIWorld(rank: Int(rank), size: Int(size))
+      var communicator: MPI_Comm?
+      MPI_Comm_dup(cmpi_comm_world(), &communicator)
+      let world = MPIWorld(rank: Int(rank), size: Int(size), gradientCommunicator: communicator)
       shared = world
       return world
     }
@@ -59,6 +63,49 @@ public final class MPIWorld: @unchecked Sendable {
     MPI_Allreduce(
       cmpi_in_place(), buffer.baseAddress, Int32(buffer.count), cmpi_double(), cmpi_sum(),
       cmpi_comm_world())
+  }
+
+  /// An allreduce started by `startAllreduceSum`, finished by `wait`.
+  public struct Request {
+    fileprivate var handle: MPI_Request?
+  }
+
+  /// Gradient buckets travel on a communicator of their own: their non-blocking allreduces are
+  /// started while the backward makes blocking ones (synchronized batch norm) on the world's,
+  /// and MPI orders collectives per communicator.
+  /// (Duplicated at initialisation: MPI_Comm_dup is itself a collective call, which every rank
+  /// must make at the same point.)
+  private let gradientCommunicator: MPI_Comm?
+
+  /// Starts summing `buffer` over the processes in place (MPI_Iallreduce on the gradient
+  /// communicator); `buffer` must stay allocated and untouched until `wait`.
+  public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) -> Request {
+    var request = Request(handle: cmpi_request_null())
+    guard size > 1, !buffer.isEmpty else { return request }
+    MPI_Iallreduce(
+      cmpi_in_place(), buffer.baseAddress, Int32(buffer.count), cmpi_float(), cmpi_sum(),
+      gradientCommunicator, &request.handle)
+    return request
+  }
+
+  /// Lets MPI move the started requests on (Open MPI progresses non-blocking collectives only
+  /// inside MPI calls); returns whether all have finished.
+  @discardableResult
+  public func progress(_ requests: inout [Request]) -> Bool {
+    guard size > 1, !requests.isEmpty else { return true }
+    var handles = requests.map(\.handle)
+    var flag: Int32 = 0
+    MPI_Testall(Int32(handles.count), &handles, &flag, cmpi_statuses_ignore())
+    for i in requests.indices { requests[i].handle = handles[i] }
+    return flag != 0
+  }
+
+  /// Waits until every request has finished.
+  public func wait(_ requests: inout [Request]) {
+    guard size > 1, !requests.isEmpty else { return }
+    var handles = requests.map(\.handle)
+    MPI_Waitall(Int32(handles.count), &handles, cmpi_statuses_ignore())
+    requests.removeAll(keepingCapacity: true)
   }
 
   /// Overwrites `buffer` on every process with rank 0's.

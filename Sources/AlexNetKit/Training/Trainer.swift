@@ -126,7 +126,13 @@ public final class Trainer {
     let (loss, _) = logits.softmaxCrossEntropy(targets: targets, weights: weights)
     let value = loss.value.scalar
     let scores = logits.value
-    loss.backward()
+    guard let dataParallel else {
+      loss.backward()
+      return (value, scores)
+    }
+    // Gradient buckets are averaged across processes while the backward goes on.
+    dataParallel.beginStep(model.unfrozenParameters, localSamples: labels.count)
+    loss.backward(onGradientFinished: dataParallel.gradientFinished)
     return (value, scores)
   }
 
@@ -140,7 +146,7 @@ public final class Trainer {
   /// `localSamples` is this process's batch size, which weights its gradients.
   public func reduceGradients(localSamples: Int = 0) {
     if let dataParallel {
-      dataParallel.averageGradients(model.unfrozenParameters, localSamples: localSamples)
+      dataParallel.finishStep(model.unfrozenParameters, localSamples: localSamples)
     } else {
       gradientReducer?(model.unfrozenParameters)
     }
