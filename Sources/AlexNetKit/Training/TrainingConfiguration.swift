@@ -77,6 +77,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     var read = TrainingConfiguration(data: try c.decode(String.self, forKey: .data))
+    // Records written before warmup and clipping existed ran without them; the defaults of new
+    // runs must not change an old run when it resumes.
+    (read.warmupEpochs, read.clipGradNorm) = (0, 0)
     func take<T: Decodable>(_ key: CodingKeys, _ path: WritableKeyPath<Self, T>) throws {
       if let value = try c.decodeIfPresent(T.self, forKey: key) { read[keyPath: path] = value }
     }
@@ -113,9 +116,6 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     try take(.restoreBest, \.restoreBest)
     try take(.initWeights, \.initWeights)
     try take(.freeze, \.freeze)
-    // A record written before the choice existed has none (ReLU, via resolvedActivation).
-    read.activation = nil
-    try take(.activation, \.activation)
     self = read
   }
 
