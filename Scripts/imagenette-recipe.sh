@@ -25,5 +25,5 @@ exec .build/release/alexnet train --data "$data" --validation-split 0.1 --seed 1
   --model resnet-small --image-size 128 --batch-size 64 --epochs 24 \
   --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 0.0005 \
   --schedule onecycle --warmup-epochs 2 --label-smoothing 0.1 \
-  --augment scale,flip --monitor val_loss --patience 100 --cache-images \
+  --augment scale,flip --monitor val_loss --patience 100 --cache-images --clip-grad-norm 0 \
   --time-limit 60 --output "$output" "$@"

@@ -102,7 +102,8 @@ struct Evaluate: ParsableCommand {
 
   /// Refuses a batch (--batch-size, or the ten crops) whose estimate exceeds the memory budget.
   static func checkMemory(_ loaded: LoadedModel, batch: Int, batchFlag: String?) throws {
-    let side = loaded.preprocessing.side, resizeSide = loaded.preprocessing.resizeSide
+    let side = loaded.preprocessing.side
+    let resizeSide = loaded.preprocessing.resizeSide
     let flags = MemoryEstimate.Flags(
       imageSize: "the recorded crop", batch: batchFlag, resize: "the recorded resize")
     let budget = try MemoryBudget.system()

@@ -63,7 +63,8 @@ struct Predict: ParsableCommand {
       var loaded = try LoadedModel(weights: weights, model: model, classesFile: classes)
       if let resize { loaded.preprocessing.resizeSide = resize }
       if let crop { loaded.preprocessing.side = crop }
-      let side = loaded.preprocessing.side, resizeSide = loaded.preprocessing.resizeSide
+      let side = loaded.preprocessing.side
+      let resizeSide = loaded.preprocessing.resizeSide
       let flags = MemoryEstimate.Flags(
         imageSize: crop == nil ? "the recorded crop" : "--crop",
         resize: resize == nil ? "the recorded resize" : "--resize")

@@ -79,26 +79,39 @@ func keepWherePositive(
 }
 
 public func reluForward(input: Tensor) -> Tensor {
+  elementwise(input, reluForward(count:input:output:))
+}
+
+public func reluBackward(output: Tensor, outputGradient: Tensor) -> Tensor {
+  elementwiseBackward(
+    "ReLU", output, outputGradient, reluBackward(count:output:outputGradient:inputGradient:))
+}
+
+/// A new tensor of `input`'s shape filled by a pointer kernel.
+func elementwise(
+  _ input: Tensor,
+  _ kernel: (Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+) -> Tensor {
   var output = Tensor(uninitializedShape: input.shape)
   input.withUnsafeBufferPointer { x in
-    output.withUnsafeMutableBufferPointer { y in
-      reluForward(count: x.count, input: x.baseAddress!, output: y.baseAddress!)
-    }
+    output.withUnsafeMutableBufferPointer { y in kernel(x.count, x.baseAddress!, y.baseAddress!) }
   }
   return output
 }
 
-public func reluBackward(output: Tensor, outputGradient: Tensor) -> Tensor {
+/// The input gradient of an activation whose derivative is a function of its output.
+func elementwiseBackward(
+  _ name: String, _ output: Tensor, _ outputGradient: Tensor,
+  _ kernel: (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+) -> Tensor {
   precondition(
     output.shape == outputGradient.shape,
-    "ReLU: output \(output.shape), gradient \(outputGradient.shape)")
+    "\(name): output \(output.shape), gradient \(outputGradient.shape)")
   var dx = Tensor(uninitializedShape: output.shape)
   output.withUnsafeBufferPointer { y in
     outputGradient.withUnsafeBufferPointer { dy in
       dx.withUnsafeMutableBufferPointer { dx in
-        reluBackward(
-          count: y.count, output: y.baseAddress!, outputGradient: dy.baseAddress!,
-          inputGradient: dx.baseAddress!)
+        kernel(y.count, y.baseAddress!, dy.baseAddress!, dx.baseAddress!)
       }
     }
   }
@@ -150,28 +163,10 @@ public func tanhBackward(
 }
 
 public func tanhForward(input: Tensor) -> Tensor {
-  var output = Tensor(uninitializedShape: input.shape)
-  input.withUnsafeBufferPointer { x in
-    output.withUnsafeMutableBufferPointer { y in
-      tanhForward(count: x.count, input: x.baseAddress!, output: y.baseAddress!)
-    }
-  }
-  return output
+  elementwise(input, tanhForward(count:input:output:))
 }
 
 public func tanhBackward(output: Tensor, outputGradient: Tensor) -> Tensor {
-  precondition(
-    output.shape == outputGradient.shape,
-    "tanh: output \(output.shape), gradient \(outputGradient.shape)")
-  var dx = Tensor(uninitializedShape: output.shape)
-  output.withUnsafeBufferPointer { y in
-    outputGradient.withUnsafeBufferPointer { dy in
-      dx.withUnsafeMutableBufferPointer { dx in
-        tanhBackward(
-          count: y.count, output: y.baseAddress!, outputGradient: dy.baseAddress!,
-          inputGradient: dx.baseAddress!)
-      }
-    }
-  }
-  return dx
+  elementwiseBackward(
+    "tanh", output, outputGradient, tanhBackward(count:output:outputGradient:inputGradient:))
 }

@@ -186,6 +186,7 @@ public final class Trainer {
       let monitored =
         earlyStoppingMonitor == "val_loss" ? (record.validationLoss ?? record.loss) : record.loss
       let stop = earlyStopping?.shouldStop(afterEpoch: epoch, value: monitored) ?? false
+      try checkWeightsAreFinite(epoch: epoch, batches: training.batchCount)
       try saveEpoch(record)
       onEpoch?(record)
       if stop { break }
@@ -203,6 +204,19 @@ public final class Trainer {
     }
     try restoreBestWeights()
     return history
+  }
+
+  /// A finite gradient times a huge rate can still overflow a weight; such weights are never
+  /// saved: the run stops before the epoch's checkpoint, naming the first tensor.
+  func checkWeightsAreFinite(epoch: Int, batches: Int) throws {
+    for (name, variable) in model.namedParameters {
+      let finite = variable.value.withUnsafeBufferPointer { $0.allSatisfy(\.isFinite) }
+      guard finite else {
+        throw TrainingDiverged(
+          epoch: epoch, batch: batches, batches: batches,
+          reason: "\(name) is no longer finite", learningRate: optimizer.learningRate)
+      }
+    }
   }
 
   /// The sound epoch with the lowest validation loss (training loss without validation).

@@ -19,7 +19,8 @@ import Testing
   ) -> BatchLoader {
     let pipeline = ImagePipeline(
       transforms: transforms, side: 12, normalization: .imageNet,
-      colorPCA: ColorPCA(eigenvalues: [0.01, 0.02, 0.2], eigenvectors: [1, 0, 0, 0, 1, 0, 0, 0, 1]))
+      colorPCA: ColorPCA(
+        eigenvalues: [0.01, 0.02, 0.2], eigenvectors: [1, 0, 0, 0, 1, 0, 0, 0, 1]))
     let loader = BatchLoader(
       samples: samples, pipeline: pipeline, batchSize: 3, seed: 9, workers: workers)
     if cached { loader.cacheDecodedImages() }
@@ -70,13 +71,16 @@ import Testing
     for epoch in 0..<2 {
       #expect(Array(loader.epoch(epoch)).reduce(0) { $0 + $1.labels.count } == 7)
     }
-    #expect(loader.badFiles.map { URL(fileURLWithPath: $0.path).lastPathComponent } == ["broken.jpg"])
+    #expect(
+      loader.badFiles.map { URL(fileURLWithPath: $0.path).lastPathComponent } == ["broken.jpg"])
     #expect(loader.cache?.count == 7)
   }
 
   @Test func splitsAtTheFirstRandomTransform() {
     let pipeline = ImagePipeline(
-      transforms: [.resizeShorterSide(20), .centerCrop(18), .randomCrop(16), .resize(width: 16, height: 16)],
+      transforms: [
+        .resizeShorterSide(20), .centerCrop(18), .randomCrop(16), .resize(width: 16, height: 16),
+      ],
       side: 16, normalization: .imageNet)
     let (prefix, rest) = pipeline.splitAtFirstRandomTransform()
     #expect(prefix == [.resizeShorterSide(20), .centerCrop(18)])

@@ -27,8 +27,8 @@ import Testing
     }
     // Parameters that start at zero (resnet-small's classifier, the last γ of its blocks) drawn
     // at random, so that every path counts.
-    for (_, parameter) in model.namedParameters where parameter.value.scalars.allSatisfy({ $0 == 0 })
-    {
+    for (_, parameter) in model.namedParameters
+    where parameter.value.scalars.allSatisfy({ $0 == 0 }) {
       parameter.value = rng.tensor(parameter.value.shape) * 0.5
     }
     model.eval()

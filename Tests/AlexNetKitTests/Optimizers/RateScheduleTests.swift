@@ -108,17 +108,23 @@ import Testing
     #expect(roomy.completedEpochs == 3)
   }
 
-  /// config.json written before these settings existed still reads, with their defaults.
+  /// config.json written before these settings existed still reads: with the defaults, except
+  /// warmup and clipping, which those runs did not have (a resume must not add them).
   @Test func olderConfigurationsDecodeWithDefaults() throws {
     var configuration = TrainingConfiguration(data: "photos")
     configuration.epochs = 7
     var object =
       try JSONSerialization.jsonObject(with: JSONEncoder().encode(configuration)) as! [String: Any]
-    for key in ["schedule", "warmupEpochs", "lrStepSize", "lrGamma"] {
+    for key in ["schedule", "warmupEpochs", "lrStepSize", "lrGamma", "clipGradNorm"] {
       #expect(object.removeValue(forKey: key) != nil, "\(key) is encoded")
     }
     let decoded = try JSONDecoder().decode(
       TrainingConfiguration.self, from: JSONSerialization.data(withJSONObject: object))
+    (configuration.warmupEpochs, configuration.clipGradNorm) = (0, 0)
     #expect(decoded == configuration)
+    #expect(
+      try JSONDecoder().decode(
+        TrainingConfiguration.self, from: JSONEncoder().encode(TrainingConfiguration(data: "p")))
+        == TrainingConfiguration(data: "p"))
   }
 }

@@ -61,9 +61,13 @@ import Testing
   /// Chance is 50% on 20 validation photos; 14 or more right by luck has a probability of 6%.
   /// A debug run gave 0.55, 0.55, 0.60, 0.60, 0.55, 0.70 with the training loss falling from
   /// 0.716 to 0.518 (32 px is hard; the 64 px case reaches 0.70 in two epochs).
+  /// The validation figure alone is too coarse at 20 photos, so the training loss must also
+  /// fall by a tenth (a trainer that does not learn keeps it at ln 2).
   @Test func twoClassesLearnWithTheDefaults() throws {
     let summary = try Self.trainWithDefaults(["church", "golf_ball"], epochs: 6)
-    Self.expectSteady(summary, classes: 2, above: 0.65)
+    Self.expectSteady(summary, classes: 2, above: 0.55)
+    let (first, last) = (summary.history.first?.loss ?? 0, summary.history.last?.loss ?? 0)
+    #expect(last < 0.9 * first, "training loss \(first) → \(last)")
   }
 
   /// Chance is 10% on 100 validation photos.

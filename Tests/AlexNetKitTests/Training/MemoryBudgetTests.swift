@@ -72,9 +72,11 @@ import Testing
       try MemoryEstimate(model, side: side, batch: batch, mode: .training)
     }
     var g = SeededGenerator(seed: 9)
-    let input = Tensor(shape: [batch, 3, side, side], scalars: (0..<(batch * 3 * side * side)).map {
-      _ in g.nextNormal()
-    })
+    let input = Tensor(
+      shape: [batch, 3, side, side],
+      scalars: (0..<(batch * 3 * side * side)).map {
+        _ in g.nextNormal()
+      })
     let logits = withComputeContext(context) { () -> Variable in
       let y = model(Variable(input))
       y.backward(gradient: y.value)

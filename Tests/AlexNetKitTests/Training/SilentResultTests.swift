@@ -24,7 +24,8 @@ import Testing
         + "\(limit) accepted"
     }
     // Braces inside strings (names, metadata, escaped quotes) are not objects.
-    let tricky = "{\"__metadata__\":{\"k\":\"{{\\\"{\"},\"a{\":{\"dtype\":\"F32\",\"shape\":[0],"
+    let tricky =
+      "{\"__metadata__\":{\"k\":\"{{\\\"{\"},\"a{\":{\"dtype\":\"F32\",\"shape\":[0],"
       + "\"data_offsets\":[0,0]}}"
     let bytes = Array(tricky.utf8)
     let length = (0..<8).map { UInt8(truncatingIfNeeded: bytes.count >> (8 * $0)) }
