@@ -38,7 +38,8 @@ import Testing
     DispatchQueue.concurrentPerform(iterations: writers) { index in
       for _ in 0..<4 {
         do {
-          try Safetensors.write(Self.checkpoint(index), metadata: ["writer": "\(index)"], to: target)
+          try Safetensors.write(
+            Self.checkpoint(index), metadata: ["writer": "\(index)"], to: target)
         } catch {
           problems.withLock { $0.append("writer \(index): \(error)") }
         }
