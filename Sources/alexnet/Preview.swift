@@ -67,7 +67,10 @@ struct Preview: ParsableCommand {
         decoded, augmentations: augmentations, side: size, pca: pca, using: &generator)
       let text = outputFormat == "svg" ? try sheet.svg() : try sheet.html()
       try AtomicFile.write(text, to: URL(fileURLWithPath: output))
-      print("Wrote \(output): \(sheet.title), \(decoded.count) images")
+      let names = augmentations.map(\.rawValue).joined(separator: ", ")
+      print(
+        "Wrote \(output): \(decoded.count) images, before (left) and after (right) "
+          + (names.isEmpty ? "none" : names))
     }
   }
 
