@@ -63,8 +63,11 @@ struct LoadedModel {
   /// imagenet-classes.tsv: index, wnid, name; or Imagenette's classes.tsv: wnid, name; a header
   /// line is skipped).
   static func readClassNames(_ path: String, count: Int) throws -> [String] {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-      throw CommandError("\(path): cannot read the class names file")
+    // 16 MB holds a million long names; a device or FIFO given here would be read without end.
+    let data = try FileError.readRegularFile(
+      URL(fileURLWithPath: path), expected: "a class names file (one name a line)", limit: 16 << 20)
+    guard let text = String(data: data, encoding: .utf8) else {
+      throw CommandError("\(path): is not UTF-8 text (expected one class name a line)")
     }
     var lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
       !$0.isEmpty

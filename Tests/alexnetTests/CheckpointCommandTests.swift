@@ -101,4 +101,51 @@ import Testing
           "Error: --resume-from must name a checkpoint of the run (cp-NNNN.safetensors), got ../x"),
       "\(badName.error)")
   }
+
+  /// An output naming an input file, by the same path or through a link, is refused and the
+  /// input kept: `export` and `features` wrote over the checkpoint they had read.
+  @Test func anOutputThatIsAnInputIsRefusedAndTheInputKept() throws {
+    let folder = try CommandTests.scratch()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let weights = folder.appendingPathComponent("w.safetensors")
+    try FileManager.default.copyItem(atPath: BoundsCommandTests.weights, toPath: weights.path)
+    let link = folder.appendingPathComponent("link.safetensors")
+    try FileManager.default.createSymbolicLink(at: link, withDestinationURL: weights)
+    let before = try Data(contentsOf: weights)
+    let image = try BoundsCommandTests.firstPhoto()
+    let cases: [([String], String)] = [
+      (["export", "--weights", weights.path, "--format", "safetensors", "--output", weights.path],
+        "--output \(weights.path) is the --weights file"),
+      (["features", "--weights", weights.path, "--data", CommandTests.sample.path,
+        "--output", link.path], "--output \(link.path) is the --weights file"),
+      (["visualize", "filters", "--weights", link.path, "--output", weights.path],
+        "--output \(weights.path) is the --weights file"),
+      (["similar", "--features", weights.path, "--weights", weights.path, "--html", link.path,
+        image], "--html \(link.path) is the --features file"),
+    ]
+    for (arguments, expected) in cases {
+      Self.expectOneLineRefusal(try runAlexnet(arguments), expected)
+    }
+    #expect(try Data(contentsOf: weights) == before)
+  }
+
+  /// A directory, a device or a FIFO where a file is expected: one line saying what it is.
+  @Test func filesThatAreNotRegularAreRefusedInOneLine() throws {
+    let folder = try CommandTests.scratch()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let fifo = folder.appendingPathComponent("fifo")
+    #expect(mkfifo(fifo.path, 0o600) == 0)
+    let image = try BoundsCommandTests.firstPhoto()
+    let weights = BoundsCommandTests.weights
+    let cases: [([String], String)] = [
+      ([folder.path, image], "\(folder.path): is a directory, expected a .safetensors file"),
+      ([fifo.path, image], "\(fifo.path): is a FIFO, expected a .safetensors file"),
+      ([weights, "/dev/zero"], "/dev/zero: is a device, expected a JPEG or PNG image"),
+      ([weights, "--classes", "/dev/zero", image], "/dev/zero: is a device, expected a class"),
+    ]
+    for (arguments, expected) in cases {
+      Self.expectOneLineRefusal(
+        try runAlexnet(["predict", "--weights"] + arguments), "Error: " + expected)
+    }
+  }
 }

@@ -28,10 +28,7 @@ public enum ImageDecoder {
   }
 
   public static func decode(contentsOf url: URL) throws -> RGBImage {
-    let data: Data
-    do { data = try Data(contentsOf: url) } catch {
-      throw FileError(url.path, "cannot be read (\(error.localizedDescription))")
-    }
+    let data = try FileError.readRegularFile(url, expected: "a JPEG or PNG image")
     return try decode(bytes: [UInt8](data), name: url.path)
   }
 

@@ -10,10 +10,7 @@ public struct ONNXImport {
   public var info: ExportedModelInfo
 
   public init(contentsOf url: URL) throws {
-    let data: Data
-    do { data = try Data(contentsOf: url) } catch {
-      throw ExportError("\(url.path): cannot read the file")
-    }
+    let data = try FileError.readRegularFile(url, expected: "an .onnx model")
     try self.init(data: data, source: url.path)
   }
 

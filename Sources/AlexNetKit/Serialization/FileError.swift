@@ -11,3 +11,41 @@ public struct FileError: Error, CustomStringConvertible, LocalizedError, Sendabl
   public var description: String { "\(path): \(reason)" }
   public var errorDescription: String? { description }
 }
+
+extension FileError {
+  /// The bytes of the regular file at `url`, at most `limit` of them; `expected` says what the
+  /// file should be, for the message. Foundation reports a directory as "NSCocoaErrorDomain error
+  /// 256" and a device or FIFO as a missing permission (even to root), and reads /dev/zero without
+  /// end; the kind and size are checked first so the one line says what the path really is.
+  public static func readRegularFile(
+    _ url: URL, expected: String, limit: Int = Int.max
+  ) throws -> Data {
+    var info = stat()
+    guard stat(url.path, &info) == 0 else {
+      let reason = String(cString: strerror(errno))
+      throw FileError(url, "cannot be read: \(reason) (expected \(expected))")
+    }
+    let kind = info.st_mode & S_IFMT
+    guard kind == S_IFREG else {
+      throw FileError(url, "is \(kindName(kind)), expected \(expected)")
+    }
+    guard Int(info.st_size) <= limit else {
+      throw FileError(
+        url, "is \(info.st_size) bytes, more than the \(limit) accepted for \(expected)")
+    }
+    do { return try Data(contentsOf: url) } catch {
+      // Left for a regular file: a missing permission or an I/O error.
+      throw FileError(url, "cannot be read: \(error.localizedDescription)")
+    }
+  }
+
+  static func kindName(_ kind: mode_t) -> String {
+    switch kind {
+    case S_IFDIR: return "a directory"
+    case S_IFIFO: return "a FIFO"
+    case S_IFCHR, S_IFBLK: return "a device"
+    case S_IFSOCK: return "a socket"
+    default: return "not a regular file"
+    }
+  }
+}

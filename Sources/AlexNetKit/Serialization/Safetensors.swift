@@ -51,10 +51,7 @@ public struct SafetensorsFile {
   public static let maximumEntries = 10_000
 
   public init(contentsOf url: URL) throws {
-    let data: Data
-    do { data = try Data(contentsOf: url) } catch {
-      throw FileError(url.path, "cannot be read: \(error.localizedDescription)")
-    }
+    let data = try FileError.readRegularFile(url, expected: "a .safetensors file")
     try self.init(bytes: [UInt8](data), source: url.path)
   }
 

@@ -65,6 +65,11 @@ import Testing
       "normalization"
     ),
     ("configuration", configuration.replacingOccurrences(of: "0.4,", with: ""), "normalization"),
+    // 1e-45 is positive, yet dividing by it makes every pixel infinite.
+    (
+      "configuration", configuration.replacingOccurrences(of: "[0.25,", with: "[1e-45,"),
+      "deviations of at least 1e-06"
+    ),
     ("configuration", "{", "configuration record"),
     ("class_names", "golf_ball", "class_names record is unreadable"),
     ("class_names", "[]", "class_names record lists 0 names"),
@@ -115,6 +120,34 @@ import Testing
         tensors[last].tensor.scalars[0] = -.infinity
       })
     #expect(infinity == "cp-0004.safetensors: has infinity in optimizer.features.0.weight.momentum")
+  }
+
+  /// A directory, a device or a FIFO given as a file is named for what it is: Foundation said
+  /// "NSCocoaErrorDomain error 256" for a directory and "You don't have permission" (to root) for
+  /// the others, and a FIFO nobody writes to would block. An oversized file is refused unread.
+  @Test func filesThatAreNotRegularAreNamedForWhatTheyAre() throws {
+    let folder = FileManager.default.temporaryDirectory
+      .appendingPathComponent("not-regular-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let fifo = folder.appendingPathComponent("fifo")
+    #expect(mkfifo(fifo.path, 0o600) == 0)
+    let cases = [(folder, "a directory"), (URL(fileURLWithPath: "/dev/zero"), "a device"),
+      (fifo, "a FIFO")]
+    for (url, kind) in cases {
+      #expect {
+        _ = try SafetensorsFile(contentsOf: url)
+      } throws: { "\($0)" == "\(url.path): is \(kind), expected a .safetensors file" }
+      #expect {
+        _ = try ImageDecoder.decode(contentsOf: url)
+      } throws: { "\($0)" == "\(url.path): is \(kind), expected a JPEG or PNG image" }
+    }
+    let file = folder.appendingPathComponent("names.txt")
+    try Data(repeating: 65, count: 20).write(to: file)
+    #expect {
+      _ = try FileError.readRegularFile(file, expected: "names", limit: 10)
+    } throws: { "\($0)" == "\(file.path): is 20 bytes, more than the 10 accepted for names" }
+    #expect(try FileError.readRegularFile(file, expected: "names", limit: 20).count == 20)
   }
 
   @Test func integerTensorsAreRefused() throws {
