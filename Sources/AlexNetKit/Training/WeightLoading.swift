@@ -110,6 +110,13 @@ public enum WeightLoading {
       let own = Dictionary(uniqueKeysWithValues: model.stateDict.map { ($0.name, $0.tensor) })
       state = state.map { head.names.contains($0.name) ? ($0.name, own[$0.name]!) : $0 }
     }
+    // Checked like a checkpoint's weights: NaN here started a run that only diverged, and the
+    // message blamed the learning rate.
+    for (name, tensor) in state {
+      if let bad = Checkpoint.firstNonFinite(tensor) {
+        throw FileError(weights.source, "has \(bad.isNaN ? "NaN" : "infinity") in \(name)")
+      }
+    }
     do { try model.loadState(state) } catch {
       throw FileError(weights.source, error.description)
     }

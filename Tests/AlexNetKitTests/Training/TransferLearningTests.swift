@@ -81,6 +81,27 @@ import Testing
     #expect(Self.tensors(target) == before)
   }
 
+  /// Initial weights are checked for NaN and infinity like a checkpoint's: a NaN file started a
+  /// run that diverged on its third batch with a message blaming the learning rate. A NaN in a
+  /// head the file's class count replaces does not matter and loads.
+  @Test func nonFiniteInitialWeightsAreRefusedByName() throws {
+    let source = ModelCatalog.make(.small, classes: 3, seed: 5)
+    let target = ModelCatalog.make(.small, classes: 3, seed: 6)
+    let before = Self.tensors(target)
+    var state = source.stateDict
+    let index = try #require(state.firstIndex { $0.name == "features.0.weight" })
+    state[index].tensor.scalars[7] = .nan
+    #expect {
+      try WeightLoading.load(InitialWeights(source: "w", state: state), into: target)
+    } throws: { "\($0)" == "w: has NaN in features.0.weight" }
+    #expect(Self.tensors(target) == before)
+    var headless = ModelCatalog.make(.small, classes: 5, seed: 5).stateDict
+    let head = try #require(headless.firstIndex { $0.name == "classifier.6.weight" })
+    headless[head].tensor.scalars[0] = .infinity
+    let report = try WeightLoading.load(InitialWeights(source: "w", state: headless), into: target)
+    #expect(report.replacedHead?.fileClasses == 5)
+  }
+
   /// Frozen parameters keep their values through SGD steps with weight decay, and get no
   /// gradient at all; the others move.
   @Test func frozenParametersStayAndTheOthersTrain() throws {
