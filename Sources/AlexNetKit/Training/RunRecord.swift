@@ -106,6 +106,10 @@ public struct RunRecord: Codable, Sendable, Equatable {
 }
 
 extension RunRecord {
+  /// The smallest deviation accepted: the floor `Normalization.measured` gives a one-colour data
+  /// set. A positive 1e-45 passed a `> 0` check, yet dividing by it makes every pixel infinite.
+  static let minimumDeviation: Float = 1e-6
+
   /// The checks of the preprocessing records, shared by config.json and checkpoints: a side a
   /// model can take, a resize no smaller than the crop, and statistics that divide safely.
   static func validate(side: Int, resizeSide: Int, normalization: Normalization) throws {
@@ -118,11 +122,12 @@ extension RunRecord {
     }
     let statistics = normalization.mean + normalization.standardDeviation + [normalization.scale]
     guard normalization.mean.count == 3 && normalization.standardDeviation.count == 3,
-      statistics.allSatisfy(\.isFinite), normalization.standardDeviation.allSatisfy({ $0 > 0 }),
-      normalization.scale > 0
+      statistics.allSatisfy(\.isFinite), normalization.scale > 0,
+      normalization.standardDeviation.allSatisfy({ $0 >= Self.minimumDeviation })
     else {
       throw ConfigurationError(
-        "normalization", "must have three finite means and three positive deviations")
+        "normalization",
+        "must have three finite means and three deviations of at least \(Self.minimumDeviation)")
     }
   }
 }
