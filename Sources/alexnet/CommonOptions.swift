@@ -49,6 +49,24 @@ struct CommandError: Error, CustomStringConvertible, LocalizedError {
   init(_ description: String) { self.description = description }
   var errorDescription: String? { description }
 
+  /// Refuses an output file that is one of the command's inputs (the same file, through any
+  /// path or link): outputs are written to a temporary name and renamed, so the input would be
+  /// replaced; `export --output` and `features --output` naming `--weights` did just that.
+  static func checkOutput(
+    _ output: String, flag outputFlag: String = "--output",
+    isNot inputs: [(flag: String, path: String?)]
+  ) throws {
+    var written = stat()
+    guard stat(output, &written) == 0 else { return }
+    for case (let flag, let path?) in inputs {
+      var read = stat()
+      if stat(path, &read) == 0, read.st_dev == written.st_dev, read.st_ino == written.st_ino {
+        throw CommandError(
+          "\(outputFlag) \(output) is the \(flag) file; writing it would replace what is read")
+      }
+    }
+  }
+
   /// Runs `body`, turning any error other than a flag problem into a one-line CommandError.
   static func reporting(_ body: () throws -> Void) throws {
     do { try body() } catch let error as ValidationError { throw error } catch let error

@@ -44,6 +44,8 @@ struct Export: ParsableCommand {
       guard let format = Format(rawValue: format) else {
         throw CommandError("--format: expected onnx, safetensors or checkpoint, got \(format)")
       }
+      try CommandError.checkOutput(
+        output, isNot: [("--weights", weights), ("--classes", classes)])
       let loaded = try LoadedModel(weights: weights, model: model, classesFile: classes)
       let info = ExportedModelInfo(
         model: loaded.name, classNames: loaded.classNames, preprocessing: loaded.preprocessing)

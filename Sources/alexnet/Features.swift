@@ -41,6 +41,7 @@ struct Features: ParsableCommand {
 
   func run() throws {
     try compute.run {
+      try CommandError.checkOutput(output, isNot: [("--weights", weights)])
       let loaded = try LoadedModel(weights: weights, model: model, classesFile: nil)
       try Evaluate.checkMemory(loaded, batch: batchSize, batchFlag: "--batch-size")
       let folder = try ImageFolder(root: URL(fileURLWithPath: data))
@@ -116,6 +117,11 @@ struct Similar: ParsableCommand {
 
   func run() throws {
     try compute.run {
+      if let html {
+        try CommandError.checkOutput(
+          html, flag: "--html",
+          isNot: [("--features", features), ("--weights", weights), ("IMAGE", image)])
+      }
       let index = try SafetensorsFile(contentsOf: URL(fileURLWithPath: features))
       let matrix = try index.tensor(named: "features")
       let paths =

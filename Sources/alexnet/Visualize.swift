@@ -56,6 +56,7 @@ struct VisualizeFilters: ParsableCommand {
 
   func run() throws {
     try CommandError.reporting {
+      try CommandError.checkOutput(output, isNot: [("--weights", source.weights)])
       let loaded = try source.load()
       let convolutions = loaded.network.namedLayers.filter { $0.layer is Conv2D }
       guard let first = convolutions.first else {
