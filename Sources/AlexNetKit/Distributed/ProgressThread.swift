@@ -52,6 +52,9 @@ final class ProgressThread: @unchecked Sendable {
     }
   }
 
+  /// The requests handed over that the thread has not yet seen finish.
+  var inFlight: Int { condition.withLock { requests.count } }
+
   /// Waits for every request handed over; the thread does not poll meanwhile (MPI forbids two
   /// threads completing the same request).
   func waitAll() {
