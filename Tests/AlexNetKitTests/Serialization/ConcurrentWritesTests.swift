@@ -15,14 +15,15 @@ import Testing
     [("w", Tensor(shape: [301 + 7 * index, 64], repeating: Float(index + 1)))]
   }
 
-  /// What a reader found, if it is not exactly one writer's checkpoint.
+  /// What a reader found, if it is not exactly one writer's checkpoint. The bytes are read once:
+  /// a second read could find another writer's file, renamed in between.
   static func problem(reading url: URL, writers: Int) -> String? {
     do {
-      let file = try SafetensorsFile(contentsOf: url)
+      let bytes = try [UInt8](Data(contentsOf: url))
+      let file = try SafetensorsFile(bytes: bytes, source: url.path)
       guard let index = Int(file.metadata["writer"] ?? ""), (0..<writers).contains(index) else {
         return "no writer in \(file.metadata)"
       }
-      let bytes = try [UInt8](Data(contentsOf: url))
       let expected = Safetensors.encode(checkpoint(index), metadata: ["writer": "\(index)"])
       return bytes == expected ? nil : "writer \(index)'s file differs"
     } catch {
