@@ -14,6 +14,21 @@ public enum AtomicFile {
   /// between the two. Task-local, so a test's hook never reaches another test's writes.
   @TaskLocal static var beforeRename: (@Sendable (URL) throws -> Void)?
 
+  /// Writes every byte to an open descriptor, retrying short writes and EINTR; errors name `url`.
+  static func writeAll(_ bytes: [UInt8], to descriptor: Int32, naming url: URL) throws {
+    try bytes.withUnsafeBytes { raw in
+      var offset = 0
+      while offset < raw.count {
+        let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+        if written < 0 {
+          if errno == EINTR { continue }
+          throw FileError(url, "write failed: \(errnoText())")
+        }
+        offset += written
+      }
+    }
+  }
+
   public static func write(_ bytes: [UInt8], to url: URL) throws {
     let directory = url.deletingLastPathComponent()
     let temporary = directory.appendingPathComponent(
@@ -23,17 +38,7 @@ public enum AtomicFile {
       throw FileError(url, "cannot create a file in \(directory.path): \(errnoText())")
     }
     do {
-      try bytes.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-          let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-          if written < 0 {
-            if errno == EINTR { continue }
-            throw FileError(url, "write failed: \(errnoText())")
-          }
-          offset += written
-        }
-      }
+      try writeAll(bytes, to: descriptor, naming: url)
       guard fsync(descriptor) == 0 else { throw FileError(url, "fsync failed: \(errnoText())") }
       close(descriptor)
       try beforeRename?(temporary)

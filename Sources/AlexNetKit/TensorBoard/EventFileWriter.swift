@@ -62,17 +62,7 @@ public final class EventFileWriter {
 
   func write(_ event: Tensorboard_Event) throws {
     let bytes = TFRecord.framed(try event.serializedBytes())
-    try bytes.withUnsafeBytes { raw in
-      var offset = 0
-      while offset < raw.count {
-        let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-        if written < 0 {
-          if errno == EINTR { continue }
-          throw FileError(url, "write failed: \(String(cString: strerror(errno)))")
-        }
-        offset += written
-      }
-    }
+    try AtomicFile.writeAll(bytes, to: descriptor, naming: url)
   }
 
   /// Flushes the file to disk and closes it; later writes are errors.

@@ -203,6 +203,8 @@ public final class RunDirectory {
     if lock < 0 && errno == ENOENT {
       lock = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
       createdLock = lock >= 0
+      // Another opening created it between the two calls: lock theirs.
+      if lock < 0 && errno == EEXIST { lock = open(path, O_RDWR | O_CLOEXEC) }
     }
     guard lock >= 0 else {
       throw FileError(url, "cannot open its lock file: \(String(cString: strerror(errno)))")
