@@ -19,6 +19,9 @@ struct WinogradRow: Codable {
   var winograd4x4EffectiveGFLOPs: Double
   /// im2col ms over F(4×4) ms.
   var speedup4x4: Double
+  /// Backward rows: the weight and bias gradients alone (im2col), timed in turn with the others:
+  /// the most a Winograd weight gradient could shorten.
+  var weightGradientMilliseconds: Double?
   /// max |fast − naive| / max |naive| of each path where the naive ran (batch 1): the forward
   /// output, or the input gradient.
   var gemmError: Float?
@@ -73,6 +76,7 @@ func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?)
             speedup: times[0] / times[1], winograd4x4Milliseconds: times[2],
             winograd4x4EffectiveGFLOPs: gflops(flops, milliseconds: times[2]),
             speedup4x4: times[0] / times[2],
+            weightGradientMilliseconds: pass == "backward" ? times[3] : nil,
             gemmError: errors[i][0], winogradError: errors[i][1], winograd4x4Error: errors[i][2]))
       }
     }
@@ -119,8 +123,13 @@ func timeWinogradPasses(
       sink += gradients.weight[flat: 0] + inputGradients[i + 1][flat: 0]
     }
   }
+  let weightGradient = {
+    let gradients = conv2dBackward(
+      g, input: x, weight: w, outputGradient: dy, needsInputGradient: false, workspace: workspace)
+    sink += gradients.weight[flat: 0]
+  }
   let backward = interleavedMedians(
-    repetitions: repetitions, [im2colBackward] + winogradBackwards)
+    repetitions: repetitions, [im2colBackward] + winogradBackwards + [weightGradient])
   return (forward, backward, outputs, inputGradients)
 }
 
@@ -132,7 +141,7 @@ func printWinogradTable(_ rows: [WinogradRow], repetitions: Int) {
   printTable(
     [
       "layer", "batch", "pass", "GEMM ms", "F2 ms", "F2 GFLOP/s", "F2 speedup", "F4 ms",
-      "F4 GFLOP/s", "F4 speedup", "GEMM err", "F2 err", "F4 err",
+      "F4 GFLOP/s", "F4 speedup", "dW ms", "GEMM err", "F2 err", "F4 err",
     ],
     rows.map { r in
       [
@@ -140,6 +149,7 @@ func printWinogradTable(_ rows: [WinogradRow], repetitions: Int) {
         format(r.winogradMilliseconds, 2), format(r.winogradEffectiveGFLOPs),
         String(format: "%.2fx", r.speedup), format(r.winograd4x4Milliseconds, 2),
         format(r.winograd4x4EffectiveGFLOPs), String(format: "%.2fx", r.speedup4x4),
+        format(r.weightGradientMilliseconds, 2),
         error(r.gemmError), error(r.winogradError), error(r.winograd4x4Error),
       ]
     })
@@ -149,6 +159,7 @@ func printWinogradTable(_ rows: [WinogradRow], repetitions: Int) {
   print(
     "backward: weight and bias gradients by im2col in all, the input gradient by col2im or by"
       + " Winograd;")
+  print("dW: the weight and bias gradients alone (im2col), part of every backward column;")
   print(
     "err: max |fast - naive| / max |naive| of the output (forward) or the input gradient"
       + " (backward), at batch 1.")

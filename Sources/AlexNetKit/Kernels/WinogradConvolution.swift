@@ -1,7 +1,8 @@
 // The Winograd convolution path, F(2×2, 3×3) or F(4×4, 3×3) (transforms: WinogradTransforms.swift
 // and WinogradTransforms4x4.swift): for 3×3 kernels at stride 1, 16 (or 36) matrix products of the
-// transformed filters and input tiles replace one product 2.25 (or 4) times as large. The input gradient of such a convolution is again one (a full
-// correlation of the output gradient with the flipped, transposed filters), so it runs here too.
+// transformed filters and input tiles replace one product 2.25 (or 4) times as large. The input
+// gradient of such a convolution is again one (a full correlation of the output gradient with the
+// flipped, transposed filters), so it runs here too.
 
 import Synchronization
 
@@ -231,7 +232,8 @@ func winogradCorrelateImages(
   }
 }
 
-/// M[ξ] = U[ξ]·V[ξ] for the 16 (or 36) positions and each group: outPerGroup × tiles, inner inPerGroup.
+/// M[ξ] = U[ξ]·V[ξ] for the 16 (or 36) positions and each group: outPerGroup × tiles, inner
+/// inPerGroup.
 /// Outside a shard the products are shared among the threads, each single-threaded (one product
 /// is too small to split well).
 func winogradMultiply(

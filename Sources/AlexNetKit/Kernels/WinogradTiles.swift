@@ -1,6 +1,7 @@
 // The Winograd path's passes over images: cutting planes into overlapping 4×4 (or 6×6) tiles
 // (input transform) and putting the 2×2 (or 4×4) output blocks back (output transform), eight
-// tiles of a tile row at a time. Tile t of a chunk is image b's tile (ty, tx) with t = b·tilesPerImage + ty·tilesWide + tx.
+// tiles of a tile row at a time. Tile t of a chunk is image b's tile (ty, tx) with
+// t = b·tilesPerImage + ty·tilesWide + tx.
 
 /// V[ξ][c][t] = (Bᵀ d B)[ξ] for every tile d of every channel c of `images` images. With `mask`
 /// (same layout as the input), input cells where the mask is not positive count as zero.
