@@ -162,7 +162,7 @@ import Testing
       (object?["top"] as? [[String: Any]])?.count == 2
         && (object?["probabilities"] as? [Double])?.count == 2)
 
-    // Feature vectors, nearest neighbours with an HTML page, and a contact sheet.
+    // Feature vectors and nearest neighbours with an HTML page (preview: PreviewCommandTests).
     let index = run.appendingPathComponent("features.safetensors")
     let features = try runAlexnet([
       "features", "--weights", run.appendingPathComponent("best.safetensors").path,
@@ -185,13 +185,6 @@ import Testing
       similar.status == 0 && similar.output.contains("1. \(image) (distance 0.00"),
       "\(similar.output)\(similar.error)")
     #expect(try String(contentsOf: page, encoding: .utf8).contains("<img src="))
-    let sheet = run.appendingPathComponent("preview.png")
-    let preview = try runAlexnet([
-      "preview", "--data", data.path, "--count", "3", "--size", "32", "--output", sheet.path,
-    ])
-    #expect(preview.status == 0, "\(preview.error)")
-    let picture = try ImageDecoder.decode(contentsOf: sheet)
-    #expect(picture.width == 3 * (2 * 32 + 8) + 4 * 8)
 
     // A checkpoint for another class count, and an unreadable image.
     let other = try Self.dataFolder(perClass: 2)
