@@ -26,14 +26,14 @@ public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
 public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
   /// The default: a rule of the shape alone, Winograd F(2×2) where it applies and the call has at
   /// least `ruleMinimumBatch` images (narrower products were slower than im2col's), im2col
-  /// elsewhere. F(4×4) is left to `.measure`: on this 2-core machine (loaded, load average 10-15)
-  /// it was slower than F(2×2) at AlexNet's conv3-5 (batch 32 and 128, forward 1.00-1.25x
-  /// im2col against F(2×2)'s 1.16-1.65x; batch 1 0.10-0.74x) and at resnet-small's 3x3 layers
+  /// elsewhere. Two processes (a run and its resume, a checkpoint and its ONNX export) then
+  /// compute the same bits, which timing cannot promise: PyTorch leaves cuDNN's benchmark mode
+  /// off for that. F(4×4) is left to `.measure`: on this 2-core machine (loaded, load average
+  /// 10-15) it was slower than F(2×2) at AlexNet's conv3-5 (batch 32 and 128, forward 1.00-1.25x
+  /// im2col against F(2×2)'s 1.09-1.65x; batch 1 0.10-0.74x) and at resnet-small's 3x3 layers
   /// (16x16 down to 4x4), and ahead only at 32x32 with 32 channels, not in every run: 16 output
   /// blocks per 13x13 plane make its 36 products narrow, and 4×4 blocks compute 256 outputs for
   /// the plane's 169 (2×2 blocks: 196).
-  /// Two processes (a run and its resume, a checkpoint and its ONNX export) then compute the
-  /// same bits, which timing cannot promise: PyTorch leaves cuDNN's benchmark mode off for that.
   case rule
   /// cuDNN's benchmark mode: on the first call of a shape, every applicable algorithm is timed a
   /// few times on the call's own data and the fastest kept for the rest of the process.
