@@ -24,9 +24,11 @@ public final class DataParallel {
   public let overlapsCommunication: Bool
   private let buckets: GradientBuckets
 
+  /// `progress`: how overlapped buckets advance during the backward (ignored when
+  /// `overlapsCommunication` is false).
   public init(
     world: MPIWorld, bucketFloats: Int = 25 << 18, synchronizesBatchNorm: Bool = false,
-    overlapsCommunication: Bool = true
+    overlapsCommunication: Bool = true, progress: CommunicationProgress = .default
   ) {
     precondition(bucketFloats > 0, "a bucket holds at least one float")
     (self.world, self.bucketFloats) = (world, bucketFloats)
@@ -34,7 +36,9 @@ public final class DataParallel {
       synchronizesBatchNorm, overlapsCommunication
     )
     bucket = []
-    buckets = GradientBuckets(world: world, bucketFloats: bucketFloats)
+    buckets = GradientBuckets(
+      world: world, bucketFloats: bucketFloats,
+      progress: overlapsCommunication ? progress : .afterEachGradient)
   }
 
   /// Before a step's backward (overlapped scheme): `gradientFinished` then starts buckets.

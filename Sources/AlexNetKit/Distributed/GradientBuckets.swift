@@ -8,9 +8,12 @@
 /// when gradients become ready in another order, or on a rank with no images (which starts them
 /// all in `finish`). The sums are the one-shot `averageGradients`'s: the same buckets, the same
 /// weights (each process's gradient times its image count, the sum divided by the total).
+/// Started buckets advance as `progress` says (a thread of their own by default).
 final class GradientBuckets {
   let world: MPIWorld
   let bucketFloats: Int
+  /// Polls the started buckets (`CommunicationProgress.thread`); nil: `gradientFinished` does.
+  private let progressThread: ProgressThread?
   /// The parameters in bucket order, each one's offset in `storage`, and each bucket's range of
   /// parameters; planned once for a parameter list and reused while it stays the same.
   private var parameters: [Variable] = []
@@ -25,11 +28,19 @@ final class GradientBuckets {
   private var weight: Float = 0
   private(set) var isActive = false
 
-  init(world: MPIWorld, bucketFloats: Int) {
+  init(world: MPIWorld, bucketFloats: Int, progress: CommunicationProgress) {
     (self.world, self.bucketFloats) = (world, bucketFloats)
+    if case .thread(let interval) = progress, world.size > 1, world.allowsProgressThread {
+      progressThread = ProgressThread(world: world, interval: interval)
+    } else {
+      progressThread = nil
+    }
   }
 
-  deinit { storage.deallocate() }
+  deinit {
+    progressThread?.stop()
+    storage.deallocate()
+  }
 
   /// Starts a step: no bucket is ready yet; `localSamples` weights this process's gradients.
   func begin(_ named: [(name: String, variable: Variable)], localSamples: Int) {
@@ -39,12 +50,12 @@ final class GradientBuckets {
   }
 
   /// The backward has finished `variable`'s gradient: starts every bucket, in order, whose
-  /// gradients are all finished, and lets the buckets already started progress.
+  /// gradients are all finished, and (without a progress thread) lets the started ones progress.
   func gradientFinished(_ variable: Variable) {
     guard isActive, let bucket = bucketOf[ObjectIdentifier(variable)] else { return }
     unfinished[bucket] -= 1
     while started < buckets.count, unfinished[started] == 0 { startBucket() }
-    world.progress(&requests)
+    if progressThread == nil { world.progress(&requests) }
   }
 
   /// Starts the buckets not started yet (gradients the backward never reached count as zeros),
@@ -52,7 +63,7 @@ final class GradientBuckets {
   func finish() {
     precondition(isActive, "GradientBuckets.finish without begin")
     while started < buckets.count { startBucket() }
-    world.wait(&requests)
+    if let progressThread { progressThread.waitAll() } else { world.wait(&requests) }
     var counts = [Double(weight)]
     world.allreduceSum(&counts)
     let total = Float(counts[0])
@@ -84,7 +95,8 @@ final class GradientBuckets {
     let first = offsets[range.lowerBound]
     let end = offsets[range.upperBound - 1] + parameters[range.upperBound - 1].value.count
     let floats = UnsafeMutableBufferPointer(rebasing: storage[first..<end])
-    requests.append(world.startAllreduceSum(floats))
+    let request = world.startAllreduceSum(floats)
+    if let progressThread { progressThread.add(request) } else { requests.append(request) }
     started += 1
   }
 
