@@ -37,6 +37,22 @@ func interleavedMedianMilliseconds(repetitions: Int, _ a: () -> Void, _ b: () ->
   return (first[first.count / 2], second[second.count / 2])
 }
 
+/// Medians of several bodies timed in turn (a, b, c, a, b, c...), as
+/// `interleavedMedianMilliseconds` does for two.
+func interleavedMedians(repetitions: Int, _ bodies: [() -> Void]) -> [Double] {
+  for body in bodies { body() }
+  let clock = ContinuousClock()
+  var samples = [[Double]](repeating: [], count: bodies.count)
+  for _ in 0..<max(1, repetitions) {
+    for (i, body) in bodies.enumerated() {
+      let elapsed = clock.measure(body)
+      samples[i].append(
+        Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
+    }
+  }
+  return samples.map { $0.sorted()[$0.count / 2] }
+}
+
 /// Keeps results observable so the optimiser cannot drop the work that produced them.
 nonisolated(unsafe) var sink: Float = 0
 

@@ -4,117 +4,163 @@ import Foundation
 struct WinogradRow: Codable {
   var layer: String
   var batch: Int
-  /// "forward", or "backward" (weight and bias gradients by im2col in both, input gradient by
+  /// "forward", or "backward" (weight and bias gradients by im2col in all, input gradient by
   /// im2col + col2im or by Winograd).
   var pass: String
   var gemmMilliseconds: Double
+  /// F(2×2, 3×3).
   var winogradMilliseconds: Double
-  /// Direct-convolution FLOPs of the pass over the Winograd time.
+  /// Direct-convolution FLOPs of the pass over the F(2×2) time.
   var winogradEffectiveGFLOPs: Double
-  /// im2col ms over Winograd ms, timed alternately.
+  /// im2col ms over F(2×2) ms, timed alternately.
   var speedup: Double
+  /// F(4×4, 3×3), timed in turn with the other two.
+  var winograd4x4Milliseconds: Double
+  var winograd4x4EffectiveGFLOPs: Double
+  /// im2col ms over F(4×4) ms.
+  var speedup4x4: Double
+  /// Backward rows: the weight and bias gradients alone (im2col), timed in turn with the others:
+  /// the most a Winograd weight gradient could shorten.
+  var weightGradientMilliseconds: Double?
   /// max |fast − naive| / max |naive| of each path where the naive ran (batch 1): the forward
   /// output, or the input gradient.
   var gemmError: Float?
   var winogradError: Float?
+  var winograd4x4Error: Float?
 }
 
-/// The 3×3 stride-1 convolutions of the 2012 AlexNet, im2col + GEMM against Winograd F(2×2, 3×3),
-/// forward and backward, timed alternately.
+/// The stride-1 3×3 convolutions of `resnet-small` at 128 px (32 to 256 channels, planes 32x32
+/// down to 4x4): where F(4×4)'s 4×4 blocks waste less of the plane than at AlexNet's 13x13.
+func resNetSmallConvolutions(batch: Int) -> [(name: String, geometry: ConvGeometry)] {
+  [(32, 32), (64, 16), (128, 8), (256, 4)].enumerated().map { stage, shape in
+    (
+      "layer\(stage + 1)",
+      try! ConvGeometry(
+        batch: batch, inChannels: shape.0, height: shape.1, width: shape.1, outChannels: shape.0,
+        kernel: 3, padding: .explicit(1))
+    )
+  }
+}
+
+/// The 3×3 stride-1 convolutions of the 2012 AlexNet and of `resnet-small`, im2col + GEMM against
+/// Winograd F(2×2, 3×3) and F(4×4, 3×3), forward and backward, timed in turn.
 func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?) -> [WinogradRow] {
   var rows: [WinogradRow] = []
   var rng = SeededGenerator(seed: 6)
   for batch in batches {
-    for (name, g) in alexNetConvolutions(batch: batch)
+    for (name, g) in alexNetConvolutions(batch: batch) + resNetSmallConvolutions(batch: batch)
     where Winograd.supports(g) && (only?.contains(name) ?? true) {
       let x = Tensor.randomUniform(g.inputShape, lower: -1, upper: 1, using: &rng)
       let w = Tensor.randomNormal(g.weightShape, standardDeviation: 0.01, using: &rng)
       let b = Tensor.randomUniform([g.outChannels], using: &rng)
       let dy = Tensor.randomUniform(g.outputShape, lower: -1, upper: 1, using: &rng)
-      let workspace = Workspace()
-      var gemmOutput = Tensor(zeros: [1])
-      var winogradOutput = gemmOutput
-      let (gemmForward, winogradForward) = interleavedMedianMilliseconds(
-        repetitions: repetitions,
-        {
-          gemmOutput = conv2dForward(g, input: x, weight: w, bias: b, workspace: workspace)
-          sink += gemmOutput[flat: 0]
-        },
-        {
-          winogradOutput = winogradConv2dForward(
-            g, input: x, weight: w, bias: b, workspace: workspace)
-          sink += winogradOutput[flat: 0]
-        })
-      var gemmInputGradient = Tensor(zeros: [1])
-      var winogradInputGradient = gemmInputGradient
-      let (gemmBackward, winogradBackward) = interleavedMedianMilliseconds(
-        repetitions: repetitions,
-        {
-          let gradients = conv2dBackward(
-            g, input: x, weight: w, outputGradient: dy, workspace: workspace)
-          gemmInputGradient = gradients.input!
-          sink += gradients.weight[flat: 0]
-        },
-        {
-          let gradients = conv2dBackward(
-            g, input: x, weight: w, outputGradient: dy, needsInputGradient: false,
-            workspace: workspace)
-          winogradInputGradient = winogradConv2dInputGradient(
-            g, weight: w, outputGradient: dy, workspace: workspace)
-          sink += gradients.weight[flat: 0] + winogradInputGradient[flat: 0]
-        })
-      var errors: [(Float?, Float?)] = [(nil, nil), (nil, nil)]
+      let (forward, backward, outputs, inputGradients) = timeWinogradPasses(
+        g, input: x, weight: w, bias: b, outputGradient: dy, repetitions: repetitions)
+      var errors: [[Float?]] = [[Float?]](repeating: [nil, nil, nil], count: 2)
       if batch == 1 {
         let naive = conv2dForwardNaive(g, input: x, weight: w, bias: b)
         let naiveInput = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy).input
         errors = [
-          (relativeError(gemmOutput, naive), relativeError(winogradOutput, naive)),
-          (
-            relativeError(gemmInputGradient, naiveInput),
-            relativeError(winogradInputGradient, naiveInput)
-          ),
+          outputs.map { relativeError($0, naive) },
+          inputGradients.map { relativeError($0, naiveInput) },
         ]
       }
-      for (i, (pass, gemm, winograd, flops)) in [
-        ("forward", gemmForward, winogradForward, g.forwardFLOPs),
-        ("backward", gemmBackward, winogradBackward, 2 * g.forwardFLOPs),
+      for (i, (pass, times, flops)) in [
+        ("forward", forward, g.forwardFLOPs), ("backward", backward, 2 * g.forwardFLOPs),
       ].enumerated() {
         rows.append(
           WinogradRow(
-            layer: name, batch: batch, pass: pass, gemmMilliseconds: gemm,
-            winogradMilliseconds: winograd,
-            winogradEffectiveGFLOPs: gflops(flops, milliseconds: winograd),
-            speedup: gemm / winograd,
-            gemmError: errors[i].0, winogradError: errors[i].1))
+            layer: name, batch: batch, pass: pass, gemmMilliseconds: times[0],
+            winogradMilliseconds: times[1],
+            winogradEffectiveGFLOPs: gflops(flops, milliseconds: times[1]),
+            speedup: times[0] / times[1], winograd4x4Milliseconds: times[2],
+            winograd4x4EffectiveGFLOPs: gflops(flops, milliseconds: times[2]),
+            speedup4x4: times[0] / times[2],
+            weightGradientMilliseconds: pass == "backward" ? times[3] : nil,
+            gemmError: errors[i][0], winogradError: errors[i][1], winograd4x4Error: errors[i][2]))
       }
     }
   }
   return rows
 }
 
+/// The forward and the backward of `g` by im2col and each Winograd variant, timed in turn: the
+/// medians (im2col first) and each path's last output and input gradient.
+func timeWinogradPasses(
+  _ g: ConvGeometry, input x: Tensor, weight w: Tensor, bias b: Tensor, outputGradient dy: Tensor,
+  repetitions: Int
+) -> (forward: [Double], backward: [Double], outputs: [Tensor], inputGradients: [Tensor]) {
+  let workspace = Workspace()
+  let variants = WinogradVariant.allCases
+  // Index 0: im2col; then one per variant.
+  var outputs = [Tensor](repeating: Tensor(zeros: [1]), count: 1 + variants.count)
+  var inputGradients = outputs
+  let im2colForward = {
+    outputs[0] = conv2dForward(g, input: x, weight: w, bias: b, workspace: workspace)
+    sink += outputs[0][flat: 0]
+  }
+  let winogradForwards = variants.enumerated().map { i, variant in
+    {
+      outputs[i + 1] = winogradConv2dForward(
+        g, input: x, weight: w, bias: b, workspace: workspace, variant: variant)
+      sink += outputs[i + 1][flat: 0]
+    }
+  }
+  let forward = interleavedMedians(
+    repetitions: repetitions, [im2colForward] + winogradForwards)
+  let im2colBackward = {
+    let gradients = conv2dBackward(g, input: x, weight: w, outputGradient: dy, workspace: workspace)
+    inputGradients[0] = gradients.input!
+    sink += gradients.weight[flat: 0]
+  }
+  let winogradBackwards = variants.enumerated().map { i, variant in
+    {
+      let gradients = conv2dBackward(
+        g, input: x, weight: w, outputGradient: dy, needsInputGradient: false,
+        workspace: workspace)
+      inputGradients[i + 1] = winogradConv2dInputGradient(
+        g, weight: w, outputGradient: dy, workspace: workspace, variant: variant)
+      sink += gradients.weight[flat: 0] + inputGradients[i + 1][flat: 0]
+    }
+  }
+  let weightGradient = {
+    let gradients = conv2dBackward(
+      g, input: x, weight: w, outputGradient: dy, needsInputGradient: false, workspace: workspace)
+    sink += gradients.weight[flat: 0]
+  }
+  let backward = interleavedMedians(
+    repetitions: repetitions, [im2colBackward] + winogradBackwards + [weightGradient])
+  return (forward, backward, outputs, inputGradients)
+}
+
 func printWinogradTable(_ rows: [WinogradRow], repetitions: Int) {
   print(
-    "\n3x3 stride-1 convolutions: im2col + SGEMM vs Winograd F(2x2,3x3), alternating, median of \(repetitions) ms"
-  )
+    "\n3x3 stride-1 convolutions: im2col + SGEMM vs Winograd F(2x2,3x3) and F(4x4,3x3), in turn,"
+      + " median of \(repetitions) ms")
   func error(_ e: Float?) -> String { e.map { String(format: "%.1e", $0) } ?? "-" }
   printTable(
     [
-      "layer", "batch", "pass", "GEMM ms", "Winograd ms", "effective GFLOP/s", "speedup",
-      "GEMM err", "Winograd err",
+      "layer", "batch", "pass", "GEMM ms", "F2 ms", "F2 GFLOP/s", "F2 speedup", "F4 ms",
+      "F4 GFLOP/s", "F4 speedup", "dW ms", "GEMM err", "F2 err", "F4 err",
     ],
     rows.map { r in
       [
         r.layer, "\(r.batch)", r.pass, format(r.gemmMilliseconds, 2),
-        format(r.winogradMilliseconds, 2),
-        format(r.winogradEffectiveGFLOPs), String(format: "%.2fx", r.speedup), error(r.gemmError),
-        error(r.winogradError),
+        format(r.winogradMilliseconds, 2), format(r.winogradEffectiveGFLOPs),
+        String(format: "%.2fx", r.speedup), format(r.winograd4x4Milliseconds, 2),
+        format(r.winograd4x4EffectiveGFLOPs), String(format: "%.2fx", r.speedup4x4),
+        format(r.weightGradientMilliseconds, 2),
+        error(r.gemmError), error(r.winogradError), error(r.winograd4x4Error),
       ]
     })
   print(
-    "effective GFLOP/s: direct-convolution FLOPs / Winograd time; backward: weight and bias gradients by"
+    "F2, F4: Winograd F(2x2,3x3), F(4x4,3x3); GFLOP/s: effective, direct-convolution FLOPs / time;"
   )
   print(
-    "im2col in both, the input gradient by col2im or by Winograd; err: max |fast - naive| / max |naive| of"
-  )
-  print("the output (forward) or the input gradient (backward), at batch 1.")
+    "backward: weight and bias gradients by im2col in all, the input gradient by col2im or by"
+      + " Winograd;")
+  print("dW: the weight and bias gradients alone (im2col), part of every backward column;")
+  print(
+    "err: max |fast - naive| / max |naive| of the output (forward) or the input gradient"
+      + " (backward), at batch 1.")
 }

@@ -42,7 +42,7 @@ func option(_ name: String) -> String? {
   return arguments[index + 1]
 }
 let usage = """
-  usage: benchmarks [--only kernels|other-kernels|data|models|distributed] [--quick] [--batch N] [--layers conv1,conv2,...]
+  usage: benchmarks [--only kernels|winograd|other-kernels|data|models|distributed] [--quick] [--batch N] [--layers conv1,conv2,...]
                     [--cores SkylakeX,Zen,...] [--data-root DIR] [--json FILE]
          benchmarks --model-row MODEL --batch N [--quick]     one model's figures as a JSON line
          benchmarks --layer-table MODEL [--batch N] [--quick]  one model's per-layer table
@@ -72,7 +72,7 @@ do {
       exit(2)
     }
   }
-  let sections = ["kernels", "other-kernels", "data", "models", "distributed"]
+  let sections = ["kernels", "winograd", "other-kernels", "data", "models", "distributed"]
   if let only = option("--only"), !sections.contains(only) {
     FileHandle.standardError.write(
       Data("benchmarks: --only \(only): expected one of \(sections.joined(separator: ", "))\n".utf8)
@@ -231,6 +231,14 @@ if only == nil || only == "kernels" {
         ]
       })
   }
+}
+
+// `--only winograd`: the kernels section's Winograd table alone (a short run on a shared machine).
+if only == "winograd" {
+  let layers = option("--layers").map { Set($0.split(separator: ",").map(String.init)) }
+  let batches = option("--batch").map { [1, Int($0)!] } ?? [1, 32]
+  winograd = runWinogradBenchmarks(batches: batches, repetitions: repetitions, only: layers)
+  printWinogradTable(winograd, repetitions: repetitions)
 }
 
 if only == nil || only == "kernels" || only == "other-kernels" {

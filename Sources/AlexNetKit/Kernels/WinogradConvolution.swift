@@ -1,20 +1,23 @@
-// The Winograd F(2×2, 3×3) convolution path (transforms: WinogradTransforms.swift): for 3×3
-// kernels at stride 1, 16 matrix products of the transformed filters and input tiles replace one
-// product 2.25 times as large. The input gradient of such a convolution is again one (a full
-// correlation of the output gradient with the flipped, transposed filters), so it runs here too.
+// The Winograd convolution path, F(2×2, 3×3) or F(4×4, 3×3) (transforms: WinogradTransforms.swift
+// and WinogradTransforms4x4.swift): for 3×3 kernels at stride 1, 16 (or 36) matrix products of the
+// transformed filters and input tiles replace one product 2.25 (or 4) times as large. The input
+// gradient of such a convolution is again one (a full correlation of the output gradient with the
+// flipped, transposed filters), so it runs here too.
 
 import Synchronization
 
 /// A 3×3, stride-1 correlation as the Winograd path sees it: input planes height × width, output
 /// planes outHeight × outWidth, `padTop`/`padLeft` zero cells before the first row and column
-/// (negative: that many input cells skipped).
+/// (negative: that many input cells skipped), cut into blocks of `variant.outputTile` squared.
 struct WinogradShape {
+  let variant: WinogradVariant
   let inChannels, outChannels, groups: Int
   let height, width, outHeight, outWidth: Int
   let padTop, padLeft: Int
 
   /// The forward convolution `g`.
-  init(forward g: ConvGeometry) {
+  init(forward g: ConvGeometry, variant: WinogradVariant = .f2x2) {
+    self.variant = variant
     (inChannels, outChannels, groups) = (g.inChannels, g.outChannels, g.groups)
     (height, width, outHeight, outWidth) = (g.height, g.width, g.outHeight, g.outWidth)
     (padTop, padLeft) = (g.padTop, g.padLeft)
@@ -22,7 +25,8 @@ struct WinogradShape {
 
   /// The input gradient of `g`: dX[y] = Σₐ dY[y − (2 − padTop) + a] · w[2 − a], so the output
   /// gradient is the input, padded by 2 − padTop, and the filters are flipped and transposed.
-  init(inputGradientOf g: ConvGeometry) {
+  init(inputGradientOf g: ConvGeometry, variant: WinogradVariant = .f2x2) {
+    self.variant = variant
     (inChannels, outChannels, groups) = (g.outChannels, g.inChannels, g.groups)
     (height, width, outHeight, outWidth) = (g.outHeight, g.outWidth, g.height, g.width)
     (padTop, padLeft) = (2 - g.padTop, 2 - g.padLeft)
@@ -30,15 +34,16 @@ struct WinogradShape {
 
   var inPerGroup: Int { inChannels / groups }
   var outPerGroup: Int { outChannels / groups }
-  var tilesHigh: Int { (outHeight + 1) / 2 }
-  var tilesWide: Int { (outWidth + 1) / 2 }
+  var positions: Int { variant.positions }
+  var tilesHigh: Int { (outHeight + variant.outputTile - 1) / variant.outputTile }
+  var tilesWide: Int { (outWidth + variant.outputTile - 1) / variant.outputTile }
   var tilesPerImage: Int { tilesHigh * tilesWide }
   var inputImage: Int { inChannels * height * width }
   var outputImage: Int { outChannels * outHeight * outWidth }
   /// Floats of the transformed filters: U[ξ][outChannels][inPerGroup].
-  var filterCount: Int { 16 * outChannels * inPerGroup }
-  /// Floats a padded row of the input transform needs: eight tiles read 18 floats from 2·first.
-  var paddedRowLength: Int { 16 * ((tilesWide + 7) / 8) + 2 }
+  var filterCount: Int { positions * outChannels * inPerGroup }
+  /// Floats a padded row of the input transform needs: eight tiles read 8m + 2 floats from m·first.
+  var paddedRowLength: Int { 8 * variant.outputTile * ((tilesWide + 7) / 8) + 2 }
 
   /// Images per round of transforms and products: as many as keep the transformed input and the
   /// products within `budget` floats (16 MB, shared by the threads of a batch shard). Twice the
@@ -47,7 +52,7 @@ struct WinogradShape {
   func imagesPerChunk(batch: Int, budget: Int = 1 << 22) -> Int {
     let context = ComputeContext.current
     let budget = context.isInsideShard ? budget / context.threadCount : budget
-    let perImage = 16 * (inChannels + outChannels) * tilesPerImage
+    let perImage = positions * (inChannels + outChannels) * tilesPerImage
     return Swift.max(1, Swift.min(batch, budget / Swift.max(perImage, 1)))
   }
 }
@@ -60,16 +65,17 @@ public enum Winograd {
 /// `g`'s filters in the Winograd domain, made once (inference keeps them while the weights stay).
 public struct WinogradFilters: Sendable {
   public let geometry: ConvGeometry
+  public let variant: WinogradVariant
   let scalars: [Float]
 
   /// Transforms `weight` ([outChannels, inChannels / groups, 3, 3]) for the forward pass of `g`.
-  public init(_ g: ConvGeometry, weight: Tensor) {
+  public init(_ g: ConvGeometry, weight: Tensor, variant: WinogradVariant = .f2x2) {
     precondition(Winograd.supports(g), "Winograd: \(g) is not a 3x3 stride-1 convolution")
     precondition(
       weight.shape == g.weightShape,
       "Winograd \(g): weight \(weight.shape), expected \(g.weightShape)")
-    let s = WinogradShape(forward: g)
-    geometry = g
+    let s = WinogradShape(forward: g, variant: variant)
+    (geometry, self.variant) = (g, variant)
     scalars = [Float](unsafeUninitializedCapacity: s.filterCount) { buffer, count in
       weight.withUnsafeBufferPointer { w in
         winogradTransformFilters(
@@ -96,9 +102,15 @@ func winogradTransformFilters(
           transposed
           ? ((row / s.outPerGroup) * s.inPerGroup + column) * s.outPerGroup + row % s.outPerGroup
           : row * s.inPerGroup + column
-        winogradFilterTransform(
-          weight + 9 * kernel, flipped: transposed,
-          output: u + row * s.inPerGroup + column, stride: stride)
+        let output = u + row * s.inPerGroup + column
+        switch s.variant {
+        case .f2x2:
+          winogradFilterTransform(
+            weight + 9 * kernel, flipped: transposed, output: output, stride: stride)
+        case .f4x4:
+          winograd4x4FilterTransform(
+            weight + 9 * kernel, flipped: transposed, output: output, stride: stride)
+        }
       }
     }
   }
@@ -106,16 +118,17 @@ func winogradTransformFilters(
 
 // MARK: - Entry points
 
-/// Winograd forward of `g` (3×3, stride 1): same contract as `conv2dForward`. Transforms the
-/// filters into `workspace` slot 3 on every call; `winogradConv2dForward(_:input:filters:...)`
-/// takes them transformed.
+/// Winograd forward of `g` (3×3, stride 1) by `variant`: same contract as `conv2dForward`.
+/// Transforms the filters into `workspace` slot 3 on every call;
+/// `winogradConv2dForward(_:input:filters:...)` takes them transformed.
 public func winogradConv2dForward(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
   bias: UnsafePointer<Float>?,
-  activation: Activation = .identity, output: UnsafeMutablePointer<Float>, workspace: Workspace
+  activation: Activation = .identity, output: UnsafeMutablePointer<Float>, workspace: Workspace,
+  variant: WinogradVariant = .f2x2
 ) {
   precondition(Winograd.supports(g), "Winograd: \(g) is not a 3x3 stride-1 convolution")
-  let s = WinogradShape(forward: g)
+  let s = WinogradShape(forward: g, variant: variant)
   let u = workspace.floats(s.filterCount, slot: 3)
   winogradTransformFilters(s, weight: weight, transposed: false, into: u)
   winogradCorrelate(
@@ -134,7 +147,8 @@ public func winogradConv2dForward(
     "Winograd: filters for \(filters.geometry), used for \(g)")
   filters.scalars.withUnsafeBufferPointer { u in
     winogradCorrelate(
-      WinogradShape(forward: g), batch: g.batch, input: input, mask: nil, filters: u.baseAddress!,
+      WinogradShape(forward: g, variant: filters.variant), batch: g.batch, input: input, mask: nil,
+      filters: u.baseAddress!,
       bias: bias, activation: activation, output: output, workspace: workspace)
   }
 }
@@ -145,10 +159,10 @@ public func winogradConv2dForward(
 public func winogradConv2dInputGradient(
   _ g: ConvGeometry, weight: UnsafePointer<Float>, activatedOutput: UnsafePointer<Float>? = nil,
   outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>,
-  workspace: Workspace
+  workspace: Workspace, variant: WinogradVariant = .f2x2
 ) {
   precondition(Winograd.supports(g), "Winograd: \(g) is not a 3x3 stride-1 convolution")
-  let s = WinogradShape(inputGradientOf: g)
+  let s = WinogradShape(inputGradientOf: g, variant: variant)
   let u = workspace.floats(s.filterCount, slot: 3)
   winogradTransformFilters(s, weight: weight, transposed: true, into: u)
   winogradCorrelate(
@@ -205,9 +219,9 @@ func winogradCorrelateImages(
   for first in stride(from: 0, to: batch, by: chunk) {
     let images = Swift.min(chunk, batch - first)
     let tiles = images * s.tilesPerImage
-    let v = workspace.floats(16 * s.inChannels * tiles, slot: 0)
+    let v = workspace.floats(s.positions * s.inChannels * tiles, slot: 0)
     // Eight spare floats: the output transform reads whole groups of eight tiles past the last.
-    let m = workspace.floats(16 * s.outChannels * tiles + 8, slot: 1)
+    let m = workspace.floats(s.positions * s.outChannels * tiles + 8, slot: 1)
     winogradTransformInput(
       s, images: images, input: input + first * s.inputImage,
       mask: mask.map { $0 + first * s.inputImage }, into: v)
@@ -218,14 +232,15 @@ func winogradCorrelateImages(
   }
 }
 
-/// M[ξ] = U[ξ]·V[ξ] for the 16 positions and each group: outPerGroup × tiles, inner inPerGroup.
+/// M[ξ] = U[ξ]·V[ξ] for the 16 (or 36) positions and each group: outPerGroup × tiles, inner
+/// inPerGroup.
 /// Outside a shard the products are shared among the threads, each single-threaded (one product
 /// is too small to split well).
 func winogradMultiply(
   _ s: WinogradShape, tiles: Int, filters u: UnsafePointer<Float>,
   transformed v: UnsafePointer<Float>, into m: UnsafeMutablePointer<Float>
 ) {
-  let products = 16 * s.groups
+  let products = s.positions * s.groups
   func multiply(_ range: Range<Int>) {
     for product in range {
       let xi = product / s.groups
@@ -249,10 +264,10 @@ func winogradMultiply(
 public func winogradConv2dForward(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?,
   activation: Activation = .identity,
-  workspace: Workspace? = nil
+  workspace: Workspace? = nil, variant: WinogradVariant = .f2x2
 ) -> Tensor {
   winogradConv2dForward(
-    g, input: input, filters: WinogradFilters(g, weight: weight), bias: bias,
+    g, input: input, filters: WinogradFilters(g, weight: weight, variant: variant), bias: bias,
     activation: activation, workspace: workspace)
 }
 
@@ -287,7 +302,7 @@ public func winogradConv2dForward(
 /// `reluOutput` (the output of a forward with `.relu`), `outputGradient` is that output's gradient.
 public func winogradConv2dInputGradient(
   _ g: ConvGeometry, weight: Tensor, reluOutput: Tensor? = nil, outputGradient: Tensor,
-  workspace: Workspace? = nil
+  workspace: Workspace? = nil, variant: WinogradVariant = .f2x2
 ) -> Tensor {
   precondition(
     weight.shape == g.weightShape,
@@ -309,7 +324,7 @@ public func winogradConv2dInputGradient(
               g, weight: w.baseAddress!,
               activatedOutput: reluOutput == nil ? nil : mask.baseAddress!,
               outputGradient: dy.baseAddress!, inputGradient: dx.baseAddress!,
-              workspace: workspace)
+              workspace: workspace, variant: variant)
           }
         }
       }

@@ -8,14 +8,32 @@ public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
   /// Winograd F(2×2, 3×3) (3×3 kernels at stride 1); in the backward pass, the input gradient
   /// only (the weight gradient stays with im2col).
   case winograd
+  /// Winograd F(4×4, 3×3): as `winograd`, with 6×6 tiles (fewer multiplications, narrower
+  /// products, larger rounding).
+  case winograd4x4
+
+  /// The Winograd variant this algorithm runs, nil for im2col.
+  public var winogradVariant: WinogradVariant? {
+    switch self {
+    case .im2colGEMM: return nil
+    case .winograd: return .f2x2
+    case .winograd4x4: return .f4x4
+    }
+  }
 }
 
 /// How the algorithm of each convolution shape is picked.
 public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
-  /// The default: a rule of the shape alone, Winograd where it applies and the call has at least
-  /// `ruleMinimumBatch` images (narrower products were slower than im2col's), im2col elsewhere.
-  /// Two processes (a run and its resume, a checkpoint and its ONNX export) then compute the
-  /// same bits, which timing cannot promise: PyTorch leaves cuDNN's benchmark mode off for that.
+  /// The default: a rule of the shape alone, Winograd F(2×2) where it applies and the call has at
+  /// least `ruleMinimumBatch` images (narrower products were slower than im2col's), im2col
+  /// elsewhere. Two processes (a run and its resume, a checkpoint and its ONNX export) then
+  /// compute the same bits, which timing cannot promise: PyTorch leaves cuDNN's benchmark mode
+  /// off for that. F(4×4) is left to `.measure`: on this 2-core machine (loaded, load average
+  /// 10-15) it was slower than F(2×2) at AlexNet's conv3-5 (batch 32 and 128, forward 1.00-1.25x
+  /// im2col against F(2×2)'s 1.09-1.65x; batch 1 0.10-0.74x) and at resnet-small's 3x3 layers
+  /// (16x16 down to 4x4), and ahead only at 32x32 with 32 channels, not in every run: 16 output
+  /// blocks per 13x13 plane make its 36 products narrow, and 4×4 blocks compute 256 outputs for
+  /// the plane's 169 (2×2 blocks: 196).
   case rule
   /// cuDNN's benchmark mode: on the first call of a shape, every applicable algorithm is timed a
   /// few times on the call's own data and the fastest kept for the rest of the process.
@@ -25,8 +43,8 @@ public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
 
   public static let ruleMinimumBatch = 8
 
-  /// `ALEXNET_CONV_ALGORITHM`: `rule` (the default), `measure`, `im2colGEMM` or `winograd`; read
-  /// once. An unknown value is the default.
+  /// `ALEXNET_CONV_ALGORITHM`: `rule` (the default), `measure`, `im2colGEMM`, `winograd` or
+  /// `winograd4x4`; read once. An unknown value is the default.
   public static let environment: ConvolutionAlgorithmPolicy = {
     switch ProcessInfo.processInfo.environment["ALEXNET_CONV_ALGORITHM"] ?? "rule" {
     case "measure": return .measure
@@ -110,10 +128,10 @@ public func conv2dForward(
       conv2dForward(
         g, input: input, weight: weight, bias: bias, activation: activation, output: output,
         workspace: workspace)
-    case .winograd:
+    case .winograd, .winograd4x4:
       winogradConv2dForward(
         g, input: input, weight: weight, bias: bias, activation: activation, output: output,
-        workspace: workspace)
+        workspace: workspace, variant: algorithm.winogradVariant!)
     }
   }
   let algorithm = ConvolutionAlgorithms.choose(g, pass: .forward, policy: policy) { run($0) }
@@ -135,17 +153,17 @@ public func conv2dBackward(
     _ algorithm: ConvolutionAlgorithm, weightGradient: UnsafeMutablePointer<Float>,
     biasGradient: UnsafeMutablePointer<Float>?, accumulate: Bool
   ) {
-    let winograd = algorithm == .winograd && inputGradient != nil
+    let variant = inputGradient == nil ? nil : algorithm.winogradVariant
     conv2dBackward(
       g, input: input, weight: weight, activatedOutput: activatedOutput,
-      outputGradient: outputGradient, inputGradient: winograd ? nil : inputGradient,
+      outputGradient: outputGradient, inputGradient: variant == nil ? inputGradient : nil,
       weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate,
       workspace: workspace)
-    if winograd, let inputGradient {
+    if let variant, let inputGradient {
       winogradConv2dInputGradient(
         g, weight: weight, activatedOutput: activatedOutput,
         outputGradient: outputGradient, inputGradient: inputGradient,
-        workspace: workspace)
+        workspace: workspace, variant: variant)
     }
   }
   var algorithm = ConvolutionAlgorithm.im2colGEMM
@@ -165,23 +183,27 @@ public func conv2dBackward(
 
 // MARK: - Inference with filters transformed once
 
-/// One layer's filters in the Winograd domain, kept while its weights stay as they were (the
-/// weight variable's `version` counts every change, in place or not).
+/// One layer's filters in the Winograd domain, one set per variant, kept while its weights stay
+/// as they were (the weight variable's `version` counts every change, in place or not).
 public final class WinogradFilterCache: @unchecked Sendable {
   private let lock = NSLock()
-  private var kept: (version: Int, filters: WinogradFilters)?
+  private var kept: [WinogradVariant: (version: Int, filters: WinogradFilters)] = [:]
 
   public init() {}
 
-  /// `weight`'s filters for `g`, transformed now only if the weights or the shape changed since
-  /// the last call.
-  public func filters(_ g: ConvGeometry, weight: Variable) -> WinogradFilters {
+  /// `weight`'s filters for `g` and `variant`, transformed now only if the weights or the shape
+  /// changed since the last call for that variant.
+  public func filters(
+    _ g: ConvGeometry, weight: Variable, variant: WinogradVariant = .f2x2
+  ) -> WinogradFilters {
     lock.withLock {
-      if let kept, kept.version == weight.version, kept.filters.geometry.withBatch(g.batch) == g {
+      if let kept = kept[variant], kept.version == weight.version,
+        kept.filters.geometry.withBatch(g.batch) == g
+      {
         return kept.filters
       }
-      let made = WinogradFilters(g, weight: weight.value)
-      kept = (weight.version, made)
+      let made = WinogradFilters(g, weight: weight.value, variant: variant)
+      kept[variant] = (weight.version, made)
       transforms += 1
       return made
     }
@@ -203,7 +225,6 @@ extension Conv2D {
     guard !GradientMode.isEnabled, let g = try? geometry(input.shape),
       ConvolutionAlgorithms.selected(g, pass: .forward, policy: policy) != .im2colGEMM
     else { return nil }
-    let filters = winogradFilterCache.filters(g, weight: weight)
     var output = Tensor(uninitializedShape: g.outputShape)
     let noBias = Tensor(zeros: [0])
     ComputeContext.current.withWorkspace { workspace in
@@ -212,7 +233,8 @@ extension Conv2D {
           output.withUnsafeMutableBufferPointer { y in
             let bias = self.bias == nil ? nil : b.baseAddress!
             func run(_ algorithm: ConvolutionAlgorithm) {
-              if algorithm == .winograd {
+              if let variant = algorithm.winogradVariant {
+                let filters = winogradFilterCache.filters(g, weight: weight, variant: variant)
                 winogradConv2dForward(
                   g, input: x.baseAddress!, filters: filters, bias: bias, activation: activation,
                   output: y.baseAddress!, workspace: workspace)

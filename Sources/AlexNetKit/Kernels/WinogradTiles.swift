@@ -1,6 +1,7 @@
-// The Winograd path's passes over images: cutting planes into overlapping 4×4 tiles (input
-// transform) and putting the 2×2 output blocks back (output transform), eight tiles of a tile row
-// at a time. Tile t of a chunk is image b's tile (ty, tx) with t = b·tilesPerImage + ty·tilesWide + tx.
+// The Winograd path's passes over images: cutting planes into overlapping 4×4 (or 6×6) tiles
+// (input transform) and putting the 2×2 (or 4×4) output blocks back (output transform), eight
+// tiles of a tile row at a time. Tile t of a chunk is image b's tile (ty, tx) with
+// t = b·tilesPerImage + ty·tilesWide + tx.
 
 /// V[ξ][c][t] = (Bᵀ d B)[ξ] for every tile d of every channel c of `images` images. With `mask`
 /// (same layout as the input), input cells where the mask is not positive count as zero.
@@ -11,20 +12,24 @@ func winogradTransformInput(
   let tiles = images * s.tilesPerImage
   let plane = s.height * s.width
   let rowLength = s.paddedRowLength
+  let side = s.variant.inputTile
+  let m = s.variant.outputTile
   Parallel.forEachChunk(images * s.inChannels, minimumChunk: 4) { units in
-    // Four zero-padded input rows, then 16 × 8 floats for a last group of fewer than eight tiles.
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * rowLength + 128) { scratch in
+    // `side` zero-padded input rows, then ξ × 8 floats for a last group of fewer than eight
+    // tiles, and as many for F(4×4)'s intermediate sums.
+    let capacity = side * rowLength + 2 * 8 * s.positions
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: capacity) { scratch in
       let rows = scratch.baseAddress!
-      let partial = rows + 4 * rowLength
+      let partial = rows + side * rowLength
       for unit in units {
         let b = unit / s.inChannels
         let c = unit % s.inChannels
         let offset = unit * plane
         let channel = v + c * tiles + b * s.tilesPerImage
         for ty in 0..<s.tilesHigh {
-          for r in 0..<4 {
+          for r in 0..<side {
             fillPaddedRow(
-              s, row: 2 * ty - s.padTop + r, plane: input + offset, mask: mask.map { $0 + offset },
+              s, row: m * ty - s.padTop + r, plane: input + offset, mask: mask.map { $0 + offset },
               into: rows + r * rowLength, length: rowLength)
           }
           winogradInputTileRow(
@@ -37,7 +42,8 @@ func winogradTransformInput(
 }
 
 /// One tile row's input transforms, eight tiles at a time; a last group of fewer goes through
-/// `partial` so that nothing past the row's tiles is written (another thread's channel may be there).
+/// `partial` so that nothing past the row's tiles is written (another thread's channel may be
+/// there). F(4×4) also keeps its intermediate sums after `partial`'s ξ × 8 floats.
 @inline(__always)
 private func winogradInputTileRow(
   _ s: WinogradShape, rows: UnsafePointer<Float>, rowLength: Int,
@@ -45,14 +51,23 @@ private func winogradInputTileRow(
   output: UnsafeMutablePointer<Float>, stride: Int
 ) {
   for tx in Swift.stride(from: 0, to: s.tilesWide, by: 8) {
-    let x = 2 * tx
-    let group = (rows + x, rows + rowLength + x, rows + 2 * rowLength + x, rows + 3 * rowLength + x)
+    let x = s.variant.outputTile * tx
     let count = Swift.min(8, s.tilesWide - tx)
-    if count == 8 {
-      winogradInputTransform8(rows: group, output: output + tx, stride: stride)
-    } else {
-      winogradInputTransform8(rows: group, output: partial, stride: 8)
-      for xi in 0..<16 { (output + xi * stride + tx).update(from: partial + 8 * xi, count: count) }
+    let (target, step) = count == 8 ? (output + tx, stride) : (partial, 8)
+    switch s.variant {
+    case .f2x2:
+      let group = (
+        rows + x, rows + rowLength + x, rows + 2 * rowLength + x, rows + 3 * rowLength + x
+      )
+      winogradInputTransform8(rows: group, output: target, stride: step)
+    case .f4x4:
+      winograd4x4InputTransform8(
+        rows: rows + x, rowLength: rowLength, scratch: partial + 8 * s.positions,
+        output: target, stride: step)
+    }
+    guard count < 8 else { continue }
+    for xi in 0..<s.positions {
+      (output + xi * stride + tx).update(from: partial + 8 * xi, count: count)
     }
   }
 }
@@ -86,6 +101,10 @@ func winogradTransformOutput(
   _ s: WinogradShape, images: Int, products m: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
   activation: Activation, output: UnsafeMutablePointer<Float>
 ) {
+  guard s.variant == .f2x2 else {
+    return winograd4x4TransformOutput(
+      s, images: images, products: m, bias: bias, activation: activation, output: output)
+  }
   let tiles = images * s.tilesPerImage
   let plane = s.outHeight * s.outWidth
   Parallel.forEachChunk(images * s.outChannels, minimumChunk: 4) { units in
@@ -123,3 +142,46 @@ func winogradTransformOutput(
 
 @inline(__always)
 private func relu8(_ x: Float8) -> Float8 { select8(greater8(x, .zero), x, .zero) }
+
+/// F(4×4)'s output transform: as `winogradTransformOutput`, with 4×4 blocks (the last tile row or
+/// column may stick out by up to three).
+func winograd4x4TransformOutput(
+  _ s: WinogradShape, images: Int, products m: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+  activation: Activation, output: UnsafeMutablePointer<Float>
+) {
+  let tiles = images * s.tilesPerImage
+  let plane = s.outHeight * s.outWidth
+  Parallel.forEachChunk(images * s.outChannels, minimumChunk: 4) { units in
+    // 16 × 8 floats of blocks (output (i, k) of lane l at 8·(4i + k) + l), 24 × 8 of sums.
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 40 * 8) { scratch in
+      let blocks = scratch.baseAddress!
+      for unit in units {
+        let b = unit / s.outChannels
+        let o = unit % s.outChannels
+        let shift = Float8(repeating: bias?[o] ?? 0)
+        let channel = m + o * tiles + b * s.tilesPerImage
+        let out = output + unit * plane
+        for ty in 0..<s.tilesHigh {
+          let rows = Swift.min(4, s.outHeight - 4 * ty)
+          for tx in stride(from: 0, to: s.tilesWide, by: 8) {
+            winograd4x4OutputTransform8(
+              input: channel + ty * s.tilesWide + tx, stride: s.outChannels * tiles,
+              scratch: blocks + 128, output: blocks)
+            for cell in 0..<16 {
+              let y = blocks.load8(8 * cell) + shift
+              blocks.store8(activation == .relu ? relu8(y) : y, 8 * cell)
+            }
+            for lane in 0..<Swift.min(8, s.tilesWide - tx) {
+              let x = 4 * (tx + lane)
+              let columns = Swift.min(4, s.outWidth - x)
+              for i in 0..<rows {
+                let target = out + (4 * ty + i) * s.outWidth + x
+                for k in 0..<columns { target[k] = blocks[8 * (4 * i + k) + lane] }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}

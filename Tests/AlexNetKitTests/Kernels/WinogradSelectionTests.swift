@@ -4,7 +4,8 @@ import Testing
 @testable import AlexNetKit
 
 @Suite struct WinogradSelectionTests {
-  /// Measuring times each candidate three times on the first call of a shape, then remembers.
+  /// Measuring times each candidate (im2col, F(2×2), F(4×4)) three times on the first call of a
+  /// shape, then remembers.
   @Test func measuresOncePerShape() throws {
     // A shape no other test uses, so the process-wide table has no entry for it yet.
     let g = try ConvGeometry(
@@ -14,13 +15,13 @@ import Testing
     let first = ConvolutionAlgorithms.choose(g, pass: .forward, policy: .measure) {
       runs.append($0)
     }
-    #expect(runs.count == 6)
-    #expect(Set(runs) == Set(ConvolutionAlgorithm.allCases))
+    #expect(runs.count == 9)
+    #expect(Set(runs) == [.im2colGEMM, .winograd, .winograd4x4])
     #expect(ConvolutionAlgorithms.selected(g, pass: .forward, policy: .measure) == first)
     let second = ConvolutionAlgorithms.choose(g, pass: .forward, policy: .measure) {
       runs.append($0)
     }
-    #expect(second == first && runs.count == 6)
+    #expect(second == first && runs.count == 9)
   }
 
   /// The default rule depends on the shape alone (never on timing): Winograd for 3x3 stride-1
@@ -66,7 +67,8 @@ import Testing
   /// ones, as a second step's would be), match the reference once: the candidates timed on the
   /// first call must not add their weight gradients too.
   @Test(arguments: [
-    ConvolutionAlgorithmPolicy.rule, .measure, .fixed(.winograd), .fixed(.im2colGEMM),
+    ConvolutionAlgorithmPolicy.rule, .measure, .fixed(.winograd), .fixed(.winograd4x4),
+    .fixed(.im2colGEMM),
   ])
   func dispatchMatchesReference(_ policy: ConvolutionAlgorithmPolicy) throws {
     let g = try ConvGeometry(
@@ -140,12 +142,24 @@ import Testing
     layer.weight.value = rng.tensor([4, 3, 3, 3])  // as loading a checkpoint does
     #expect(check() <= 1e-4)
     #expect(layer.winogradFilterCache.transforms == 3)
+    // F(4×4) keeps its own filters beside F(2×2)'s: transformed once, then reused.
+    func check4x4() -> Float {
+      let y = withGradientsDisabled {
+        layer.winogradInference(x, activation: .relu, policy: .fixed(.winograd4x4))
+      }
+      let z = conv2dForwardNaive(
+        g, input: x.value, weight: layer.weight.value, bias: layer.bias!.value)
+      return maxRelativeError(y!.value, reluForwardNaive(input: z))
+    }
+    #expect(check4x4() <= 1e-4 && check4x4() <= 1e-4)
+    #expect(check() <= 1e-4)
+    #expect(layer.winogradFilterCache.transforms == 4)
     // Training records a graph: the usual path.
     #expect(layer.winogradInference(x, activation: .identity, policy: .fixed(.winograd)) == nil)
     // Shapes the policy gives to im2col (2 images under the rule) transform no filters.
     let byRule = withGradientsDisabled {
       layer.winogradInference(x, activation: .identity, policy: .rule)
     }
-    #expect(byRule == nil && layer.winogradFilterCache.transforms == 3)
+    #expect(byRule == nil && layer.winogradFilterCache.transforms == 4)
   }
 }
