@@ -51,9 +51,9 @@ test-distributed: deps
 # AddressSanitizer and ThreadSanitizer on a focused subset (the readers of untrusted bytes, the
 # sharded kernels, the loader workers and checkpoint writing), each in a build folder of its own:
 # a full instrumented build takes minutes, so this is not part of `make test`.
-SANITIZER_TESTS ?= ConcurrentWrites|CheckpointValidation|SafetensorsTests|ParallelTests|BatchLoader|ImageDecoder
+SANITIZER_TESTS ?= RegularFile|ConcurrentWrites|CheckpointValidation|SafetensorsTests|ParallelTests|BatchLoader|ImageDecoder
 test-sanitizers: deps
-	$(SWIFT) test --scratch-path .build-asan --sanitize=address --filter "$(SANITIZER_TESTS)"
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan-suppressions.txt $(SWIFT) test --scratch-path .build-asan --sanitize=address --filter "$(SANITIZER_TESTS)"
 	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread --filter "$(SANITIZER_TESTS)"
 
 bench: deps

@@ -17,14 +17,16 @@ extension FileError {
   /// file should be, for the message. Foundation reports a directory as "NSCocoaErrorDomain error
   /// 256" and a device or FIFO as a missing permission (even to root), and reads /dev/zero without
   /// end; the kind and size are checked first so the one line says what the path really is.
+  /// The bytes are read with read(2), not `Data(contentsOf:)`, which on this toolchain leaks its
+  /// 4 KB buffer for every empty file (AddressSanitizer shows it, once per empty image per epoch).
   public static func readRegularFile(
     _ url: URL, expected: String, limit: Int = Int.max
   ) throws -> Data {
+    let descriptor = open(url.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard descriptor >= 0 else { throw unreadable(url, expected: expected) }
+    defer { close(descriptor) }
     var info = stat()
-    guard stat(url.path, &info) == 0 else {
-      let reason = String(cString: strerror(errno))
-      throw FileError(url, "cannot be read: \(reason) (expected \(expected))")
-    }
+    guard fstat(descriptor, &info) == 0 else { throw unreadable(url, expected: expected) }
     let kind = info.st_mode & S_IFMT
     guard kind == S_IFREG else {
       throw FileError(url, "is \(kindName(kind)), expected \(expected)")
@@ -33,10 +35,23 @@ extension FileError {
       throw FileError(
         url, "is \(info.st_size) bytes, more than the \(limit) accepted for \(expected)")
     }
-    do { return try Data(contentsOf: url) } catch {
-      // Left for a regular file: a missing permission or an I/O error.
-      throw FileError(url, "cannot be read: \(error.localizedDescription)")
+    var bytes = Data(count: Int(info.st_size))
+    var count = 0
+    while count < bytes.count {
+      let got = bytes.withUnsafeMutableBytes { raw in
+        read(descriptor, raw.baseAddress! + count, raw.count - count)
+      }
+      if got < 0 && errno == EINTR { continue }
+      guard got >= 0 else { throw unreadable(url, expected: expected) }
+      // A file that shrank while it was read ends here; its bytes are checked by the caller.
+      if got == 0 { break }
+      count += got
     }
+    return bytes.prefix(count)
+  }
+
+  static func unreadable(_ url: URL, expected: String) -> FileError {
+    FileError(url, "cannot be read: \(String(cString: strerror(errno))) (expected \(expected))")
   }
 
   static func kindName(_ kind: mode_t) -> String {

@@ -90,10 +90,7 @@ public enum EventFileReader {
   /// left out, as TensorBoard leaves it out.
   public static func scalars(in url: URL) throws -> (version: String, scalars: [TensorBoardScalar])
   {
-    let bytes: [UInt8]
-    do { bytes = Array(try Data(contentsOf: url)) } catch {
-      throw FileError(url, "cannot read the event file")
-    }
+    let bytes = [UInt8](try FileError.readRegularFile(url, expected: "a TensorBoard event file"))
     var version = ""
     var scalars: [TensorBoardScalar] = []
     for (index, record) in try TFRecord.records(in: bytes, source: url.path).records.enumerated() {
