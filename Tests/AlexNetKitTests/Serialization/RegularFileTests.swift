@@ -28,7 +28,8 @@ import Testing
   @Test func foldersAndMissingFilesAreNamed() throws {
     let directory = try DataFixtures.scratchDirectory()
     #expect(
-      Self.message { try FileError.readRegularFile(directory, expected: "a file") } == "\(directory.path): is a directory, expected a file")
+      Self.message { try FileError.readRegularFile(directory, expected: "a file") }
+        == "\(directory.path): is a directory, expected a file")
     let missing = directory.appendingPathComponent("missing.jpg")
     #expect(
       Self.message { try FileError.readRegularFile(missing, expected: "a JPEG") }
