@@ -114,14 +114,26 @@ import Testing
     let before = try Data(contentsOf: weights)
     let image = try BoundsCommandTests.firstPhoto()
     let cases: [([String], String)] = [
-      (["export", "--weights", weights.path, "--format", "safetensors", "--output", weights.path],
-        "--output \(weights.path) is the --weights file"),
-      (["features", "--weights", weights.path, "--data", CommandTests.sample.path,
-        "--output", link.path], "--output \(link.path) is the --weights file"),
-      (["visualize", "filters", "--weights", link.path, "--output", weights.path],
-        "--output \(weights.path) is the --weights file"),
-      (["similar", "--features", weights.path, "--weights", weights.path, "--html", link.path,
-        image], "--html \(link.path) is the --features file"),
+      (
+        ["export", "--weights", weights.path, "--format", "safetensors", "--output", weights.path],
+        "--output \(weights.path) is the --weights file"
+      ),
+      (
+        [
+          "features", "--weights", weights.path, "--data", CommandTests.sample.path,
+          "--output", link.path,
+        ], "--output \(link.path) is the --weights file"
+      ),
+      (
+        ["visualize", "filters", "--weights", link.path, "--output", weights.path],
+        "--output \(weights.path) is the --weights file"
+      ),
+      (
+        [
+          "similar", "--features", weights.path, "--weights", weights.path, "--html", link.path,
+          image,
+        ], "--html \(link.path) is the --features file"
+      ),
     ]
     for (arguments, expected) in cases {
       Self.expectOneLineRefusal(try runAlexnet(arguments), expected)
