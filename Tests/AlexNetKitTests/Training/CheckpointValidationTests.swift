@@ -132,8 +132,10 @@ import Testing
     defer { try? FileManager.default.removeItem(at: folder) }
     let fifo = folder.appendingPathComponent("fifo")
     #expect(mkfifo(fifo.path, 0o600) == 0)
-    let cases = [(folder, "a directory"), (URL(fileURLWithPath: "/dev/zero"), "a device"),
-      (fifo, "a FIFO")]
+    let cases = [
+      (folder, "a directory"), (URL(fileURLWithPath: "/dev/zero"), "a device"),
+      (fifo, "a FIFO"),
+    ]
     for (url, kind) in cases {
       #expect {
         _ = try SafetensorsFile(contentsOf: url)
