@@ -43,8 +43,10 @@ public struct SafetensorsFile {
   let bytes: [UInt8]
   let dataStart: Int
 
-  /// The largest header accepted (the reference implementation's limit).
-  public static let maximumHeaderBytes = 100_000_000
+  /// The largest header accepted: 16 MB, where the reference implementation takes 100 MB. The
+  /// `maximumEntries` tensors take under 2 MB and the largest record we accept (class names) 4 MB;
+  /// parsing a hostile 57 MB header took 77 s before it could be refused.
+  public static let maximumHeaderBytes = 16 << 20
   /// The most JSON objects (entries, plus the root and `__metadata__`) a header may hold: a
   /// checkpoint has a few hundred, while 600,000 empty entries in a 40 MB header took 2.4 GB and
   /// 47 s to parse before anything could be refused.

@@ -71,6 +71,11 @@ import Testing
     rejects(
       bytes(header: entry, data: [UInt8](repeating: 0, count: 8), declaredLength: 200),
       mentioning: ["200-byte header"])
+    // A metadata record of 17 MB (a JSON string of names, as a hostile class_names record) is
+    // refused from its declared length, before any of it is parsed.
+    let huge =
+      #"{"__metadata__":{"class_names":""# + String(repeating: "a", count: 17 << 20) + "\"}}"
+    rejects(bytes(header: huge, data: []), mentioning: ["header, more than the 16777216 accepted"])
     rejects(bytes(header: "not json", data: []), mentioning: ["not valid JSON"])
     rejects(bytes(header: "[1, 2]", data: []), mentioning: ["not a JSON object"])
     rejects(
