@@ -3,7 +3,8 @@ import Testing
 
 @testable import AlexNetKit
 
-/// F(4×4, 3×3): the same claims as `WinogradTests` makes of F(2×2), on 6×6 tiles.
+/// F(4×4, 3×3)'s own transforms on 6×6 tiles; the convolution-level claims (random shapes,
+/// finite differences, AlexNet's layers, cached filters) are `WinogradTests`', made of both variants.
 @Suite struct Winograd4x4Tests {
   /// The eight-lane transforms against the matrix products Bᵀ d B, G g Gᵀ and Aᵀ m A.
   @Test func transformsMatchTheirMatrixForms() {
@@ -79,103 +80,5 @@ import Testing
         #expect(abs(y[i][k] - direct) <= 1e-4, "output (\(i), \(k))")
       }
     }
-  }
-
-  @Test(arguments: ConvGeometry.randomWinogradCases(count: 40, seed: 171))
-  func forwardMatchesReference(_ g: ConvGeometry) {
-    var rng = SeededGenerator(seed: 172)
-    let x = rng.tensor(g.inputShape)
-    let w = rng.tensor(g.weightShape)
-    let b = rng.tensor([g.outChannels])
-    let naive = conv2dForwardNaive(g, input: x, weight: w, bias: b)
-    let fast = winogradConv2dForward(g, input: x, weight: w, bias: b, variant: .f4x4)
-    #expect(maxRelativeError(fast, naive) <= 1e-4)
-    #expect(
-      maxRelativeError(
-        winogradConv2dForward(
-          g, input: x, weight: w, bias: nil, activation: .relu, variant: .f4x4),
-        reluForwardNaive(input: conv2dForwardNaive(g, input: x, weight: w, bias: nil))) <= 1e-4)
-  }
-
-  @Test(arguments: ConvGeometry.randomWinogradCases(count: 40, seed: 173))
-  func inputGradientMatchesReference(_ g: ConvGeometry) {
-    var rng = SeededGenerator(seed: 174)
-    let x = rng.tensor(g.inputShape)
-    let w = rng.tensor(g.weightShape)
-    let dy = rng.tensor(g.outputShape)
-    let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy).input
-    let fast = winogradConv2dInputGradient(g, weight: w, outputGradient: dy, variant: .f4x4)
-    #expect(maxRelativeError(fast, naive) <= 1e-4)
-  }
-
-  /// With a fused ReLU the output gradient is masked where the forward's output was not positive.
-  @Test(arguments: ConvGeometry.randomWinogradCases(count: 12, seed: 175))
-  func maskedInputGradientMatchesReference(_ g: ConvGeometry) {
-    var rng = SeededGenerator(seed: 176)
-    let x = rng.tensor(g.inputShape)
-    let w = rng.tensor(g.weightShape)
-    let dy = rng.tensor(g.outputShape)
-    let y = reluForwardNaive(input: conv2dForwardNaive(g, input: x, weight: w, bias: nil))
-    let masked = reluBackwardNaive(output: y, outputGradient: dy)
-    let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: masked).input
-    let fast = winogradConv2dInputGradient(
-      g, weight: w, reluOutput: y, outputGradient: dy, variant: .f4x4)
-    #expect(maxRelativeError(fast, naive) <= 1e-4)
-  }
-
-  /// The input gradient against central differences of ½·Σy² (y = F(4×4) forward). The loss is
-  /// quadratic in x, so a central difference has no truncation error at any step; a step of 0.25
-  /// instead of 0.01 keeps F(4×4)'s rounding (constants up to 8 and 1/24) from dominating the
-  /// difference quotient (at 0.01 it reached 4e-3 of the gradient on one case).
-  @Test(arguments: ConvGeometry.randomWinogradCases(count: 4, seed: 177))
-  func inputGradientMatchesFiniteDifferences(_ g: ConvGeometry) {
-    var rng = SeededGenerator(seed: 178)
-    let x = rng.tensor(g.inputShape)
-    let w = rng.tensor(g.weightShape)
-    let y = winogradConv2dForward(g, input: x, weight: w, bias: nil, variant: .f4x4)
-    let analytic = winogradConv2dInputGradient(g, weight: w, outputGradient: y, variant: .f4x4)
-    let loss = { (t: [Tensor]) in
-      halfSumOfSquares(winogradConv2dForward(g, input: t[0], weight: w, bias: nil, variant: .f4x4))
-    }
-    let numeric = numericalGradient(of: loss, at: [x], input: 0, step: 0.25)
-    #expect(gradientError(analytic, numeric) <= 1e-3)
-  }
-
-  /// AlexNet's conv3, conv4 and conv5 (13x13, 256 to 384 channels, the paper's groups) at batch 1:
-  /// F(4×4)'s larger transform constants still stay within 1e-4 of the reference's scale.
-  @Test(arguments: [(256, 384, 1), (384, 384, 2), (384, 256, 2)])
-  func alexNetLayersMatchReference(_ channels: (Int, Int, Int)) throws {
-    let g = try ConvGeometry(
-      batch: 1, inChannels: channels.0, height: 13, width: 13, outChannels: channels.1,
-      kernel: 3, padding: .explicit(1), groups: channels.2)
-    var rng = SeededGenerator(seed: 179)
-    let x = rng.tensor(g.inputShape)
-    let w = rng.tensor(g.weightShape)
-    let dy = rng.tensor(g.outputShape)
-    #expect(
-      maxRelativeError(
-        winogradConv2dForward(g, input: x, weight: w, bias: nil, variant: .f4x4),
-        conv2dForwardNaive(g, input: x, weight: w, bias: nil)) <= 1e-4)
-    #expect(
-      maxRelativeError(
-        winogradConv2dInputGradient(g, weight: w, outputGradient: dy, variant: .f4x4),
-        conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy).input) <= 1e-4)
-  }
-
-  /// Filters transformed once serve any batch of the same convolution.
-  @Test func transformedFiltersServeOtherBatches() throws {
-    let g = try ConvGeometry(
-      batch: 1, inChannels: 4, height: 9, width: 11, outChannels: 6, kernel: 3,
-      padding: .same, groups: 2)
-    var rng = SeededGenerator(seed: 180)
-    let w = rng.tensor(g.weightShape)
-    let b = rng.tensor([6])
-    let filters = WinogradFilters(g, weight: w, variant: .f4x4)
-    let big = g.withBatch(3)
-    let x = rng.tensor(big.inputShape)
-    #expect(
-      maxRelativeError(
-        winogradConv2dForward(big, input: x, filters: filters, bias: b),
-        conv2dForwardNaive(big, input: x, weight: w, bias: b)) <= 1e-4)
   }
 }
