@@ -35,6 +35,14 @@ struct Evaluate: ParsableCommand {
   @Option(help: "Images per batch.")
   var batchSize = 32
 
+  @Option(help: "Shorter side before cropping (overrides the recorded preprocessing).")
+  var resize: Int?
+
+  @Option(
+    help:
+      "Centre crop side (overrides the recorded preprocessing; alone, it scales the resize too).")
+  var crop: Int?
+
   @Flag(help: "Average predictions over the paper's ten crops (four corners, centre, and mirrors).")
   var tenCrop = false
 
@@ -47,6 +55,8 @@ struct Evaluate: ParsableCommand {
     guard batchSize >= 1 else {
       throw ValidationError("--batch-size must be at least 1, got \(batchSize)")
     }
+    if let resize, resize < 1 { throw ValidationError("--resize must be positive, got \(resize)") }
+    if let crop, crop < 1 { throw ValidationError("--crop must be positive, got \(crop)") }
     if let validationSplit, !(validationSplit > 0 && validationSplit < 1) {
       throw ValidationError("--validation-split must be in (0, 1), got \(validationSplit)")
     }
@@ -55,8 +65,12 @@ struct Evaluate: ParsableCommand {
   func run() throws {
     try compute.run {
       var loaded = try LoadedModel(weights: weights, model: model, classesFile: nil)
+      try loaded.overridePreprocessing(resize: resize, crop: crop)
       try Self.checkMemory(
-        loaded, batch: tenCrop ? 10 : batchSize, batchFlag: tenCrop ? nil : "--batch-size")
+        loaded,
+        flags: LoadedModel.preprocessingFlags(
+          resize: resize, crop: crop, batch: tenCrop ? nil : "--batch-size"),
+        batch: tenCrop ? 10 : batchSize)
       let root = try SampleData.folder(data)
       // Bare weights name no classes: the folder's sorted classes are the outputs, as training
       // numbers them.
@@ -101,11 +115,9 @@ struct Evaluate: ParsableCommand {
   }
 
   /// Refuses a batch (--batch-size, or the ten crops) whose estimate exceeds the memory budget.
-  static func checkMemory(_ loaded: LoadedModel, batch: Int, batchFlag: String?) throws {
+  static func checkMemory(_ loaded: LoadedModel, flags: MemoryEstimate.Flags, batch: Int) throws {
     let side = loaded.preprocessing.side
     let resizeSide = loaded.preprocessing.resizeSide
-    let flags = MemoryEstimate.Flags(
-      imageSize: "the recorded crop", batch: batchFlag, resize: "the recorded resize")
     let budget = try MemoryBudget.system()
     try budget.checkBeforeBuilding(
       nil, classes: loaded.classNames.count, side: side, batch: batch, resizeSide: resizeSide,

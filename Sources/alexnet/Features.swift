@@ -43,7 +43,10 @@ struct Features: ParsableCommand {
     try compute.run {
       try CommandError.checkOutput(output, isNot: [("--weights", weights)])
       let loaded = try LoadedModel(weights: weights, model: model, classesFile: nil)
-      try Evaluate.checkMemory(loaded, batch: batchSize, batchFlag: "--batch-size")
+      try Evaluate.checkMemory(
+        loaded,
+        flags: LoadedModel.preprocessingFlags(resize: nil, crop: nil, batch: "--batch-size"),
+        batch: batchSize)
       let folder = try ImageFolder(root: URL(fileURLWithPath: data))
       let loader = BatchLoader(
         samples: folder.samples, pipeline: loaded.preprocessing.pipeline, batchSize: batchSize,

@@ -59,6 +59,30 @@ struct LoadedModel {
     }
   }
 
+  /// `--resize` and `--crop` of predict and evaluate. A crop alone keeps the paper's proportion
+  /// (resize = crop·256/224), so that a larger crop is not cut from a smaller image. Refuses a
+  /// crop the model cannot take.
+  mutating func overridePreprocessing(resize: Int?, crop: Int?) throws {
+    guard resize != nil || crop != nil else { return }
+    if let crop {
+      (preprocessing.side, preprocessing.resizeSide) = (crop, Preprocessing.resizeSide(for: crop))
+    }
+    if let resize { preprocessing.resizeSide = resize }
+    let side = preprocessing.side
+    do { _ = try network.outputShape(for: [1, 3, side, side]) } catch {
+      throw CommandError("\(name.rawValue) does not accept \(side)x\(side) crops: \(error)")
+    }
+  }
+
+  /// The memory-estimate labels of the crop and resize: the flag when given, else the record.
+  static func preprocessingFlags(resize: Int?, crop: Int?, batch: String?)
+    -> MemoryEstimate.Flags
+  {
+    MemoryEstimate.Flags(
+      imageSize: crop == nil ? "the recorded crop" : "--crop", batch: batch,
+      resize: resize == nil ? "the recorded resize" : "--resize")
+  }
+
   /// Class names from a file: one per line, or a TSV whose last column is the name (such as
   /// imagenet-classes.tsv: index, wnid, name; or Imagenette's classes.tsv: wnid, name; a header
   /// line is skipped).

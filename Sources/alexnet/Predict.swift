@@ -61,28 +61,14 @@ struct Predict: ParsableCommand {
   func run() throws {
     try compute.run {
       var loaded = try LoadedModel(weights: weights, model: model, classesFile: classes)
-      if let resize { loaded.preprocessing.resizeSide = resize }
-      if let crop { loaded.preprocessing.side = crop }
+      try loaded.overridePreprocessing(resize: resize, crop: crop)
       let side = loaded.preprocessing.side
       let resizeSide = loaded.preprocessing.resizeSide
-      let flags = MemoryEstimate.Flags(
-        imageSize: crop == nil ? "the recorded crop" : "--crop",
-        resize: resize == nil ? "the recorded resize" : "--resize")
+      let flags = LoadedModel.preprocessingFlags(resize: resize, crop: crop, batch: nil)
       let budget = try MemoryBudget.system()
       try budget.checkBeforeBuilding(
         nil, classes: loaded.classNames.count, side: side, batch: tenCrop ? 10 : 1,
         resizeSide: resizeSide, mode: .inference, flags: flags)
-      if crop != nil || resize != nil {
-        do {
-          _ = try loaded.network.outputShape(for: [
-            1, 3, loaded.preprocessing.side, loaded.preprocessing.side,
-          ])
-        } catch {
-          throw CommandError(
-            "\(loaded.name.rawValue) does not accept \(loaded.preprocessing.side)x\(loaded.preprocessing.side) crops: \(error)"
-          )
-        }
-      }
       try budget.check(
         loaded.network, side: side, batch: tenCrop ? 10 : 1, resizeSide: resizeSide,
         mode: .inference, flags: flags)

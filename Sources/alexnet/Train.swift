@@ -54,6 +54,13 @@ struct Train: ParsableCommand {
   var imageSize: Int?
 
   @Option(
+    help: ArgumentHelp(
+      "Centre crop side for validation and for the saved weights' evaluation and prediction "
+        + "(default: --image-size). Larger than --image-size offsets the enlargement of "
+        + "random-resized crops (FixRes)."))
+  var testImageSize: Int?
+
+  @Option(
     help: "Passes over the training set (default: \(defaults.epochs); 20 for the bundled sample).")
   var epochs: Int?
 
@@ -64,7 +71,10 @@ struct Train: ParsableCommand {
     help: "sgd (the paper's momentum rule) or adam (default: \(defaults.optimizer.rawValue)).")
   var optimizer: TrainingConfiguration.OptimizerKind?
 
-  @Option(help: "Initial learning rate (default: \(defaults.learningRate)).")
+  @Option(
+    help: ArgumentHelp(
+      "Initial learning rate (default: \(defaults.learningRate), times batch/"
+        + "\(TrainingConfiguration.referenceBatchSize) for smaller batches)."))
   var lr: Float?
 
   @Option(help: "SGD momentum (default: \(defaults.momentum)).")
@@ -317,7 +327,7 @@ struct Train: ParsableCommand {
         let opened = directory ?? RunDirectory(following: url, mode: mode)
         opened.resumeFrom = resumeFrom
         let configuration = try resolvedConfiguration(
-          stored: resuming ? opened.storedRecord().configuration : nil)
+          stored: resuming ? opened.storedRecord().configuration : nil, processes: world.size)
         let printer = TrainingPrinter(quiet: quiet, jsonLog: jsonLog)
         let dataParallel = DataParallel(
           world: world, bucketFloats: bucketMegabytes << 18, synchronizesBatchNorm: syncBatchNorm,
@@ -350,13 +360,21 @@ struct Train: ParsableCommand {
 
   /// A new run: the defaults (the bundled sample's when no --data) and the flags. A resumed run:
   /// what it was trained with, which the flags given must agree with (--epochs may extend it).
-  func resolvedConfiguration(stored: TrainingConfiguration?) throws -> TrainingConfiguration {
+  /// Without --lr the rate is scaled to the batch of all `processes` together.
+  func resolvedConfiguration(stored: TrainingConfiguration?, processes: Int = 1) throws
+    -> TrainingConfiguration
+  {
     if let stored { return try stored.resuming(with: try overrides(data: data.map(Self.absolute))) }
     let root = try SampleData.folder(data)
     var base = Self.defaults
     base.data = Self.absolute(root.path)
     if data == nil { (base.epochs, base.imageSize) = (20, 64) }
-    return base.applying(try overrides(data: base.data))
+    var resolved = base.applying(try overrides(data: base.data))
+    if lr == nil {
+      resolved.learningRate = TrainingConfiguration.defaultLearningRate(
+        batchSize: resolved.batchSize * processes)
+    }
+    return resolved
   }
 
   /// Every setting given as a flag (`data` is the resolved folder, or nil when not given).
@@ -376,6 +394,11 @@ struct Train: ParsableCommand {
       imageSize.map {
         .set("--image-size", \.imageSize, to: $0, show: { $0.map(String.init) ?? "(default)" })
       },
+      testImageSize.map {
+        .set(
+          "--test-image-size", \.testImageSize, to: $0,
+          show: { $0.map(String.init) ?? "(--image-size)" })
+      },
       epochs.map { .set("--epochs", \.epochs, to: $0, mayChangeOnResume: true) },
       batchSize.map { .set("--batch-size", \.batchSize, to: $0) },
       optimizer.map { .set("--optimizer", \.optimizer, to: $0, show: \.rawValue) },
@@ -389,18 +412,9 @@ struct Train: ParsableCommand {
       monitor.map { .set("--monitor", \.monitor, to: $0, show: \.rawValue) },
       labelSmoothing.map { .set("--label-smoothing", \.labelSmoothing, to: $0) },
       balanceClasses.map { .set("--balance-classes", \.balanceClasses, to: $0) },
-      schedule.map { .set("--schedule", \.schedule, to: $0, show: \.rawValue) },
-      warmupEpochs.map { .set("--warmup-epochs", \.warmupEpochs, to: $0) },
-      lrStepSize.map { .set("--lr-step-size", \.lrStepSize, to: $0) },
-      lrGamma.map { .set("--lr-gamma", \.lrGamma, to: $0) },
-      clipGradNorm.map { .set("--clip-grad-norm", \.clipGradNorm, to: $0) },
-      mixup.map { .set("--mixup", \.mixup, to: $0) },
-      restoreBest.map { .set("--restore-best", \.restoreBest, to: $0) },
-      timeLimit.map {
-        .set(
-          "--time-limit", \.timeLimit, to: $0, mayChangeOnResume: true,
-          show: { $0.map { "\($0)" } ?? "(none)" })
-      },
+    ]
+    given += scheduleOverrides()
+    given += [
       initWeights.map {
         .set("--init-weights", \.initWeights, to: Self.absolute($0), show: { $0 ?? "(none)" })
       },
@@ -417,6 +431,24 @@ struct Train: ParsableCommand {
           show: { $0.isEmpty ? "none" : $0.map(\.rawValue).joined(separator: ",") }))
     }
     return given.compactMap { $0 }
+  }
+
+  /// The flags of the rate schedule and the training loop, given explicitly.
+  func scheduleOverrides() -> [TrainingConfiguration.Override?] {
+    [
+      schedule.map { .set("--schedule", \.schedule, to: $0, show: \.rawValue) },
+      warmupEpochs.map { .set("--warmup-epochs", \.warmupEpochs, to: $0) },
+      lrStepSize.map { .set("--lr-step-size", \.lrStepSize, to: $0) },
+      lrGamma.map { .set("--lr-gamma", \.lrGamma, to: $0) },
+      clipGradNorm.map { .set("--clip-grad-norm", \.clipGradNorm, to: $0) },
+      mixup.map { .set("--mixup", \.mixup, to: $0) },
+      restoreBest.map { .set("--restore-best", \.restoreBest, to: $0) },
+      timeLimit.map {
+        .set(
+          "--time-limit", \.timeLimit, to: $0, mayChangeOnResume: true,
+          show: { $0.map { "\($0)" } ?? "(none)" })
+      },
+    ]
   }
 
   func outputPath() -> String {

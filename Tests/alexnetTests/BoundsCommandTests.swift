@@ -50,6 +50,12 @@ import Testing
       "predict", "--weights", Self.weights, "--resize", "100000", image,
     ])
     #expect(resize.hasPrefix("Error: --resize 100000 needs about"), "\(resize)")
+    let evaluateCrop = try Self.refusal(["evaluate", "--weights", Self.weights, "--crop", "100000"])
+    #expect(
+      evaluateCrop.hasPrefix("Error: --crop 100000 with --batch-size 32 needs about"),
+      "\(evaluateCrop)")
+    let zeroCrop = try Self.refusal(["evaluate", "--weights", Self.weights, "--crop", "0"])
+    #expect(zeroCrop.hasPrefix("Error: --crop must be positive"), "\(zeroCrop)")
     let batch = try Self.refusal([
       "evaluate", "--weights", Self.weights, "--batch-size", "100000000",
     ])
@@ -65,6 +71,42 @@ import Testing
     #expect(threads.hasPrefix("Error: --threads must be in 1..."), "\(threads)")
     let workers = try Self.refusal(["evaluate", "--weights", Self.weights, "--workers", "100000"])
     #expect(workers.hasPrefix("Error: --workers must be in 1..."), "\(workers)")
+  }
+
+  /// `evaluate --crop` evaluates at another side (the resize follows in the paper's proportion);
+  /// the same crop through `--crop` and `--resize` together gives the same figures.
+  @Test func evaluateTakesAnotherCrop() throws {
+    // The weights' classes are WordNet ids: one bundled photo of each, under those names.
+    let wordNetIDs = [
+      "tench": "n01440764", "English_springer": "n02102040", "cassette_player": "n02979186",
+      "chain_saw": "n03000684", "church": "n03028079", "French_horn": "n03394916",
+      "garbage_truck": "n03417042", "gas_pump": "n03425413", "golf_ball": "n03445777",
+      "parachute": "n03888257",
+    ]
+    let root = try CommandTests.scratch()
+    let manager = FileManager.default
+    for (name, id) in wordNetIDs {
+      let source = CommandTests.sample.appendingPathComponent(name)
+      let folder = root.appendingPathComponent(id)
+      try manager.createDirectory(at: folder, withIntermediateDirectories: true)
+      for file in try manager.contentsOfDirectory(atPath: source.path).sorted().prefix(1) {
+        try manager.copyItem(
+          at: source.appendingPathComponent(file), to: folder.appendingPathComponent(file))
+      }
+    }
+    func evaluated(_ flags: [String]) throws -> [String: Any] {
+      let result = try runAlexnet(
+        ["evaluate", "--weights", Self.weights, "--data", root.path, "--json"] + flags)
+      #expect(result.status == 0, "\(flags): \(result.error.prefix(300))")
+      let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8))
+      return (object as? [String: Any])?["metrics"] as? [String: Any] ?? [:]
+    }
+    let cropped = try evaluated(["--crop", "96"])
+    let both = try evaluated(["--crop", "96", "--resize", "110"])
+    let recorded = try evaluated([])
+    #expect(cropped["samples"] as? Int == 10 && cropped["loss"] as? Double != nil)
+    #expect(cropped["loss"] as? Double == both["loss"] as? Double)
+    #expect(cropped["loss"] as? Double != recorded["loss"] as? Double)
   }
 
   @Test func theBudgetCanBeSetAndIsChecked() throws {

@@ -60,6 +60,16 @@ import Testing
     #expect(given.epochs == 50 && given.imageSize == nil && given.learningRate == 0.5)
     #expect(given.augment == [.crop, .flip])
     #expect(given.activation == .relu)
+    // Without --lr, batches under 32 get the rate scaled down (all processes' images together).
+    for (flags, processes, rate): ([String], Int, Float) in [
+      (["--batch-size", "8"], 1, 0.00025), (["--batch-size", "8"], 2, 0.0005),
+      (["--batch-size", "1"], 1, 0.001 / 32), (["--batch-size", "64"], 1, 0.001),
+      (["--batch-size", "8", "--lr", "0.01"], 1, 0.01),
+    ] {
+      let scaled = try Train.parse(["--data", "x"] + flags)
+        .resolvedConfiguration(stored: nil, processes: processes)
+      #expect(scaled.learningRate == rate, "\(flags) on \(processes) processes")
+    }
     let tanh = try Train.parse(["--data", "x", "--model", "cifar4", "--activation", "tanh"])
       .resolvedConfiguration(stored: nil)
     #expect(tanh.activation == .tanh && tanh.model == "cifar4")
@@ -251,6 +261,6 @@ import Testing
       let help = try runAlexnet([command, "--help"])
       #expect(help.status == 0 && help.output.contains("USAGE"), "\(command)")
     }
-    #expect(try runAlexnet(["train", "--help"]).output.contains("(default: 0.001)"))
+    #expect(try runAlexnet(["train", "--help"]).output.contains("(default: 0.001, times batch/32"))
   }
 }

@@ -32,9 +32,13 @@ public struct RunRecord: Codable, Sendable, Equatable {
     blasCore = BLASRuntime.configuration.coreName
   }
 
-  /// How evaluation, prediction and features prepare an image for this run's model.
+  /// How evaluation, prediction and features prepare an image for this run's model: the
+  /// training side and `resizeSide`, or `testImageSize` in the same proportion when it is set.
   public var preprocessing: Preprocessing {
-    Preprocessing(
+    if let test = configuration.testImageSize {
+      return Preprocessing(side: test, normalization: normalization)
+    }
+    return Preprocessing(
       resizeSide: resizeSide, side: configuration.imageSize ?? resizeSide,
       normalization: normalization)
   }
@@ -136,7 +140,10 @@ extension Checkpoint {
   /// The preprocessing a training run recorded in this checkpoint (its "configuration" record),
   /// checked before anything is sized from it; errors name `source` and the record.
   public func recordedPreprocessing(source: String) throws -> Preprocessing {
-    struct Recorded: Decodable { var imageSize: Int, resizeSide: Int, normalization: Normalization }
+    struct Recorded: Decodable {
+      var imageSize: Int, resizeSide: Int, normalization: Normalization
+      var testImageSize: Int?
+    }
     guard let text = records["configuration"] else {
       throw FileError(source, "has no preprocessing record (configuration)")
     }
@@ -149,7 +156,15 @@ extension Checkpoint {
       try RunRecord.validate(
         side: recorded.imageSize, resizeSide: recorded.resizeSide,
         normalization: recorded.normalization)
+      if let test = recorded.testImageSize {
+        try RunRecord.validate(
+          side: test, resizeSide: Preprocessing.resizeSide(for: test),
+          normalization: recorded.normalization)
+      }
     } catch { throw FileError(source, "configuration record: \(error)") }
+    if let test = recorded.testImageSize {
+      return Preprocessing(side: test, normalization: recorded.normalization)
+    }
     return Preprocessing(
       resizeSide: recorded.resizeSide, side: recorded.imageSize,
       normalization: recorded.normalization)

@@ -88,6 +88,12 @@ public final class TrainingRun {
     try budget.check(
       model, side: side, batch: batch, resizeSide: Preprocessing.resizeSide(for: side),
       mode: .training, flags: flags)
+    if let test = configuration.testImageSize {
+      try budget.check(
+        model, side: test, batch: batch, resizeSide: Preprocessing.resizeSide(for: test),
+        mode: .inference,
+        flags: MemoryEstimate.Flags(imageSize: "--test-image-size", batch: "--batch-size"))
+    }
     try data.checkBatchSize()
     try Self.prepareTransfer(configuration, model: model, resuming: stored != nil, onEvent: onEvent)
     try data.checkValidationSplit()
@@ -145,7 +151,7 @@ public final class TrainingRun {
       .started(
         TrainingStart(
           model: configuration.model, parameters: model.parameterCount, trainingImages: total,
-          classes: classNames.count, side: record.preprocessing.side, epochs: epochs,
+          classes: classNames.count, side: try configuration.resolvedImageSize(), epochs: epochs,
           directory: directory.url, globalBatchSize: batchSize, processes: processes)))
     try trainer.fit(training: trainingLoader, validation: validationLoader, epochs: epochs)
     let final = try validationLoader.map { try trainer.evaluate(loader: $0) }
@@ -327,7 +333,7 @@ struct TrainingData {
     BatchLoader, BatchLoader?
   ) {
     let c = record.configuration
-    let side = record.preprocessing.side
+    let side = c.imageSize ?? record.preprocessing.side
     let pipeline = ImagePipeline(
       transforms: Augmentation.transforms(c.augment, side: side), side: side,
       normalization: record.normalization,

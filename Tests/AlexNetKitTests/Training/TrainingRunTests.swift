@@ -75,6 +75,7 @@ import Testing
       ("--weight-decay", { $0.weightDecay = -1 }), ("--lr-factor", { $0.lrFactor = 1 }),
       ("--min-lr", { $0.minLearningRate = -1 }), ("--patience", { $0.patience = 0 }),
       ("--lr-patience", { $0.lrPatience = -1 }), ("--label-smoothing", { $0.labelSmoothing = 1 }),
+      ("--test-image-size", { $0.testImageSize = 8 }),
     ]
     for (flag, spoil) in cases {
       var configuration = TrainingConfiguration(data: "/data")
@@ -227,6 +228,35 @@ import Testing
     let best = try directory.loadBest()
     #expect(best.classNames == ["green", "red"] && (1...2).contains(best.epoch))
     #expect(try best.recordedPreprocessing(source: "best") == resumed.preprocessing)
+  }
+
+  /// A test side trains at the training side and validates, records and reloads at the test
+  /// side (resize in the paper's proportion); a model that cannot take it is refused first.
+  @Test func aTestImageSizeIsUsedForValidationAndRecorded() throws {
+    let data = try Self.colourFolder()
+    var configuration = Self.configuration(data)
+    configuration.testImageSize = 40
+    let run = try TrainingRun(
+      configuration,
+      directory: RunDirectory(
+        try DataFixtures.scratchDirectory().appendingPathComponent("run")))
+    #expect(run.trainingLoader.pipeline.side == 32 && run.validationLoader?.pipeline.side == 40)
+    #expect(run.preprocessing == Preprocessing(side: 40, normalization: run.record.normalization))
+    #expect(run.preprocessing.resizeSide == 46 && run.record.resizeSide == 37)
+    try run.fit()
+    let best = try run.directory.loadBest()
+    #expect(try best.recordedPreprocessing(source: "best") == run.preprocessing)
+    let reread = try run.directory.storedRecord()
+    #expect(reread.configuration.testImageSize == 40 && reread.preprocessing == run.preprocessing)
+
+    configuration.model = ModelName.alexnet.rawValue
+    (configuration.imageSize, configuration.testImageSize) = (227, 200)
+    #expect {
+      _ = try TrainingRun(
+        configuration,
+        directory: RunDirectory(
+          try DataFixtures.scratchDirectory().appendingPathComponent("alexnet")))
+    } throws: { ($0 as? ConfigurationError)?.setting == "--test-image-size" }
   }
 
   /// A network the caller builds trains, checkpoints and resumes under its own identifier; a
