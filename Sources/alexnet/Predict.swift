@@ -34,7 +34,9 @@ struct Predict: ParsableCommand {
   @Option(help: "Shorter side before cropping (overrides the recorded preprocessing).")
   var resize: Int?
 
-  @Option(help: "Centre crop side (overrides the recorded preprocessing).")
+  @Option(
+    help:
+      "Centre crop side (overrides the recorded preprocessing; alone, it scales the resize too).")
   var crop: Int?
 
   @Option(help: "How many classes to list.")

@@ -35,12 +35,18 @@ public struct RunRecord: Codable, Sendable, Equatable {
   /// How evaluation, prediction and features prepare an image for this run's model: the
   /// training side and `resizeSide`, or `testImageSize` in the same proportion when it is set.
   public var preprocessing: Preprocessing {
-    if let test = configuration.testImageSize {
-      return Preprocessing(side: test, normalization: normalization)
-    }
-    return Preprocessing(
-      resizeSide: resizeSide, side: configuration.imageSize ?? resizeSide,
-      normalization: normalization)
+    Self.preprocessing(
+      side: configuration.imageSize ?? resizeSide, resizeSide: resizeSide,
+      testSide: configuration.testImageSize, normalization: normalization)
+  }
+
+  /// The one rule shared by config.json and checkpoints: a test side, when recorded, replaces the
+  /// training side and its resize.
+  static func preprocessing(
+    side: Int, resizeSide: Int, testSide: Int?, normalization: Normalization
+  ) -> Preprocessing {
+    if let testSide { return Preprocessing(side: testSide, normalization: normalization) }
+    return Preprocessing(resizeSide: resizeSide, side: side, normalization: normalization)
   }
 
   enum CodingKeys: String, CodingKey {
@@ -162,12 +168,9 @@ extension Checkpoint {
           normalization: recorded.normalization)
       }
     } catch { throw FileError(source, "configuration record: \(error)") }
-    if let test = recorded.testImageSize {
-      return Preprocessing(side: test, normalization: recorded.normalization)
-    }
-    return Preprocessing(
-      resizeSide: recorded.resizeSide, side: recorded.imageSize,
-      normalization: recorded.normalization)
+    return RunRecord.preprocessing(
+      side: recorded.imageSize, resizeSide: recorded.resizeSide,
+      testSide: recorded.testImageSize, normalization: recorded.normalization)
   }
 }
 
