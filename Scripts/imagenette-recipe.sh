@@ -7,8 +7,8 @@
 # RandomResizedCrop (0.35-1) and flips; validated and recorded at a 160 px centre crop
 # (--test-image-size: random-resized crops enlarge objects, so testing larger matches them).
 # The decoded 146 px images are cached in memory (about 600 MB) after the first epoch.
-# Epochs took 123-162 s on this 2-core Xeon (about 55 min for 22); the one-cycle schedule must
-# finish to anneal, so --time-limit 60 is only a safety net.
+# Epochs took 95-162 s on this 2-core Xeon across sessions (41-55 min for 22); the one-cycle
+# schedule must finish to anneal, so --time-limit 60 is only a safety net.
 set -eu
 if [ $# -lt 1 ]; then
   echo "usage: $0 OUTPUT_DIR [extra alexnet train flags]" >&2
