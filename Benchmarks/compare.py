@@ -130,15 +130,37 @@ def child(framework, name, batch, repetitions, threads):
                       "peakResidentMegabytes": peak_megabytes()}))
 
 
+def cpu_ticks():
+    """(all, steal) jiffies of the machine since boot from /proc/stat; (0, 0) where there is none."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+        return sum(fields), fields[7] if len(fields) > 7 else 0
+    except (OSError, ValueError):
+        return 0, 0
+
+
 def run_json(command, cwd=None):
+    """The child's last JSON line, with the CPU seconds it used and the host's steal time (the share
+    of the machine's time a hypervisor gave to others) while it ran: a round that is slow with much
+    CPU time and little steal ran on slower cores; one with much steal, on fewer."""
+    import resource
+    before, (all_before, steal_before) = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_ticks()
     out = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    after, (all_after, steal_after) = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_ticks()
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row["cpuSeconds"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    row["stealPercent"] = 100 * (steal_after - steal_before) / max(1, all_after - all_before)
+    return row
 
 
 METRICS = [("train img/s", "trainingImagesPerSecond"), ("inference ms", "inferenceMilliseconds"),
-           ("inference img/s", "inferenceImagesPerSecond"), ("peak RSS MB", "peakResidentMegabytes")]
+           ("inference img/s", "inferenceImagesPerSecond"), ("peak RSS MB", "peakResidentMegabytes"),
+           ("CPU s (process)", "cpuSeconds"), ("host steal %", "stealPercent")]
+# Context for the spread, not a contest: no ratio is printed for these.
+CONTEXT = {"cpuSeconds", "stealPercent"}
 # For these a larger figure is better; the "worst round" of a contender is its minimum, else its maximum.
 HIGHER_IS_BETTER = {"trainingImagesPerSecond", "inferenceImagesPerSecond"}
 
@@ -188,7 +210,7 @@ def print_config(name, batch, samples):
         for column, rows in samples.items():
             worst, mid, best = spread(rows, key)
             line = f"{name:<11} {batch:>5}  {metric:<16} {column:<18} {mid:>8.1f} {worst:>8.1f} {best:>8.1f}"
-            if column != "ours":
+            if column != "ours" and key not in CONTEXT:
                 ours_worst, ours_mid, _ = spread(ours, key)
                 line += f" {ours_mid / mid:>7.2f}x {ours_worst / worst:>7.2f}x"
             print(line, flush=True)
@@ -250,7 +272,8 @@ def run_rounds(args, root, configs, binary, baseline_binary, have_keras):
         print_config(name, batch, samples)
     print("median, worst, best: over the rounds (worst: lowest img/s, highest ms and MB);")
     print("ratio: ours / that column at the medians, then at the worst rounds of each")
-    print("(higher is better for img/s, lower for ms and MB)")
+    print("(higher is better for img/s, lower for ms and MB); CPU s: the whole child process, setup")
+    print("included; host steal %: the machine's time a hypervisor gave to others while it ran")
     if not have_keras:
         print("Keras column skipped: tensorflow is not installed.")
 
