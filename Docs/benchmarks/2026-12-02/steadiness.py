@@ -1,13 +1,13 @@
 # Alternating rounds of one configuration, ours and PyTorch, each child under perf stat
 # (software counters: this VM exposes no hardware counters), with the host's steal time from /proc/stat.
+# (As run, it read /proc/stat with its own copy of cpu_ticks; compare.py has had that function since.)
 #   python3 steadiness.py MODEL BATCH ROUNDS   (after `swift build -c release --product benchmarks`;
 #   run with the Python that has torch)
 import json, os, subprocess, sys, time
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 model, batch, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def cpu_ticks():
-    f = [int(x) for x in open('/proc/stat').readline().split()[1:]]
-    return sum(f), f[7]  # total, steal
+sys.path.insert(0, os.path.join(root, "Benchmarks"))
+from compare import cpu_ticks  # (all, steal) jiffies from /proc/stat
 cmds = {"ours": [os.path.join(root, ".build/release/benchmarks"), "--model-row", model, "--batch", batch],
         "PyTorch": [sys.executable, os.path.join(root, "Benchmarks/compare.py"), "--child", "pytorch", model, batch, "--threads", "2"]}
 for r in range(rounds):
