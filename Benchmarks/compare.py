@@ -142,8 +142,8 @@ def cpu_ticks():
 
 def run_json(command, cwd=None):
     """The child's last JSON line, with the CPU seconds it used and the host's steal time (the share
-    of the machine's time a hypervisor gave to others) while it ran: a round that is slow with much
-    CPU time and little steal ran on slower cores; one with much steal, on fewer."""
+    of the machine's time a hypervisor gave to others) while it ran: much steal means fewer cores;
+    much CPU time and little steal points at slower cores, or at BLAS threads spinning."""
     import resource
     before, (all_before, steal_before) = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_ticks()
     out = subprocess.run(command, cwd=cwd, capture_output=True, text=True)

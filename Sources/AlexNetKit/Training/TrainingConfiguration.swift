@@ -83,7 +83,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
   /// The rate to use when none is given: the default for batches of 32 or more, and
   /// rate · batch / 32 below (Goyal et al. 2017's linear scaling rule, applied downwards only).
   /// A batch of 8 has noisier gradients: on two classes at the full rate the training loss
-  /// climbed back by 0.22-0.29 mid-run in three seeds, at a quarter by 0.10 at most (issue 13).
+  /// climbed back by 0.22-0.29 mid-run in three seeds, at a quarter by 0.13 at most in seven
+  /// (issue 13).
   public static func defaultLearningRate(batchSize: Int) -> Float {
     let fraction = Float(min(max(batchSize, 1), referenceBatchSize)) / Float(referenceBatchSize)
     return TrainingConfiguration(data: "").learningRate * fraction
