@@ -7,13 +7,13 @@ struct Export: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Export trained weights as ONNX or as a PyTorch state dict.",
     discussion: """
-      onnx: an ONNX graph (opset 17) with input images [N, 3, S, S] float32 (N dynamic) and output
-      logits [N, classes]; dropout is left out and batch norm uses its running statistics. The class
-      names and the preprocessing are in metadata_props as JSON; `alexnet predict` and `evaluate`
+      onnx: an ONNX graph (opset 17) with input images [N, 3, S, S] float32 (N dynamic) and output \
+      logits [N, classes]; dropout is left out and batch norm uses its running statistics. The class \
+      names and the preprocessing are in metadata_props as JSON; `alexnet predict` and `evaluate` \
       read the file back.
-      safetensors: weights only under PyTorch's names, as load_state_dict(strict=True) wants them
+      safetensors: weights only under PyTorch's names, as load_state_dict(strict=True) wants them \
       (no optimizer state), with the same metadata.
-      checkpoint: this tool's checkpoint to publish: no optimizer state and no machine paths (the
+      checkpoint: this tool's checkpoint to publish: no optimizer state and no machine paths (the \
       data folders keep their last two components); the history and the preprocessing stay.
       """)
 

@@ -8,8 +8,8 @@ struct Features: ParsableCommand {
     abstract:
       "Write the last hidden layer's activations (the paper's feature vectors) for every image.",
     discussion: """
-      The output is a safetensors file: "features" [N, D] (D = 4096 for the AlexNets, 512 for
-      small) and "labels" [N] (class indices, as F32), with metadata "paths" and "class_names"
+      The output is a safetensors file: "features" [N, D] (D = 4096 for the AlexNets, 512 for \
+      small) and "labels" [N] (class indices, as F32), with metadata "paths" and "class_names" \
       (JSON arrays), "model" and "weights". `alexnet similar` searches it.
       """)
 

@@ -7,8 +7,8 @@ struct Predict: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Classify images with trained weights.",
     discussion: """
-      Preprocessing follows what the checkpoint recorded; for bare torchvision weights with
-      --model alexnet-tv it is torchvision's (shorter side 256, centre crop 224, ImageNet mean and
+      Preprocessing follows what the checkpoint recorded; for bare torchvision weights with \
+      --model alexnet-tv it is torchvision's (shorter side 256, centre crop 224, ImageNet mean and \
       standard deviation). --json prints one object per image and line:
       {"image": PATH, "top": [{"index": I, "class": NAME, "probability": P}, ...], "probabilities": [...]}
       """)

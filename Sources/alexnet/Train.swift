@@ -10,10 +10,10 @@ struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Train a model on a folder of images (root/<class>/<image>).",
     discussion: """
-      With no --data, trains the small model on the sample of Imagenette photographs bundled in
+      With no --data, trains the small model on the sample of Imagenette photographs bundled in \
       Samples/imagenette-mini, with settings that finish in a few minutes on two cores.
-      The run directory receives config.json, a checkpoint per epoch (cp-0001.safetensors...),
-      best.safetensors, history.csv, curves.svg and metrics.json. A directory that is not empty
+      The run directory receives config.json, a checkpoint per epoch (cp-0001.safetensors...), \
+      best.safetensors, history.csv, curves.svg and metrics.json. A directory that is not empty \
       is refused unless --resume (continue its run, with its settings) or --overwrite is given.
       """)
 

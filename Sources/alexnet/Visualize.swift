@@ -32,8 +32,8 @@ struct VisualizeFilters: ParsableCommand {
     commandName: "filters",
     abstract: "Write a convolution's kernels as a PNG grid, each scaled to its own range.",
     discussion: """
-      A layer with three input channels (the first) gives one colour tile per kernel, as in
-      Krizhevsky et al. 2012, figure 3. Deeper layers give one row per kernel and one grey tile per
+      A layer with three input channels (the first) gives one colour tile per kernel, as in \
+      Krizhevsky et al. 2012, figure 3. Deeper layers give one row per kernel and one grey tile per \
       input channel of its group.
       """)
 
