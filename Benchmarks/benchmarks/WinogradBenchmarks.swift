@@ -8,17 +8,17 @@ struct WinogradRow: Codable {
   /// im2col + col2im or by Winograd).
   var pass: String
   var gemmMilliseconds: Double
-  /// F(2×2, 3×3).
+  /// F(2×2, 3×3), or F(2×2, 5×5) for 5×5 kernels.
   var winogradMilliseconds: Double
   /// Direct-convolution FLOPs of the pass over the F(2×2) time.
   var winogradEffectiveGFLOPs: Double
   /// im2col ms over F(2×2) ms, timed alternately.
   var speedup: Double
-  /// F(4×4, 3×3), timed in turn with the other two.
-  var winograd4x4Milliseconds: Double
-  var winograd4x4EffectiveGFLOPs: Double
+  /// F(4×4, 3×3), timed in turn with the other two (nil for 5×5 kernels).
+  var winograd4x4Milliseconds: Double?
+  var winograd4x4EffectiveGFLOPs: Double?
   /// im2col ms over F(4×4) ms.
-  var speedup4x4: Double
+  var speedup4x4: Double?
   /// Backward rows: the weight and bias gradients alone (im2col), timed in turn with the others:
   /// the most a Winograd weight gradient could shorten.
   var weightGradientMilliseconds: Double?
@@ -42,13 +42,18 @@ func resNetSmallConvolutions(batch: Int) -> [(name: String, geometry: ConvGeomet
   }
 }
 
-/// The 3×3 stride-1 convolutions of the 2012 AlexNet and of `resnet-small`, im2col + GEMM against
-/// Winograd F(2×2, 3×3) and F(4×4, 3×3), forward and backward, timed in turn.
+/// The 3×3 and 5×5 stride-1 convolutions of the 2012 AlexNet (conv2-5) and of `resnet-small`,
+/// im2col + GEMM against Winograd F(2×2, r×r) and, for 3×3, F(4×4, 3×3), forward and backward,
+/// timed in turn.
 func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?) -> [WinogradRow] {
   var rows: [WinogradRow] = []
   var rng = SeededGenerator(seed: 6)
   for batch in batches {
-    for (name, g) in alexNetConvolutions(batch: batch) + resNetSmallConvolutions(batch: batch)
+    let tvConv2 = try! ConvGeometry(
+      batch: batch, inChannels: 64, height: 27, width: 27, outChannels: 192, kernel: 5,
+      padding: .explicit(2))
+    for (name, g) in alexNetConvolutions(batch: batch) + [("tv-conv2", tvConv2)]
+      + resNetSmallConvolutions(batch: batch)
     where Winograd.supports(g) && (only?.contains(name) ?? true) {
       let x = Tensor.randomUniform(g.inputShape, lower: -1, upper: 1, using: &rng)
       let w = Tensor.randomNormal(g.weightShape, standardDeviation: 0.01, using: &rng)
@@ -56,15 +61,16 @@ func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?)
       let dy = Tensor.randomUniform(g.outputShape, lower: -1, upper: 1, using: &rng)
       let (forward, backward, outputs, inputGradients) = timeWinogradPasses(
         g, input: x, weight: w, bias: b, outputGradient: dy, repetitions: repetitions)
-      var errors: [[Float?]] = [[Float?]](repeating: [nil, nil, nil], count: 2)
+      var pathErrors = [[Float?]](repeating: [nil, nil, nil], count: 2)
       if batch == 1 {
         let naive = conv2dForwardNaive(g, input: x, weight: w, bias: b)
         let naiveInput = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy).input
-        errors = [
-          outputs.map { relativeError($0, naive) },
-          inputGradients.map { relativeError($0, naiveInput) },
-        ]
+        func errors(_ paths: [Tensor], _ reference: Tensor) -> [Float?] {
+          (0..<3).map { $0 < paths.count ? relativeError(paths[$0], reference) : nil }
+        }
+        pathErrors = [errors(outputs, naive), errors(inputGradients, naiveInput)]
       }
+      let hasF4 = WinogradVariant.f4x4.supports(g)
       for (i, (pass, times, flops)) in [
         ("forward", forward, g.forwardFLOPs), ("backward", backward, 2 * g.forwardFLOPs),
       ].enumerated() {
@@ -73,11 +79,12 @@ func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?)
             layer: name, batch: batch, pass: pass, gemmMilliseconds: times[0],
             winogradMilliseconds: times[1],
             winogradEffectiveGFLOPs: gflops(flops, milliseconds: times[1]),
-            speedup: times[0] / times[1], winograd4x4Milliseconds: times[2],
-            winograd4x4EffectiveGFLOPs: gflops(flops, milliseconds: times[2]),
-            speedup4x4: times[0] / times[2],
-            weightGradientMilliseconds: pass == "backward" ? times[3] : nil,
-            gemmError: errors[i][0], winogradError: errors[i][1], winograd4x4Error: errors[i][2]))
+            speedup: times[0] / times[1], winograd4x4Milliseconds: hasF4 ? times[2] : nil,
+            winograd4x4EffectiveGFLOPs: hasF4 ? gflops(flops, milliseconds: times[2]) : nil,
+            speedup4x4: hasF4 ? times[0] / times[2] : nil,
+            weightGradientMilliseconds: pass == "backward" ? times.last : nil,
+            gemmError: pathErrors[i][0], winogradError: pathErrors[i][1],
+            winograd4x4Error: pathErrors[i][2]))
       }
     }
   }
@@ -91,7 +98,8 @@ func timeWinogradPasses(
   repetitions: Int
 ) -> (forward: [Double], backward: [Double], outputs: [Tensor], inputGradients: [Tensor]) {
   let workspace = Workspace()
-  let variants = WinogradVariant.allCases
+  // F(2×2, r×r) first, then F(4×4, 3×3) where it applies.
+  let variants = [WinogradVariant.f2x2, .f2x2Kernel5, .f4x4].filter { $0.supports(g) }
   // Index 0: im2col; then one per variant.
   var outputs = [Tensor](repeating: Tensor(zeros: [1]), count: 1 + variants.count)
   var inputGradients = outputs
@@ -135,7 +143,8 @@ func timeWinogradPasses(
 
 func printWinogradTable(_ rows: [WinogradRow], repetitions: Int) {
   print(
-    "\n3x3 stride-1 convolutions: im2col + SGEMM vs Winograd F(2x2,3x3) and F(4x4,3x3), in turn,"
+    "\n3x3 and 5x5 stride-1 convolutions: im2col + SGEMM vs Winograd F(2x2,rxr) and F(4x4,3x3),"
+      + " in turn,"
       + " median of \(repetitions) ms")
   func error(_ e: Float?) -> String { e.map { String(format: "%.1e", $0) } ?? "-" }
   printTable(
@@ -148,13 +157,15 @@ func printWinogradTable(_ rows: [WinogradRow], repetitions: Int) {
         r.layer, "\(r.batch)", r.pass, format(r.gemmMilliseconds, 2),
         format(r.winogradMilliseconds, 2), format(r.winogradEffectiveGFLOPs),
         String(format: "%.2fx", r.speedup), format(r.winograd4x4Milliseconds, 2),
-        format(r.winograd4x4EffectiveGFLOPs), String(format: "%.2fx", r.speedup4x4),
+        format(r.winograd4x4EffectiveGFLOPs),
+        r.speedup4x4.map { String(format: "%.2fx", $0) } ?? "-",
         format(r.weightGradientMilliseconds, 2),
         error(r.gemmError), error(r.winogradError), error(r.winograd4x4Error),
       ]
     })
   print(
-    "F2, F4: Winograd F(2x2,3x3), F(4x4,3x3); GFLOP/s: effective, direct-convolution FLOPs / time;"
+    "F2: Winograd F(2x2,3x3), or F(2x2,5x5) for conv2 (5x5); F4: F(4x4,3x3), 3x3 only;"
+      + " GFLOP/s: effective, direct-convolution FLOPs / time;"
   )
   print(
     "backward: weight and bias gradients by im2col in all, the input gradient by col2im or by"

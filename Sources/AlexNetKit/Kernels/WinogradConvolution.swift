@@ -1,12 +1,13 @@
-// The Winograd convolution path, F(2×2, 3×3) or F(4×4, 3×3) (transforms: WinogradTransforms.swift
-// and WinogradTransforms4x4.swift): for 3×3 kernels at stride 1, 16 (or 36) matrix products of the
-// transformed filters and input tiles replace one product 2.25 (or 4) times as large. The input
-// gradient of such a convolution is again one (a full correlation of the output gradient with the
-// flipped, transposed filters), so it runs here too.
+// The Winograd convolution path, F(2×2, 3×3), F(4×4, 3×3) or F(2×2, 5×5) (transforms:
+// WinogradTransforms.swift, WinogradTransforms4x4.swift, WinogradTransforms5x5.swift): for 3×3 (or
+// 5×5) kernels at stride 1, 16 (or 36) matrix products of the transformed filters and input tiles
+// replace one product 2.25 (4, 2.8) times as large. The input gradient of such a convolution is
+// again one (a full correlation of the output gradient with the flipped, transposed filters), so
+// it runs here too.
 
 import Synchronization
 
-/// A 3×3, stride-1 correlation as the Winograd path sees it: input planes height × width, output
+/// An r×r (3×3 or 5×5), stride-1 correlation as the Winograd path sees it: input planes height × width, output
 /// planes outHeight × outWidth, `padTop`/`padLeft` zero cells before the first row and column
 /// (negative: that many input cells skipped), cut into blocks of `variant.outputTile` squared.
 struct WinogradShape {
@@ -23,13 +24,14 @@ struct WinogradShape {
     (padTop, padLeft) = (g.padTop, g.padLeft)
   }
 
-  /// The input gradient of `g`: dX[y] = Σₐ dY[y − (2 − padTop) + a] · w[2 − a], so the output
-  /// gradient is the input, padded by 2 − padTop, and the filters are flipped and transposed.
+  /// The input gradient of `g`: dX[y] = Σₐ dY[y − (r − 1 − padTop) + a] · w[r − 1 − a], so the
+  /// output gradient is the input, padded by r − 1 − padTop, and the filters are flipped and
+  /// transposed.
   init(inputGradientOf g: ConvGeometry, variant: WinogradVariant = .f2x2) {
     self.variant = variant
     (inChannels, outChannels, groups) = (g.outChannels, g.inChannels, g.groups)
     (height, width, outHeight, outWidth) = (g.outHeight, g.outWidth, g.height, g.width)
-    (padTop, padLeft) = (2 - g.padTop, 2 - g.padLeft)
+    (padTop, padLeft) = (g.kernel - 1 - g.padTop, g.kernel - 1 - g.padLeft)
   }
 
   var inPerGroup: Int { inChannels / groups }
@@ -42,8 +44,11 @@ struct WinogradShape {
   var outputImage: Int { outChannels * outHeight * outWidth }
   /// Floats of the transformed filters: U[ξ][outChannels][inPerGroup].
   var filterCount: Int { positions * outChannels * inPerGroup }
-  /// Floats a padded row of the input transform needs: eight tiles read 8m + 2 floats from m·first.
-  var paddedRowLength: Int { 8 * variant.outputTile * ((tilesWide + 7) / 8) + 2 }
+  /// Floats a padded row of the input transform needs: eight tiles read 8m + r − 1 floats from
+  /// m·first.
+  var paddedRowLength: Int {
+    8 * variant.outputTile * ((tilesWide + 7) / 8) + variant.kernel - 1
+  }
 
   /// Images per round of transforms and products: as many as keep the transformed input and the
   /// products within `budget` floats (16 MB, shared by the threads of a batch shard). Twice the
@@ -58,8 +63,11 @@ struct WinogradShape {
 }
 
 public enum Winograd {
-  /// Whether the Winograd path computes `g`: a 3×3 kernel at stride 1 (any padding and groups).
-  public static func supports(_ g: ConvGeometry) -> Bool { g.kernel == 3 && g.stride == 1 }
+  /// Whether the Winograd path computes `g`: a 3×3 or 5×5 kernel at stride 1 (any padding and
+  /// groups).
+  public static func supports(_ g: ConvGeometry) -> Bool {
+    WinogradVariant.allCases.contains { $0.supports(g) }
+  }
 }
 
 /// `g`'s filters in the Winograd domain, made once (inference keeps them while the weights stay).
@@ -68,9 +76,9 @@ public struct WinogradFilters: Sendable {
   public let variant: WinogradVariant
   let scalars: [Float]
 
-  /// Transforms `weight` ([outChannels, inChannels / groups, 3, 3]) for the forward pass of `g`.
+  /// Transforms `weight` ([outChannels, inChannels / groups, r, r]) for the forward pass of `g`.
   public init(_ g: ConvGeometry, weight: Tensor, variant: WinogradVariant = .f2x2) {
-    precondition(Winograd.supports(g), "Winograd: \(g) is not a 3x3 stride-1 convolution")
+    precondition(variant.supports(g), "Winograd \(variant): \(g) is not its kernel at stride 1")
     precondition(
       weight.shape == g.weightShape,
       "Winograd \(g): weight \(weight.shape), expected \(g.weightShape)")
@@ -103,13 +111,17 @@ func winogradTransformFilters(
           ? ((row / s.outPerGroup) * s.inPerGroup + column) * s.outPerGroup + row % s.outPerGroup
           : row * s.inPerGroup + column
         let output = u + row * s.inPerGroup + column
+        let area = s.variant.kernel * s.variant.kernel
         switch s.variant {
         case .f2x2:
           winogradFilterTransform(
-            weight + 9 * kernel, flipped: transposed, output: output, stride: stride)
+            weight + area * kernel, flipped: transposed, output: output, stride: stride)
         case .f4x4:
           winograd4x4FilterTransform(
-            weight + 9 * kernel, flipped: transposed, output: output, stride: stride)
+            weight + area * kernel, flipped: transposed, output: output, stride: stride)
+        case .f2x2Kernel5:
+          winograd5x5FilterTransform(
+            weight + area * kernel, flipped: transposed, output: output, stride: stride)
         }
       }
     }
@@ -118,7 +130,8 @@ func winogradTransformFilters(
 
 // MARK: - Entry points
 
-/// Winograd forward of `g` (3×3, stride 1) by `variant`: same contract as `conv2dForward`.
+/// Winograd forward of `g` (stride 1, the variant's kernel) by `variant`: same contract as
+/// `conv2dForward`.
 /// Transforms the filters into `workspace` slot 3 on every call;
 /// `winogradConv2dForward(_:input:filters:...)` takes them transformed.
 public func winogradConv2dForward(
@@ -127,7 +140,7 @@ public func winogradConv2dForward(
   activation: Activation = .identity, output: UnsafeMutablePointer<Float>, workspace: Workspace,
   variant: WinogradVariant = .f2x2
 ) {
-  precondition(Winograd.supports(g), "Winograd: \(g) is not a 3x3 stride-1 convolution")
+  precondition(variant.supports(g), "Winograd \(variant): \(g) is not its kernel at stride 1")
   let s = WinogradShape(forward: g, variant: variant)
   let u = workspace.floats(s.filterCount, slot: 3)
   winogradTransformFilters(s, weight: weight, transposed: false, into: u)
@@ -153,7 +166,7 @@ public func winogradConv2dForward(
   }
 }
 
-/// Overwrites `inputGradient` with the input gradient of `g` (3×3, stride 1) for `outputGradient`;
+/// Overwrites `inputGradient` with the input gradient of `g` (stride 1) for `outputGradient`;
 /// with `activatedOutput` (the output of a fused ReLU) the gradient is masked where it was off.
 /// Uses `workspace` slots 0, 1 and 3.
 public func winogradConv2dInputGradient(
@@ -161,7 +174,7 @@ public func winogradConv2dInputGradient(
   outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>,
   workspace: Workspace, variant: WinogradVariant = .f2x2
 ) {
-  precondition(Winograd.supports(g), "Winograd: \(g) is not a 3x3 stride-1 convolution")
+  precondition(variant.supports(g), "Winograd \(variant): \(g) is not its kernel at stride 1")
   let s = WinogradShape(inputGradientOf: g, variant: variant)
   let u = workspace.floats(s.filterCount, slot: 3)
   winogradTransformFilters(s, weight: weight, transposed: true, into: u)
@@ -259,7 +272,7 @@ func winogradMultiply(
 
 // MARK: - Tensor-level entry points
 
-/// Winograd forward of tensors (3×3, stride 1); `bias` may be nil. Scratch comes from
+/// Winograd forward of tensors (stride 1, the variant's kernel); `bias` may be nil. Scratch comes from
 /// `workspace`, or from the compute context's when nil.
 public func winogradConv2dForward(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?,
@@ -298,7 +311,7 @@ public func winogradConv2dForward(
   return output
 }
 
-/// The input gradient of a 3×3 stride-1 convolution by Winograd, as a new tensor; with
+/// The input gradient of a stride-1 convolution by Winograd, as a new tensor; with
 /// `reluOutput` (the output of a forward with `.relu`), `outputGradient` is that output's gradient.
 public func winogradConv2dInputGradient(
   _ g: ConvGeometry, weight: Tensor, reluOutput: Tensor? = nil, outputGradient: Tensor,

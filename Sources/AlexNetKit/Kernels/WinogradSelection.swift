@@ -5,20 +5,27 @@ import Synchronization
 public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
   /// im2col + one SGEMM per group (any kernel, stride, padding).
   case im2colGEMM
-  /// Winograd F(2×2, 3×3) (3×3 kernels at stride 1); in the backward pass, the input gradient
-  /// only (the weight gradient stays with im2col).
+  /// Winograd F(2×2, 3×3) or F(2×2, 5×5) (3×3 or 5×5 kernels at stride 1); in the backward pass,
+  /// the input gradient only (the weight gradient stays with im2col).
   case winograd
-  /// Winograd F(4×4, 3×3): as `winograd`, with 6×6 tiles (fewer multiplications, narrower
-  /// products, larger rounding).
+  /// Winograd F(4×4, 3×3) (3×3 kernels at stride 1): as `winograd`, with 6×6 tiles (fewer
+  /// multiplications, narrower products, larger rounding).
   case winograd4x4
 
-  /// The Winograd variant this algorithm runs, nil for im2col.
-  public var winogradVariant: WinogradVariant? {
+  /// The Winograd variant this algorithm runs for `g`, nil for im2col or where it does not apply.
+  public func winogradVariant(for g: ConvGeometry) -> WinogradVariant? {
+    let variant: WinogradVariant
     switch self {
     case .im2colGEMM: return nil
-    case .winograd: return .f2x2
-    case .winograd4x4: return .f4x4
+    case .winograd: variant = g.kernel == 5 ? .f2x2Kernel5 : .f2x2
+    case .winograd4x4: variant = .f4x4
     }
+    return variant.supports(g) ? variant : nil
+  }
+
+  /// Whether this algorithm computes `g` (im2col computes every convolution).
+  public func applies(to g: ConvGeometry) -> Bool {
+    self == .im2colGEMM || winogradVariant(for: g) != nil
   }
 }
 
@@ -80,7 +87,7 @@ public enum ConvolutionAlgorithms {
   ) -> ConvolutionAlgorithm? {
     guard Winograd.supports(g) else { return .im2colGEMM }
     switch policy {
-    case .fixed(let algorithm): return algorithm
+    case .fixed(let algorithm): return algorithm.applies(to: g) ? algorithm : .im2colGEMM
     case .rule:
       return g.batch >= ConvolutionAlgorithmPolicy.ruleMinimumBatch ? .winograd : .im2colGEMM
     case .measure:
@@ -98,7 +105,7 @@ public enum ConvolutionAlgorithms {
   ) -> ConvolutionAlgorithm {
     if let known = selected(g, pass: pass, policy: policy) { return known }
     let key = key(g, pass)
-    let candidates = ConvolutionAlgorithm.allCases
+    let candidates = ConvolutionAlgorithm.allCases.filter { $0.applies(to: g) }
     var samples = [[Duration]](repeating: [], count: candidates.count)
     let clock = ContinuousClock()
     for _ in 0..<3 {
@@ -131,7 +138,7 @@ public func conv2dForward(
     case .winograd, .winograd4x4:
       winogradConv2dForward(
         g, input: input, weight: weight, bias: bias, activation: activation, output: output,
-        workspace: workspace, variant: algorithm.winogradVariant!)
+        workspace: workspace, variant: algorithm.winogradVariant(for: g)!)
     }
   }
   let algorithm = ConvolutionAlgorithms.choose(g, pass: .forward, policy: policy) { run($0) }
@@ -153,7 +160,7 @@ public func conv2dBackward(
     _ algorithm: ConvolutionAlgorithm, weightGradient: UnsafeMutablePointer<Float>,
     biasGradient: UnsafeMutablePointer<Float>?, accumulate: Bool
   ) {
-    let variant = inputGradient == nil ? nil : algorithm.winogradVariant
+    let variant = inputGradient == nil ? nil : algorithm.winogradVariant(for: g)
     conv2dBackward(
       g, input: input, weight: weight, activatedOutput: activatedOutput,
       outputGradient: outputGradient, inputGradient: variant == nil ? inputGradient : nil,
@@ -233,7 +240,7 @@ extension Conv2D {
           output.withUnsafeMutableBufferPointer { y in
             let bias = self.bias == nil ? nil : b.baseAddress!
             func run(_ algorithm: ConvolutionAlgorithm) {
-              if let variant = algorithm.winogradVariant {
+              if let variant = algorithm.winogradVariant(for: g) {
                 let filters = winogradFilterCache.filters(g, weight: weight, variant: variant)
                 winogradConv2dForward(
                   g, input: x.baseAddress!, filters: filters, bias: bias, activation: activation,

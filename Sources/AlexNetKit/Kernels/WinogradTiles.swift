@@ -16,7 +16,7 @@ func winogradTransformInput(
   let m = s.variant.outputTile
   Parallel.forEachChunk(images * s.inChannels, minimumChunk: 4) { units in
     // `side` zero-padded input rows, then ξ × 8 floats for a last group of fewer than eight
-    // tiles, and as many for F(4×4)'s intermediate sums.
+    // tiles, and as many for the 6×6 tiles' intermediate sums.
     let capacity = side * rowLength + 2 * 8 * s.positions
     withUnsafeTemporaryAllocation(of: Float.self, capacity: capacity) { scratch in
       let rows = scratch.baseAddress!
@@ -43,7 +43,7 @@ func winogradTransformInput(
 
 /// One tile row's input transforms, eight tiles at a time; a last group of fewer goes through
 /// `partial` so that nothing past the row's tiles is written (another thread's channel may be
-/// there). F(4×4) also keeps its intermediate sums after `partial`'s ξ × 8 floats.
+/// there). 6×6 tiles also keep their intermediate sums after `partial`'s ξ × 8 floats.
 @inline(__always)
 private func winogradInputTileRow(
   _ s: WinogradShape, rows: UnsafePointer<Float>, rowLength: Int,
@@ -62,6 +62,10 @@ private func winogradInputTileRow(
       winogradInputTransform8(rows: group, output: target, stride: step)
     case .f4x4:
       winograd4x4InputTransform8(
+        rows: rows + x, rowLength: rowLength, scratch: partial + 8 * s.positions,
+        output: target, stride: step)
+    case .f2x2Kernel5:
+      winograd5x5InputTransform8(
         rows: rows + x, rowLength: rowLength, scratch: partial + 8 * s.positions,
         output: target, stride: step)
     }
@@ -102,7 +106,7 @@ func winogradTransformOutput(
   activation: Activation, output: UnsafeMutablePointer<Float>
 ) {
   guard s.variant == .f2x2 else {
-    return winograd4x4TransformOutput(
+    return winograd6x6TransformOutput(
       s, images: images, products: m, bias: bias, activation: activation, output: output)
   }
   let tiles = images * s.tilesPerImage
@@ -143,16 +147,17 @@ func winogradTransformOutput(
 @inline(__always)
 private func relu8(_ x: Float8) -> Float8 { select8(greater8(x, .zero), x, .zero) }
 
-/// F(4×4)'s output transform: as `winogradTransformOutput`, with 4×4 blocks (the last tile row or
-/// column may stick out by up to three).
-func winograd4x4TransformOutput(
+/// The output transform of 6×6 tiles (F(4×4, 3×3) and F(2×2, 5×5)): as `winogradTransformOutput`,
+/// with m×m blocks (the last tile row or column may stick out by up to m − 1).
+func winograd6x6TransformOutput(
   _ s: WinogradShape, images: Int, products m: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
   activation: Activation, output: UnsafeMutablePointer<Float>
 ) {
   let tiles = images * s.tilesPerImage
   let plane = s.outHeight * s.outWidth
+  let side = s.variant.outputTile
   Parallel.forEachChunk(images * s.outChannels, minimumChunk: 4) { units in
-    // 16 × 8 floats of blocks (output (i, k) of lane l at 8·(4i + k) + l), 24 × 8 of sums.
+    // 16 × 8 floats of blocks (output (i, k) of lane l at 8·(m·i + k) + l), 24 × 8 of sums.
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 40 * 8) { scratch in
       let blocks = scratch.baseAddress!
       for unit in units {
@@ -162,21 +167,26 @@ func winograd4x4TransformOutput(
         let channel = m + o * tiles + b * s.tilesPerImage
         let out = output + unit * plane
         for ty in 0..<s.tilesHigh {
-          let rows = Swift.min(4, s.outHeight - 4 * ty)
+          let rows = Swift.min(side, s.outHeight - side * ty)
           for tx in stride(from: 0, to: s.tilesWide, by: 8) {
-            winograd4x4OutputTransform8(
-              input: channel + ty * s.tilesWide + tx, stride: s.outChannels * tiles,
-              scratch: blocks + 128, output: blocks)
-            for cell in 0..<16 {
+            let input = channel + ty * s.tilesWide + tx
+            if s.variant == .f4x4 {
+              winograd4x4OutputTransform8(
+                input: input, stride: s.outChannels * tiles, scratch: blocks + 128, output: blocks)
+            } else {
+              winograd5x5OutputTransform8(
+                input: input, stride: s.outChannels * tiles, scratch: blocks + 128, output: blocks)
+            }
+            for cell in 0..<(side * side) {
               let y = blocks.load8(8 * cell) + shift
               blocks.store8(activation == .relu ? relu8(y) : y, 8 * cell)
             }
             for lane in 0..<Swift.min(8, s.tilesWide - tx) {
-              let x = 4 * (tx + lane)
-              let columns = Swift.min(4, s.outWidth - x)
+              let x = side * (tx + lane)
+              let columns = Swift.min(side, s.outWidth - x)
               for i in 0..<rows {
-                let target = out + (4 * ty + i) * s.outWidth + x
-                for k in 0..<columns { target[k] = blocks[8 * (4 * i + k) + lane] }
+                let target = out + (side * ty + i) * s.outWidth + x
+                for k in 0..<columns { target[k] = blocks[8 * (side * i + k) + lane] }
               }
             }
           }

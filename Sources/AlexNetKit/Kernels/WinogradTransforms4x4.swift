@@ -11,21 +11,28 @@
 //        ⎢0  2 -1 -2  1  0⎥        ⎢1/24 -1/12  1/6 ⎥        ⎣0  1 -1  8 -8  1⎦
 //        ⎣0  4  0 -5  0  1⎦        ⎣  0     0     1 ⎦
 
-/// Which of Lavin and Gray's minimal filtering algorithms a Winograd convolution uses: F(m×m, 3×3)
-/// computes an m×m block of outputs from an (m+2)×(m+2) input tile with (m+2)² multiplications,
-/// i.e. (m+2)² matrix products per group.
-public enum WinogradVariant: Int, Sendable, CaseIterable {
+/// Which of Lavin and Gray's minimal filtering algorithms a Winograd convolution uses: F(m×m, r×r)
+/// computes an m×m block of outputs of an r×r kernel from an (m+r−1)×(m+r−1) input tile with
+/// (m+r−1)² multiplications, i.e. (m+r−1)² matrix products per group.
+public enum WinogradVariant: Sendable, CaseIterable {
   /// F(2×2, 3×3): 4×4 tiles, 16 products, 2.25 times fewer multiplications than direct.
-  case f2x2 = 2
+  case f2x2
   /// F(4×4, 3×3): 6×6 tiles, 36 products, 4 times fewer (planes cut into 4×4 blocks).
-  case f4x4 = 4
+  case f4x4
+  /// F(2×2, 5×5) (WinogradTransforms5x5.swift): 6×6 tiles, 36 products, 100/36 = 2.8 times fewer.
+  case f2x2Kernel5
 
   /// m: the side of an output block.
-  public var outputTile: Int { rawValue }
-  /// m + 2: the side of an input tile.
-  public var inputTile: Int { rawValue + 2 }
-  /// (m + 2)²: the tile positions ξ, one matrix product each.
+  public var outputTile: Int { self == .f4x4 ? 4 : 2 }
+  /// r: the side of the kernels it computes.
+  public var kernel: Int { self == .f2x2Kernel5 ? 5 : 3 }
+  /// m + r − 1: the side of an input tile.
+  public var inputTile: Int { outputTile + kernel - 1 }
+  /// (m + r − 1)²: the tile positions ξ, one matrix product each.
   public var positions: Int { inputTile * inputTile }
+
+  /// Whether this variant computes `g`: stride 1 and its kernel size (any padding and groups).
+  public func supports(_ g: ConvGeometry) -> Bool { g.stride == 1 && g.kernel == kernel }
 }
 
 /// F(4×4, 3×3)'s matrices, row-major, for the references and tests.
@@ -96,23 +103,37 @@ func winograd4x4OutputRows(_ x: Float8x6) -> (Float8, Float8, Float8, Float8) {
 /// starts at `rows + r·rowLength` (each at least 34 floats from the first tile's left edge); lane
 /// l is the tile whose left column is 4l. Tiles overlap by two columns, and the lanes of two
 /// 32-float loads, every fourth from 0, 1, 2, 3 of the first and 2, 3 of the one two floats on,
-/// are the tiles' columns 0-5. Writes the 36 values to `output + ξ·stride` (eight lanes each),
-/// passing through `scratch` (36 × 8 floats): d B a row at a time, then Bᵀ a column at a time.
+/// are the tiles' columns 0-5.
 @inlinable @inline(__always)
 func winograd4x4InputTransform8(
   rows: UnsafePointer<Float>, rowLength: Int, scratch: UnsafeMutablePointer<Float>,
   output: UnsafeMutablePointer<Float>, stride: Int
 ) {
-  for r in 0..<6 {
-    let row = rows + r * rowLength
+  winograd6x6InputTransform8(
+    rows: rows, rowLength: rowLength, scratch: scratch, output: output, stride: stride
+  ) { row in
     let first = UnsafeRawPointer(row).loadUnaligned(as: SIMD32<Float>.self)
     let second = UnsafeRawPointer(row + 2).loadUnaligned(as: SIMD32<Float>.self)
+    return (
+      first.evenHalf.evenHalf, first.oddHalf.evenHalf, first.evenHalf.oddHalf,
+      first.oddHalf.oddHalf, second.evenHalf.oddHalf, second.oddHalf.oddHalf
+    )
+  }
+}
+
+/// Bᵀ d B for eight 6×6 tiles whose rows `columns` gathers (row r of the tiles starts at
+/// `rows + r·rowLength`; `columns` returns the six tile columns of a row, one tile per lane):
+/// writes the 36 values to `output + ξ·stride` (eight lanes each), passing through `scratch`
+/// (36 × 8 floats): d B a row at a time, then Bᵀ a column at a time. F(4×4, 3×3) and
+/// F(2×2, 5×5) share Bᵀ (the same interpolation points); only the tiles' spacing differs.
+@inlinable @inline(__always)
+func winograd6x6InputTransform8(
+  rows: UnsafePointer<Float>, rowLength: Int, scratch: UnsafeMutablePointer<Float>,
+  output: UnsafeMutablePointer<Float>, stride: Int, columns: (UnsafePointer<Float>) -> Float8x6
+) {
+  for r in 0..<6 {
     // (d B)[r][k] = Σⱼ Bᵀ[k][j] d[r][j]: the row transformed as a column.
-    let t = winograd4x4InputRows(
-      (
-        first.evenHalf.evenHalf, first.oddHalf.evenHalf, first.evenHalf.oddHalf,
-        first.oddHalf.oddHalf, second.evenHalf.oddHalf, second.oddHalf.oddHalf
-      ))
+    let t = winograd4x4InputRows(columns(rows + r * rowLength))
     let base = scratch + 48 * r
     base.store8(t.0, 0)
     base.store8(t.1, 8)

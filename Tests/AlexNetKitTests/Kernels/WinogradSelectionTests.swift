@@ -22,10 +22,17 @@ import Testing
       runs.append($0)
     }
     #expect(second == first && runs.count == 9)
+    // A 5×5 kernel has two candidates: F(4×4, 3×3) does not apply.
+    let g5 = try ConvGeometry(
+      batch: 1, inChannels: 3, height: 7, width: 19, outChannels: 5, kernel: 5,
+      padding: .explicit(2))
+    runs = []
+    _ = ConvolutionAlgorithms.choose(g5, pass: .forward, policy: .measure) { runs.append($0) }
+    #expect(runs.count == 6 && Set(runs) == [.im2colGEMM, .winograd])
   }
 
-  /// The default rule depends on the shape alone (never on timing): Winograd for 3x3 stride-1
-  /// calls of at least `ruleMinimumBatch` images, im2col for fewer and for other kernels.
+  /// The default rule depends on the shape alone (never on timing): Winograd for 3x3 and 5x5
+  /// stride-1 calls of at least `ruleMinimumBatch` images, im2col for fewer and for other kernels.
   @Test func ruleDependsOnTheShapeAlone() throws {
     let minimum = ConvolutionAlgorithmPolicy.ruleMinimumBatch
     var runs = 0
@@ -34,6 +41,8 @@ import Testing
         batch: batch, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 3)
       let g5 = try ConvGeometry(
         batch: batch, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 5)
+      let g7 = try ConvGeometry(
+        batch: batch, inChannels: 2, height: 8, width: 8, outChannels: 2, kernel: 7)
       let expected: ConvolutionAlgorithm = batch >= minimum ? .winograd : .im2colGEMM
       #expect(
         ConvolutionAlgorithms.choose(g3, pass: .forward, policy: .rule) { _ in runs += 1 }
@@ -42,7 +51,10 @@ import Testing
         ConvolutionAlgorithms.choose(g3, pass: .backward, policy: .rule) { _ in runs += 1 }
           == expected)
       #expect(
-        ConvolutionAlgorithms.choose(g5, pass: .forward, policy: .rule) { _ in runs += 1 }
+        ConvolutionAlgorithms.choose(g5, pass: .backward, policy: .rule) { _ in runs += 1 }
+          == expected)
+      #expect(
+        ConvolutionAlgorithms.choose(g7, pass: .forward, policy: .rule) { _ in runs += 1 }
           == .im2colGEMM)
     }
     #expect(runs == 0)
@@ -53,26 +65,34 @@ import Testing
       batch: 1, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 3)
     let g5 = try ConvGeometry(
       batch: 1, inChannels: 2, height: 6, width: 6, outChannels: 2, kernel: 5)
+    let g7 = try ConvGeometry(
+      batch: 1, inChannels: 2, height: 8, width: 8, outChannels: 2, kernel: 7)
     var runs = 0
     #expect(
       ConvolutionAlgorithms.choose(g3, pass: .forward, policy: .fixed(.winograd)) { _ in runs += 1 }
         == .winograd)
     #expect(
-      ConvolutionAlgorithms.choose(g5, pass: .forward, policy: .measure) { _ in runs += 1 }
+      ConvolutionAlgorithms.choose(g7, pass: .forward, policy: .measure) { _ in runs += 1 }
         == .im2colGEMM)
+    // A fixed algorithm that does not apply to the kernel falls back to im2col.
+    #expect(
+      ConvolutionAlgorithms.choose(g5, pass: .forward, policy: .fixed(.winograd4x4)) { _ in
+        runs += 1
+      } == .im2colGEMM)
     #expect(runs == 0)
   }
 
   /// Through the measuring dispatch the forward, and the backward's gradients (accumulated onto
   /// ones, as a second step's would be), match the reference once: the candidates timed on the
   /// first call must not add their weight gradients too.
-  @Test(arguments: [
-    ConvolutionAlgorithmPolicy.rule, .measure, .fixed(.winograd), .fixed(.winograd4x4),
-    .fixed(.im2colGEMM),
-  ])
-  func dispatchMatchesReference(_ policy: ConvolutionAlgorithmPolicy) throws {
+  @Test(
+    arguments: [
+      ConvolutionAlgorithmPolicy.rule, .measure, .fixed(.winograd), .fixed(.winograd4x4),
+      .fixed(.im2colGEMM),
+    ], [3, 5])
+  func dispatchMatchesReference(_ policy: ConvolutionAlgorithmPolicy, kernel: Int) throws {
     let g = try ConvGeometry(
-      batch: 3, inChannels: 4, height: 9, width: 10, outChannels: 6, kernel: 3,
+      batch: 3, inChannels: 4, height: 9, width: 10, outChannels: 6, kernel: kernel,
       padding: .same, groups: 2)
     var rng = SeededGenerator(seed: 90)
     let x = rng.tensor(g.inputShape)

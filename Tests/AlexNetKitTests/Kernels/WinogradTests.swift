@@ -4,19 +4,20 @@ import Testing
 @testable import AlexNetKit
 
 extension ConvGeometry {
-  /// Random 3×3 stride-1 convolutions: odd and even planes from 1 to 17 wide (wider than one group
-  /// of eight tiles), every padding kind including explicit 3 (a cropping input gradient), groups
-  /// 1 to 3, batches 1 to 3.
-  static func randomWinogradCases(count: Int, seed: UInt64) -> [ConvGeometry] {
+  /// Random `kernel`×`kernel` stride-1 convolutions: odd and even planes up to 17 high and 35
+  /// wide (wider than one group of eight tiles), every padding kind including explicit paddings
+  /// up to `kernel` (a cropping input gradient), groups 1 to 3, batches 1 to 3.
+  static func randomWinogradCases(count: Int, seed: UInt64, kernel: Int = 3) -> [ConvGeometry] {
     var rng = SeededGenerator(seed: seed)
     var cases: [ConvGeometry] = []
     while cases.count < count {
       let groups = rng.int(in: 1...3)
-      let padding: Padding = [.valid, .same, .explicit(rng.int(in: 0...3))][rng.nextInt(below: 3)]
+      let padding: Padding = [.valid, .same, .explicit(rng.int(in: 0...kernel))][
+        rng.nextInt(below: 3)]
       if let g = try? ConvGeometry(
         batch: rng.int(in: 1...3), inChannels: groups * rng.int(in: 1...4),
         height: rng.int(in: 1...17),
-        width: rng.int(in: 1...35), outChannels: groups * rng.int(in: 1...4), kernel: 3,
+        width: rng.int(in: 1...35), outChannels: groups * rng.int(in: 1...4), kernel: kernel,
         padding: padding,
         groups: groups)
       {
@@ -81,17 +82,24 @@ extension ConvGeometry {
     }
   }
 
-  /// `count` random cases for each variant: F(2×2)'s drawn from `seed`, F(4×4)'s from `seed + 100`.
+  /// `count` random cases of its kernel for each variant: F(2×2, 3×3)'s drawn from `seed`,
+  /// F(4×4, 3×3)'s from `seed + 100`, F(2×2, 5×5)'s from `seed + 200`.
   static func cases(count: Int, seed: UInt64) -> [(WinogradVariant, ConvGeometry)] {
     WinogradVariant.allCases.flatMap { variant in
-      ConvGeometry.randomWinogradCases(count: count, seed: seed + offset(variant)).map {
-        (variant, $0)
-      }
+      ConvGeometry.randomWinogradCases(
+        count: count, seed: seed + offset(variant), kernel: variant.kernel
+      ).map { (variant, $0) }
     }
   }
 
   /// Each variant's data come from seeds 100 apart.
-  static func offset(_ variant: WinogradVariant) -> UInt64 { variant == .f2x2 ? 0 : 100 }
+  static func offset(_ variant: WinogradVariant) -> UInt64 {
+    switch variant {
+    case .f2x2: 0
+    case .f4x4: 100
+    case .f2x2Kernel5: 200
+    }
+  }
 
   @Test(arguments: cases(count: 40, seed: 71))
   func forwardMatchesReference(_ variant: WinogradVariant, _ g: ConvGeometry) {
@@ -138,7 +146,8 @@ extension ConvGeometry {
   /// The input gradient against central differences of ½·Σy² (y = Winograd forward). The loss is
   /// quadratic in x, so a central difference has no truncation error at any step; F(4×4) takes a
   /// step of 0.25 instead of 0.01 so that its rounding (constants up to 8 and 1/24) does not
-  /// dominate the difference quotient (at 0.01 it reached 4e-3 of the gradient on one case).
+  /// dominate the difference quotient (at 0.01 it reached 4e-3 of the gradient on one case);
+  /// F(2×2, 5×5) shares its points, and its 25-term sums, so it takes 0.25 too.
   @Test(arguments: cases(count: 4, seed: 77))
   func inputGradientMatchesFiniteDifferences(_ variant: WinogradVariant, _ g: ConvGeometry) {
     var rng = SeededGenerator(seed: 78 + Self.offset(variant))
@@ -155,16 +164,26 @@ extension ConvGeometry {
     #expect(gradientError(analytic, numeric) <= 1e-3)
   }
 
-  /// AlexNet's conv3, conv4 and conv5 (13x13, 256 to 384 channels, the paper's groups) at batch 1:
-  /// the transforms' extra roundings (F(4×4)'s larger constants too) stay within 1e-4 of the
-  /// reference's scale.
-  @Test(
-    arguments: WinogradVariant.allCases,
-    [(256, 384, 1), (384, 384, 2), (384, 256, 2)])
-  func alexNetLayersMatchReference(_ variant: WinogradVariant, _ channels: (Int, Int, Int)) throws {
-    let g = try ConvGeometry(
-      batch: 1, inChannels: channels.0, height: 13, width: 13, outChannels: channels.1,
-      kernel: 3, padding: .explicit(1), groups: channels.2)
+  /// AlexNet's layers at batch 1, with the paper's groups: conv3, conv4 and conv5 (13x13, 256 to
+  /// 384 channels) for the 3×3 variants, conv2 of the 2012 net and of torchvision's (27x27, 96 to
+  /// 256 and 64 to 192 channels) for F(2×2, 5×5). The transforms' extra roundings (F(4×4)'s
+  /// larger constants too) stay within 1e-4 of the reference's scale.
+  static let alexNetLayers: [(WinogradVariant, ConvGeometry)] = WinogradVariant.allCases.flatMap {
+    variant in
+    let shapes =
+      variant.kernel == 5
+      ? [(96, 256, 2, 27), (64, 192, 1, 27)]
+      : [(256, 384, 1, 13), (384, 384, 2, 13), (384, 256, 2, 13)]
+    return shapes.map { shape in
+      let g = try! ConvGeometry(
+        batch: 1, inChannels: shape.0, height: shape.3, width: shape.3, outChannels: shape.1,
+        kernel: variant.kernel, padding: .explicit(variant.kernel / 2), groups: shape.2)
+      return (variant, g)
+    }
+  }
+
+  @Test(arguments: alexNetLayers)
+  func alexNetLayersMatchReference(_ variant: WinogradVariant, _ g: ConvGeometry) throws {
     var rng = SeededGenerator(seed: 79 + Self.offset(variant))
     let x = rng.tensor(g.inputShape)
     let w = rng.tensor(g.weightShape)
@@ -183,7 +202,7 @@ extension ConvGeometry {
   @Test(arguments: WinogradVariant.allCases)
   func transformedFiltersServeOtherBatches(_ variant: WinogradVariant) throws {
     let g = try ConvGeometry(
-      batch: 1, inChannels: 4, height: 9, width: 11, outChannels: 6, kernel: 3,
+      batch: 1, inChannels: 4, height: 9, width: 11, outChannels: 6, kernel: variant.kernel,
       padding: .same, groups: 2)
     var rng = SeededGenerator(seed: 80 + Self.offset(variant))
     let w = rng.tensor(g.weightShape)
@@ -197,21 +216,21 @@ extension ConvGeometry {
         conv2dForwardNaive(big, input: x, weight: w, bias: b)) <= 1e-4)
   }
 
-  @Test func supportsOnlyThreeByThreeStrideOne() throws {
-    #expect(
-      Winograd.supports(
-        try ConvGeometry(
-          batch: 1, inChannels: 1, height: 5, width: 5, outChannels: 1,
-          kernel: 3, padding: .same, groups: 1)))
-    #expect(
-      !Winograd.supports(
-        try ConvGeometry(
-          batch: 1, inChannels: 1, height: 5, width: 5, outChannels: 1,
-          kernel: 3, stride: 2)))
-    #expect(
-      !Winograd.supports(
-        try ConvGeometry(
-          batch: 1, inChannels: 1, height: 5, width: 5, outChannels: 1,
-          kernel: 5)))
+  /// Winograd computes 3×3 and 5×5 kernels at stride 1; each variant only its own kernel.
+  @Test func supportsThreeByThreeAndFiveByFiveAtStrideOne() throws {
+    func g(_ kernel: Int, stride: Int = 1) throws -> ConvGeometry {
+      try ConvGeometry(
+        batch: 1, inChannels: 1, height: 9, width: 9, outChannels: 1, kernel: kernel,
+        stride: stride, padding: .same)
+    }
+    let (g3, g5) = (try g(3), try g(5))
+    #expect(Winograd.supports(g3) && Winograd.supports(g5))
+    for other in [try g(3, stride: 2), try g(5, stride: 2), try g(1), try g(7)] {
+      #expect(!Winograd.supports(other))
+    }
+    #expect(WinogradVariant.f4x4.supports(g3) && !WinogradVariant.f4x4.supports(g5))
+    #expect(WinogradVariant.f2x2Kernel5.supports(g5) && !WinogradVariant.f2x2Kernel5.supports(g3))
+    #expect(ConvolutionAlgorithm.winograd.winogradVariant(for: g5) == .f2x2Kernel5)
+    #expect(ConvolutionAlgorithm.winograd4x4.winogradVariant(for: g5) == nil)
   }
 }
