@@ -31,9 +31,9 @@ public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
 
 /// How the algorithm of each convolution shape is picked.
 public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
-  /// The default: a rule of the shape alone, Winograd F(2×2) where it applies and the call has at
-  /// least `ruleMinimumBatch` images (narrower products were slower than im2col's), im2col
-  /// elsewhere. Two processes (a run and its resume, a checkpoint and its ONNX export) then
+  /// The default: a rule of the shape alone, Winograd F(2×2) (3×3 or 5×5 kernels, stride 1) where
+  /// it applies and the call has at least `ruleMinimumBatch` images (narrower products were slower
+  /// than im2col's), im2col elsewhere. Two processes (a run and its resume, a checkpoint and its ONNX export) then
   /// compute the same bits, which timing cannot promise: PyTorch leaves cuDNN's benchmark mode
   /// off for that. F(4×4) is left to `.measure`: on this 2-core machine (loaded, load average
   /// 10-15) it was slower than F(2×2) at AlexNet's conv3-5 (batch 32 and 128, forward 1.00-1.25x
