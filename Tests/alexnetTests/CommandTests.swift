@@ -112,6 +112,32 @@ import Testing
     #expect(scalars["validation"]?.filter { $0.tag == "epoch_accuracy" }.map(\.step) == [1, 2, 3])
   }
 
+  /// A stopped and resumed run ends with the same weights and optimizer state, bit for bit, as
+  /// one uninterrupted run: each in a process of its own, where nothing else changes OpenBLAS's
+  /// thread count (the in-process resume tests allow rounding for that reason).
+  @Test func aResumedRunEqualsAnUninterruptedOneBitForBit() throws {
+    let data = try Self.dataFolder()
+    let scratch = try Self.scratch()
+    func train(_ run: URL, epochs: Int, resume: Bool = false) throws -> Int32 {
+      let result = try runAlexnet(
+        [
+          "train", "--data", data.path, "--validation-split", "0.2", "--epochs", "\(epochs)",
+          "--batch-size", "4", "--image-size", "32", "--output", run.path,
+        ] + (resume ? ["--resume"] : []))
+      return result.status
+    }
+    let straight = scratch.appendingPathComponent("straight")
+    let stopped = scratch.appendingPathComponent("stopped")
+    #expect(try train(straight, epochs: 2) == 0)
+    #expect(try train(stopped, epochs: 1) == 0)
+    #expect(try train(stopped, epochs: 2, resume: true) == 0)
+    let a = try Checkpoint(contentsOf: straight.appendingPathComponent("cp-0002.safetensors"))
+    let b = try Checkpoint(contentsOf: stopped.appendingPathComponent("cp-0002.safetensors"))
+    #expect(a.weights.map(\.name) == b.weights.map(\.name) && !a.weights.isEmpty)
+    #expect(a.weights.map(\.tensor) == b.weights.map(\.tensor))
+    #expect(a.optimizerState.map(\.tensor) == b.optimizerState.map(\.tensor))
+  }
+
   @Test func trainEvaluatePredictEndToEnd() throws {
     let data = try Self.dataFolder()
     let run = try Self.scratch().appendingPathComponent("run")
