@@ -19,9 +19,10 @@ struct WinogradRow: Codable {
   var winograd4x4EffectiveGFLOPs: Double?
   /// im2col ms over F(4×4) ms.
   var speedup4x4: Double?
-  /// Backward rows: the weight and bias gradients alone (im2col), timed in turn with the others:
-  /// the most a Winograd weight gradient could shorten.
+  /// Backward rows: the weight and bias gradients alone, by im2col and by F(2×2, r×r), timed in
+  /// turn with the others.
   var weightGradientMilliseconds: Double?
+  var winogradWeightGradientMilliseconds: Double?
   /// max |fast − naive| / max |naive| of each path where the naive ran (batch 1): the forward
   /// output, or the input gradient.
   var gemmError: Float?
@@ -82,7 +83,8 @@ func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?)
             speedup: times[0] / times[1], winograd4x4Milliseconds: hasF4 ? times[2] : nil,
             winograd4x4EffectiveGFLOPs: hasF4 ? gflops(flops, milliseconds: times[2]) : nil,
             speedup4x4: hasF4 ? times[0] / times[2] : nil,
-            weightGradientMilliseconds: pass == "backward" ? times.last : nil,
+            weightGradientMilliseconds: pass == "backward" ? times[times.count - 2] : nil,
+            winogradWeightGradientMilliseconds: pass == "backward" ? times.last : nil,
             gemmError: pathErrors[i][0], winogradError: pathErrors[i][1],
             winograd4x4Error: pathErrors[i][2]))
       }
@@ -123,9 +125,8 @@ func timeWinogradPasses(
   }
   let winogradBackwards = variants.enumerated().map { i, variant in
     {
-      let gradients = conv2dBackward(
-        g, input: x, weight: w, outputGradient: dy, needsInputGradient: false,
-        workspace: workspace)
+      let gradients = winogradConv2dWeightGradient(
+        g, input: x, outputGradient: dy, workspace: workspace, variant: variant)
       inputGradients[i + 1] = winogradConv2dInputGradient(
         g, weight: w, outputGradient: dy, workspace: workspace, variant: variant)
       sink += gradients.weight[flat: 0] + inputGradients[i + 1][flat: 0]
@@ -136,8 +137,14 @@ func timeWinogradPasses(
       g, input: x, weight: w, outputGradient: dy, needsInputGradient: false, workspace: workspace)
     sink += gradients.weight[flat: 0]
   }
+  let winogradWeightGradient = {
+    let gradients = winogradConv2dWeightGradient(
+      g, input: x, outputGradient: dy, workspace: workspace, variant: variants[0])
+    sink += gradients.weight[flat: 0]
+  }
   let backward = interleavedMedians(
-    repetitions: repetitions, [im2colBackward] + winogradBackwards + [weightGradient])
+    repetitions: repetitions,
+    [im2colBackward] + winogradBackwards + [weightGradient, winogradWeightGradient])
   return (forward, backward, outputs, inputGradients)
 }
 
@@ -150,7 +157,7 @@ func printWinogradTable(_ rows: [WinogradRow], repetitions: Int) {
   printTable(
     [
       "layer", "batch", "pass", "GEMM ms", "F2 ms", "F2 GFLOP/s", "F2 speedup", "F4 ms",
-      "F4 GFLOP/s", "F4 speedup", "dW ms", "GEMM err", "F2 err", "F4 err",
+      "F4 GFLOP/s", "F4 speedup", "dW ms", "F2 dW ms", "GEMM err", "F2 err", "F4 err",
     ],
     rows.map { r in
       [
@@ -159,7 +166,7 @@ func printWinogradTable(_ rows: [WinogradRow], repetitions: Int) {
         String(format: "%.2fx", r.speedup), format(r.winograd4x4Milliseconds, 2),
         format(r.winograd4x4EffectiveGFLOPs),
         r.speedup4x4.map { String(format: "%.2fx", $0) } ?? "-",
-        format(r.weightGradientMilliseconds, 2),
+        format(r.weightGradientMilliseconds, 2), format(r.winogradWeightGradientMilliseconds, 2),
         error(r.gemmError), error(r.winogradError), error(r.winograd4x4Error),
       ]
     })
@@ -168,9 +175,8 @@ func printWinogradTable(_ rows: [WinogradRow], repetitions: Int) {
       + " GFLOP/s: effective, direct-convolution FLOPs / time;"
   )
   print(
-    "backward: weight and bias gradients by im2col in all, the input gradient by col2im or by"
-      + " Winograd;")
-  print("dW: the weight and bias gradients alone (im2col), part of every backward column;")
+    "backward: every gradient by im2col (GEMM) or by that Winograd variant;")
+  print("dW, F2 dW: the weight and bias gradients alone, by im2col and by F2;")
   print(
     "err: max |fast - naive| / max |naive| of the output (forward) or the input gradient"
       + " (backward), at batch 1.")

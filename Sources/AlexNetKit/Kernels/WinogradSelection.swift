@@ -145,8 +145,9 @@ public func conv2dForward(
   run(algorithm)
 }
 
-/// Backward by the algorithm `policy` picks for `g` (same contract as `conv2dBackward`). Winograd
-/// computes the input gradient; the weight and bias gradients come from im2col either way. While
+/// Backward by the algorithm `policy` picks for `g` (same contract as `conv2dBackward`): Winograd
+/// computes the weight, bias and input gradients when chosen (im2col the weight gradients of a
+/// first layer, which needs no input gradient). While
 /// measuring, the candidates write their weight and bias gradients to scratch (the real ones may
 /// be accumulating), then the chosen one runs once more for real.
 public func conv2dBackward(
@@ -160,18 +161,21 @@ public func conv2dBackward(
     _ algorithm: ConvolutionAlgorithm, weightGradient: UnsafeMutablePointer<Float>,
     biasGradient: UnsafeMutablePointer<Float>?, accumulate: Bool
   ) {
-    let variant = inputGradient == nil ? nil : algorithm.winogradVariant(for: g)
-    conv2dBackward(
-      g, input: input, weight: weight, activatedOutput: activatedOutput,
-      outputGradient: outputGradient, inputGradient: variant == nil ? inputGradient : nil,
-      weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate,
-      workspace: workspace)
-    if let variant, let inputGradient {
-      winogradConv2dInputGradient(
-        g, weight: weight, activatedOutput: activatedOutput,
+    guard let variant = algorithm.winogradVariant(for: g), let inputGradient else {
+      return conv2dBackward(
+        g, input: input, weight: weight, activatedOutput: activatedOutput,
         outputGradient: outputGradient, inputGradient: inputGradient,
-        workspace: workspace, variant: variant)
+        weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate,
+        workspace: workspace)
     }
+    winogradConv2dWeightGradient(
+      g, input: input, activatedOutput: activatedOutput, outputGradient: outputGradient,
+      weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate,
+      workspace: workspace, variant: variant)
+    winogradConv2dInputGradient(
+      g, weight: weight, activatedOutput: activatedOutput,
+      outputGradient: outputGradient, inputGradient: inputGradient,
+      workspace: workspace, variant: variant)
   }
   var algorithm = ConvolutionAlgorithm.im2colGEMM
   if inputGradient != nil {
