@@ -166,24 +166,28 @@ import Testing
   }
 
   @Test func mixupTrainingResumesExactly() throws {
-    let helper = TrainerTests()
-    let folder = try helper.syntheticFolder()
-    let directory = try DataFixtures.scratchDirectory()
-    func make() -> Trainer {
-      let trainer = helper.trainer(folder, output: directory, optimizer: Adam(learningRate: 0.001))
-      (trainer.mixupAlpha, trainer.mixupGenerator) = (0.4, SeededGenerator(seed: 8))
-      return trainer
+    // One BLAS thread for the whole test, as `TrainerTests.resumeIsExact` (see there).
+    try withComputeContext(ComputeContext(threadCount: 1)) {
+      let helper = TrainerTests()
+      let folder = try helper.syntheticFolder()
+      let directory = try DataFixtures.scratchDirectory()
+      func make() -> Trainer {
+        let trainer = helper.trainer(
+          folder, output: directory, optimizer: Adam(learningRate: 0.001))
+        (trainer.mixupAlpha, trainer.mixupGenerator) = (0.4, SeededGenerator(seed: 8))
+        return trainer
+      }
+      let straight = make()
+      try straight.fit(training: helper.loader(folder), validation: nil, epochs: 2)
+      let final = straight.model.stateDict.map { $0.tensor.scalars }
+      let first = make()
+      try first.fit(training: helper.loader(folder), validation: nil, epochs: 1)
+      let second = make()
+      try second.resume(
+        from: Checkpoint(contentsOf: directory.appendingPathComponent("cp-0001.safetensors")),
+        source: "cp-0001")
+      try second.fit(training: helper.loader(folder), validation: nil, epochs: 2)
+      #expect(second.model.stateDict.map { $0.tensor.scalars } == final)
     }
-    let straight = make()
-    try straight.fit(training: helper.loader(folder), validation: nil, epochs: 2)
-    let final = straight.model.stateDict.map { $0.tensor.scalars }
-    let first = make()
-    try first.fit(training: helper.loader(folder), validation: nil, epochs: 1)
-    let second = make()
-    try second.resume(
-      from: Checkpoint(contentsOf: directory.appendingPathComponent("cp-0001.safetensors")),
-      source: "cp-0001")
-    try second.fit(training: helper.loader(folder), validation: nil, epochs: 2)
-    #expect(second.model.stateDict.map { $0.tensor.scalars } == final)
   }
 }
