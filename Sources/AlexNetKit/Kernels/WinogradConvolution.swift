@@ -320,12 +320,7 @@ public func winogradConv2dInputGradient(
   precondition(
     weight.shape == g.weightShape,
     "Winograd \(g): weight \(weight.shape), expected \(g.weightShape)")
-  precondition(
-    outputGradient.shape == g.outputShape,
-    "Winograd \(g): output gradient \(outputGradient.shape), expected \(g.outputShape)")
-  precondition(
-    reluOutput == nil || reluOutput!.shape == g.outputShape,
-    "Winograd \(g): ReLU output \(reluOutput!.shape), expected \(g.outputShape)")
+  checkGradientShapes(g, outputGradient: outputGradient, reluOutput: reluOutput)
   var dx = Tensor(uninitializedShape: g.inputShape)
   let mask = reluOutput ?? Tensor(zeros: [0])
   Workspace.using(workspace) { workspace in
@@ -344,4 +339,15 @@ public func winogradConv2dInputGradient(
     }
   }
   return dx
+}
+
+/// The tensor-level gradient entry points' shape checks: the output gradient and a fused ReLU's
+/// output (when given) have the output's shape.
+func checkGradientShapes(_ g: ConvGeometry, outputGradient: Tensor, reluOutput: Tensor?) {
+  precondition(
+    outputGradient.shape == g.outputShape,
+    "Winograd \(g): output gradient \(outputGradient.shape), expected \(g.outputShape)")
+  precondition(
+    reluOutput == nil || reluOutput!.shape == g.outputShape,
+    "Winograd \(g): ReLU output \(reluOutput!.shape), expected \(g.outputShape)")
 }

@@ -166,31 +166,46 @@ func winograd4x4OutputTransform8(
   input: UnsafePointer<Float>, stride: Int, scratch: UnsafeMutablePointer<Float>,
   output: UnsafeMutablePointer<Float>
 ) {
+  winograd6x6OutputTransform8(
+    input: input, stride: stride, scratch: scratch, output: output, side: 4
+  ) { x, store in
+    let y = winograd4x4OutputRows(x)
+    store(0, y.0)
+    store(1, y.1)
+    store(2, y.2)
+    store(3, y.3)
+  }
+}
+
+/// Aᵀ m A for eight 6×6 tiles whose 36 values sit at `input + ξ·stride` (eight lanes each), with
+/// `rows` computing Aᵀ x of one column x of six as `side` values (`store(i, value)`), through
+/// `scratch` (6·side × 8 floats): writes output (i, k) of lane l to `output[8·(side·i + k) + l]`.
+/// F(4×4, 3×3) and F(2×2, 5×5) differ only in Aᵀ.
+@inlinable @inline(__always)
+func winograd6x6OutputTransform8(
+  input: UnsafePointer<Float>, stride: Int, scratch: UnsafeMutablePointer<Float>,
+  output: UnsafeMutablePointer<Float>, side: Int,
+  rows: (Float8x6, (Int, Float8) -> Void) -> Void
+) {
   for r in 0..<6 {
     let row = input + 6 * r * stride
     // (m A)[r][k] = Σⱼ Aᵀ[k][j] m[r][j].
-    let t = winograd4x4OutputRows(
+    rows(
       (
         row.load8(0), row.load8(stride), row.load8(2 * stride), row.load8(3 * stride),
         row.load8(4 * stride), row.load8(5 * stride)
-      ))
-    let base = scratch + 32 * r
-    base.store8(t.0, 0)
-    base.store8(t.1, 8)
-    base.store8(t.2, 16)
-    base.store8(t.3, 24)
+      )
+    ) { k, value in scratch.store8(value, 8 * (side * r + k)) }
   }
-  for k in 0..<4 {
+  for k in 0..<side {
     let column = scratch + 8 * k
-    let y = winograd4x4OutputRows(
+    let step = 8 * side
+    rows(
       (
-        column.load8(0), column.load8(32), column.load8(64), column.load8(96),
-        column.load8(128), column.load8(160)
-      ))
-    output.store8(y.0, 8 * k)
-    output.store8(y.1, 8 * (4 + k))
-    output.store8(y.2, 8 * (8 + k))
-    output.store8(y.3, 8 * (12 + k))
+        column.load8(0), column.load8(step), column.load8(2 * step), column.load8(3 * step),
+        column.load8(4 * step), column.load8(5 * step)
+      )
+    ) { i, value in output.store8(value, 8 * (side * i + k)) }
   }
 }
 

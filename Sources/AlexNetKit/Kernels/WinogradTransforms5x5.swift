@@ -68,26 +68,12 @@ func winograd5x5OutputTransform8(
   input: UnsafePointer<Float>, stride: Int, scratch: UnsafeMutablePointer<Float>,
   output: UnsafeMutablePointer<Float>
 ) {
-  for r in 0..<6 {
-    let row = input + 6 * r * stride
-    // (m A)[r][k] = Σⱼ Aᵀ[k][j] m[r][j].
-    let t = winograd5x5OutputRows(
-      (
-        row.load8(0), row.load8(stride), row.load8(2 * stride), row.load8(3 * stride),
-        row.load8(4 * stride), row.load8(5 * stride)
-      ))
-    scratch.store8(t.0, 16 * r)
-    scratch.store8(t.1, 16 * r + 8)
-  }
-  for k in 0..<2 {
-    let column = scratch + 8 * k
-    let y = winograd5x5OutputRows(
-      (
-        column.load8(0), column.load8(16), column.load8(32), column.load8(48),
-        column.load8(64), column.load8(80)
-      ))
-    output.store8(y.0, 8 * k)
-    output.store8(y.1, 8 * (2 + k))
+  winograd6x6OutputTransform8(
+    input: input, stride: stride, scratch: scratch, output: output, side: 2
+  ) { x, store in
+    let y = winograd5x5OutputRows(x)
+    store(0, y.0)
+    store(1, y.1)
   }
 }
 

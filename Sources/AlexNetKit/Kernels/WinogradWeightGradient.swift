@@ -187,7 +187,7 @@ func winogradFilterAdjoint(
     let g = gBuffer.baseAddress!
     Parallel.forEachChunk(stride, minimumChunk: 64) { kernels in
       // (Gᵀ dU)[a][j], r × α.
-      withUnsafeTemporaryAllocation(of: Float.self, capacity: 5 * 6) { half in
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: r * alpha) { half in
         let left = half.baseAddress!
         for kernel in kernels {
           let cell = du + kernel
@@ -300,12 +300,7 @@ public func winogradConv2dWeightGradient(
 ) -> (weight: Tensor, bias: Tensor) {
   precondition(
     input.shape == g.inputShape, "Winograd \(g): input \(input.shape), expected \(g.inputShape)")
-  precondition(
-    outputGradient.shape == g.outputShape,
-    "Winograd \(g): output gradient \(outputGradient.shape), expected \(g.outputShape)")
-  precondition(
-    reluOutput == nil || reluOutput!.shape == g.outputShape,
-    "Winograd \(g): ReLU output \(reluOutput!.shape), expected \(g.outputShape)")
+  checkGradientShapes(g, outputGradient: outputGradient, reluOutput: reluOutput)
   var dw = Tensor(uninitializedShape: g.weightShape)
   var db = Tensor(uninitializedShape: [g.outChannels])
   let mask = reluOutput ?? Tensor(zeros: [0])
