@@ -21,8 +21,8 @@ struct LayerRow: Codable {
   var kind: String
   var forwardMilliseconds: Double
   var backwardMilliseconds: Double
-  /// A convolution's algorithms as measured on first use, "forward/backward" ("im2colGEMM" alone
-  /// where there is no other candidate); nil for other layers.
+  /// A convolution's algorithms, "inference/forward/backward" (the forward column times the
+  /// inference pass; the training step's forward may differ); nil for other layers.
   var algorithm: String?
 }
 
@@ -138,9 +138,9 @@ private func layerRows(
     var algorithm: String?
     if let convolution = layer as? Conv2D {
       let selected = convolution.selectedAlgorithms(inputShape: input.shape)
-      algorithm =
-        selected.forward.map { "\($0.rawValue)/\((selected.backward ?? $0).rawValue)" }
-        ?? ConvolutionAlgorithm.im2colGEMM.rawValue
+      // Under `.measure` a pass not yet run has no choice: "?".
+      algorithm = [selected.inference, selected.forward, selected.backward]
+        .map { $0?.rawValue ?? "?" }.joined(separator: "/")
     }
     rows.append(
       LayerRow(
@@ -187,7 +187,8 @@ func printLayerTable(_ table: LayerTable) {
     "total", "", format(table.rows.reduce(0) { $0 + $1.forwardMilliseconds }, 1),
     format(table.rows.reduce(0) { $0 + $1.backwardMilliseconds }, 1), "",
   ])
-  printTable(["layer", "type", "forward ms", "backward ms", "algorithm (forward/backward)"], rows)
+  printTable(
+    ["layer", "type", "forward ms", "backward ms", "algorithm (inference/forward/backward)"], rows)
   print(
     String(
       format:

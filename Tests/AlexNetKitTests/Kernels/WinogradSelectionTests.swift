@@ -32,7 +32,8 @@ import Testing
   }
 
   /// The default rule depends on the shape alone (never on timing): Winograd for 3x3 and 5x5
-  /// stride-1 calls of at least `ruleMinimumBatch` images, im2col for fewer and for other kernels.
+  /// stride-1 calls of at least `ruleMinimumBatch` images, im2col for fewer and for other kernels;
+  /// for inference also fewer images, where each group has `ruleMinimumInferenceChannels` inputs.
   @Test func ruleDependsOnTheShapeAlone() throws {
     let minimum = ConvolutionAlgorithmPolicy.ruleMinimumBatch
     var runs = 0
@@ -56,6 +57,21 @@ import Testing
       #expect(
         ConvolutionAlgorithms.choose(g7, pass: .forward, policy: .rule) { _ in runs += 1 }
           == .im2colGEMM)
+      // Inference keeps its filters: Winograd at any batch once the products are deep enough.
+      let deep = ConvolutionAlgorithmPolicy.ruleMinimumInferenceChannels
+      for (inChannels, groups) in [(2, 1), (deep - 1, 1), (deep, 1), (2 * deep, 2), (deep, 2)] {
+        let g = try ConvGeometry(
+          batch: batch, inChannels: inChannels, height: 6, width: 6, outChannels: 2 * groups,
+          kernel: 3, groups: groups)
+        let inference: ConvolutionAlgorithm =
+          batch >= minimum || inChannels / groups >= deep ? .winograd : .im2colGEMM
+        #expect(
+          ConvolutionAlgorithms.choose(g, pass: .inference, policy: .rule) { _ in runs += 1 }
+            == inference)
+        #expect(
+          ConvolutionAlgorithms.choose(g, pass: .forward, policy: .rule) { _ in runs += 1 }
+            == expected)
+      }
     }
     #expect(runs == 0)
   }
@@ -176,7 +192,8 @@ import Testing
     #expect(layer.winogradFilterCache.transforms == 4)
     // Training records a graph: the usual path.
     #expect(layer.winogradInference(x, activation: .identity, policy: .fixed(.winograd)) == nil)
-    // Shapes the policy gives to im2col (2 images under the rule) transform no filters.
+    // Shapes the policy gives to im2col (2 images of 3 channels under the rule) transform no
+    // filters.
     let byRule = withGradientsDisabled {
       layer.winogradInference(x, activation: .identity, policy: .rule)
     }
