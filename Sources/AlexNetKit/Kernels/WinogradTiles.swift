@@ -12,48 +12,55 @@ func winogradTransformInput(
   let tiles = images * s.tilesPerImage
   let plane = s.height * s.width
   let rowLength = s.paddedRowLength
-  let side = s.variant.inputTile
   let m = s.variant.outputTile
+  // Tile rows overlap by side − m input rows, so the channel's rows are padded once, not per
+  // tile row (2 or 3 copies of each row before).
+  let paddedRows = m * s.tilesHigh + s.variant.inputTile - m
   Parallel.forEachChunk(images * s.inChannels, minimumChunk: 4) { units in
-    // `side` zero-padded input rows, then ξ × 8 floats for a last group of fewer than eight
-    // tiles, and as many for the 6×6 tiles' intermediate sums.
-    let capacity = side * rowLength + 2 * 8 * s.positions
+    // The zero-padded rows, then ξ × 8 floats for a last group of fewer than eight tiles, and as
+    // many for the 6×6 tiles' intermediate sums.
+    let capacity = paddedRows * rowLength + 2 * 8 * s.positions
     withUnsafeTemporaryAllocation(of: Float.self, capacity: capacity) { scratch in
       let rows = scratch.baseAddress!
-      let partial = rows + side * rowLength
+      let partial = rows + paddedRows * rowLength
       for unit in units {
         let b = unit / s.inChannels
         let c = unit % s.inChannels
         let offset = unit * plane
         let channel = v + c * tiles + b * s.tilesPerImage
+        for r in 0..<paddedRows {
+          fillPaddedRow(
+            s, row: r - s.padTop, plane: input + offset, mask: mask.map { $0 + offset },
+            into: rows + r * rowLength, length: rowLength)
+        }
         for ty in 0..<s.tilesHigh {
-          for r in 0..<side {
-            fillPaddedRow(
-              s, row: m * ty - s.padTop + r, plane: input + offset, mask: mask.map { $0 + offset },
-              into: rows + r * rowLength, length: rowLength)
-          }
           winogradInputTileRow(
-            s, rows: UnsafePointer(rows), rowLength: rowLength, partial: partial,
-            output: channel + ty * s.tilesWide, stride: s.inChannels * tiles)
+            s, rows: UnsafePointer(rows + m * ty * rowLength), rowLength: rowLength,
+            partial: partial, output: channel, ty: ty, stride: s.inChannels * tiles)
         }
       }
     }
   }
 }
 
-/// One tile row's input transforms, eight tiles at a time; a last group of fewer goes through
-/// `partial` so that nothing past the row's tiles is written (another thread's channel may be
-/// there). 6×6 tiles also keep their intermediate sums after `partial`'s ξ × 8 floats.
+/// Tile row `ty`'s input transforms into the channel's tiles at `output`, eight tiles at a time.
+/// A last group of fewer writes its spare lanes over the next tile rows' first tiles, which the
+/// caller transforms next (the copies through `partial` were most of the step's memmove calls),
+/// except where they would reach past the channel's last tile (another thread's may be there):
+/// those go through `partial`. 6×6 tiles also keep their intermediate sums after `partial`'s
+/// ξ × 8 floats.
 @inline(__always)
 private func winogradInputTileRow(
   _ s: WinogradShape, rows: UnsafePointer<Float>, rowLength: Int,
   partial: UnsafeMutablePointer<Float>,
-  output: UnsafeMutablePointer<Float>, stride: Int
+  output: UnsafeMutablePointer<Float>, ty: Int, stride: Int
 ) {
+  let output = output + ty * s.tilesWide
   for tx in Swift.stride(from: 0, to: s.tilesWide, by: 8) {
     let x = s.variant.outputTile * tx
     let count = Swift.min(8, s.tilesWide - tx)
-    let (target, step) = count == 8 ? (output + tx, stride) : (partial, 8)
+    let direct = ty * s.tilesWide + tx + 8 <= s.tilesPerImage
+    let (target, step) = direct ? (output + tx, stride) : (partial, 8)
     switch s.variant {
     case .f2x2:
       let group = (
@@ -69,7 +76,7 @@ private func winogradInputTileRow(
         rows: rows + x, rowLength: rowLength, scratch: partial + 8 * s.positions,
         output: target, stride: step)
     }
-    guard count < 8 else { continue }
+    guard !direct else { continue }
     for xi in 0..<s.positions {
       (output + xi * stride + tx).update(from: partial + 8 * xi, count: count)
     }

@@ -111,11 +111,14 @@ func winogradTransformOutputGradient(
             gatherBlocks(
               s, from: from, keep: keep, ty: ty, tx: tx, count: count, into: blocks)
             for cell in 0..<(side * side) { total += blocks.load8(8 * cell) }
+            // Lanes past a short group land on the next tile rows' first tiles, which this unit
+            // writes next, unless they would reach past its last tile (another unit's).
+            let direct = ty * s.tilesWide + tx + 8 <= s.tilesPerImage
             let (target, step) =
-              count == 8 ? (channel + ty * s.tilesWide + tx, s.outChannels * tiles) : (partial, 8)
+              direct ? (channel + ty * s.tilesWide + tx, s.outChannels * tiles) : (partial, 8)
             winogradOutputGradientTransform8(
               s.variant, blocks: blocks, scratch: blocks + 128, output: target, stride: step)
-            guard count < 8 else { continue }
+            guard !direct else { continue }
             for xi in 0..<s.positions {
               (channel + xi * s.outChannels * tiles + ty * s.tilesWide + tx).update(
                 from: partial + 8 * xi, count: count)
