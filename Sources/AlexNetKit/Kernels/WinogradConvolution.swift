@@ -40,6 +40,11 @@ struct WinogradShape {
   var tilesHigh: Int { (outHeight + variant.outputTile - 1) / variant.outputTile }
   var tilesWide: Int { (outWidth + variant.outputTile - 1) / variant.outputTile }
   var tilesPerImage: Int { tilesHigh * tilesWide }
+  /// Whether the eight tiles from (ty, tx) of one image's channel may be written in place. A
+  /// short last group of a tile row then writes its spare lanes over the next tile rows' first
+  /// tiles, which the same thread writes next; past the channel's last tile they would land on
+  /// another thread's, so such a group goes through scratch (`copyShortGroup`).
+  func eightTilesFit(ty: Int, tx: Int) -> Bool { ty * tilesWide + tx + 8 <= tilesPerImage }
   var inputImage: Int { inChannels * height * width }
   var outputImage: Int { outChannels * outHeight * outWidth }
   /// Floats of the transformed filters: U[ξ][outChannels][inPerGroup].

@@ -43,12 +43,9 @@ func winogradTransformInput(
   }
 }
 
-/// Tile row `ty`'s input transforms into the channel's tiles at `output`, eight tiles at a time.
-/// A last group of fewer writes its spare lanes over the next tile rows' first tiles, which the
-/// caller transforms next (the copies through `partial` were most of the step's memmove calls),
-/// except where they would reach past the channel's last tile (another thread's may be there):
-/// those go through `partial`. 6×6 tiles also keep their intermediate sums after `partial`'s
-/// ξ × 8 floats.
+/// Tile row `ty`'s input transforms into the channel's tiles at `output`, eight tiles at a time,
+/// in place where `eightTilesFit` (a group through `partial` costs a memmove per position), else
+/// through `partial`. 6×6 tiles also keep their intermediate sums after `partial`'s ξ × 8 floats.
 @inline(__always)
 private func winogradInputTileRow(
   _ s: WinogradShape, rows: UnsafePointer<Float>, rowLength: Int,
@@ -58,8 +55,7 @@ private func winogradInputTileRow(
   let output = output + ty * s.tilesWide
   for tx in Swift.stride(from: 0, to: s.tilesWide, by: 8) {
     let x = s.variant.outputTile * tx
-    let count = Swift.min(8, s.tilesWide - tx)
-    let direct = ty * s.tilesWide + tx + 8 <= s.tilesPerImage
+    let direct = s.eightTilesFit(ty: ty, tx: tx)
     let (target, step) = direct ? (output + tx, stride) : (partial, 8)
     switch s.variant {
     case .f2x2:
@@ -76,10 +72,21 @@ private func winogradInputTileRow(
         rows: rows + x, rowLength: rowLength, scratch: partial + 8 * s.positions,
         output: target, stride: step)
     }
-    guard !direct else { continue }
-    for xi in 0..<s.positions {
-      (output + xi * stride + tx).update(from: partial + 8 * xi, count: count)
+    if !direct {
+      copyShortGroup(
+        s, from: partial, to: output + tx, stride: stride, count: Swift.min(8, s.tilesWide - tx))
     }
+  }
+}
+
+/// The first `count` lanes of a group transformed into `partial` (ξ × 8 floats) to their tiles at
+/// `output + ξ·stride`.
+func copyShortGroup(
+  _ s: WinogradShape, from partial: UnsafePointer<Float>, to output: UnsafeMutablePointer<Float>,
+  stride: Int, count: Int
+) {
+  for xi in 0..<s.positions {
+    (output + xi * stride).update(from: partial + 8 * xi, count: count)
   }
 }
 

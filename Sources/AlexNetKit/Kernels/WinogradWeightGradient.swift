@@ -111,17 +111,13 @@ func winogradTransformOutputGradient(
             gatherBlocks(
               s, from: from, keep: keep, ty: ty, tx: tx, count: count, into: blocks)
             for cell in 0..<(side * side) { total += blocks.load8(8 * cell) }
-            // Lanes past a short group land on the next tile rows' first tiles, which this unit
-            // writes next, unless they would reach past its last tile (another unit's).
-            let direct = ty * s.tilesWide + tx + 8 <= s.tilesPerImage
-            let (target, step) =
-              direct ? (channel + ty * s.tilesWide + tx, s.outChannels * tiles) : (partial, 8)
+            let direct = s.eightTilesFit(ty: ty, tx: tx)
+            let (first, stride) = (channel + ty * s.tilesWide + tx, s.outChannels * tiles)
             winogradOutputGradientTransform8(
-              s.variant, blocks: blocks, scratch: blocks + 128, output: target, stride: step)
-            guard !direct else { continue }
-            for xi in 0..<s.positions {
-              (channel + xi * s.outChannels * tiles + ty * s.tilesWide + tx).update(
-                from: partial + 8 * xi, count: count)
+              s.variant, blocks: blocks, scratch: blocks + 128, output: direct ? first : partial,
+              stride: direct ? stride : 8)
+            if !direct {
+              copyShortGroup(s, from: partial, to: first, stride: stride, count: count)
             }
           }
         }
