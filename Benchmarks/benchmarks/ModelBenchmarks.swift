@@ -99,6 +99,38 @@ func layerTable(_ name: ModelName, batch: Int, repetitions: Int) -> LayerTable {
   }.table(name, batch: batch, repetitions: repetitions, profile: profile)
 }
 
+/// A model's leaves as `Sequential` runs them: a Conv2D followed by a ReLU is one fused step
+/// ("features.0+1", "Conv2D+ReLU").
+struct TimedStep {
+  var name: String
+  var kind: String
+  var layer: Layer
+  var apply: (Variable) -> Variable
+}
+
+func timedSteps(_ model: Sequential) -> [TimedStep] {
+  let leaves = model.namedLeaves
+  var steps: [TimedStep] = []
+  var index = 0
+  while index < leaves.count {
+    let (name, layer) = leaves[index]
+    if let convolution = Sequential.fusedConvolution(
+      layer, then: index + 1 < leaves.count ? leaves[index + 1].layer : nil)
+    {
+      let relu = leaves[index + 1].name.split(separator: ".").last.map(String.init) ?? ""
+      steps.append(
+        TimedStep(
+          name: name + "+" + relu, kind: "Conv2D+ReLU", layer: layer,
+          apply: { convolution($0, activation: .relu) }))
+      index += 2
+    } else {
+      steps.append(TimedStep(name: name, kind: layer.kind, layer: layer, apply: { layer($0) }))
+      index += 1
+    }
+  }
+  return steps
+}
+
 /// One `LayerRow` per leaf (a fused Conv2D+ReLU counting as one), and the total milliseconds.
 private func layerRows(
   _ model: Sequential, input: Tensor, repetitions: Int, generator: inout SeededGenerator
@@ -106,21 +138,8 @@ private func layerRows(
   var x = input
   var rows: [LayerRow] = []
   var total = 0.0
-  let leaves = model.namedLeaves
-  var index = 0
-  while index < leaves.count {
-    var (layerName, layer) = leaves[index]
-    var kind = layer.kind
-    var apply: (Variable) -> Variable = { layer($0) }
-    if let convolution = Sequential.fusedConvolution(
-      layer, then: index + 1 < leaves.count ? leaves[index + 1].layer : nil)
-    {
-      layerName += "+" + (leaves[index + 1].name.split(separator: ".").last.map(String.init) ?? "")
-      kind = "Conv2D+ReLU"
-      apply = { convolution($0, activation: .relu) }
-      index += 1
-    }
-    index += 1
+  for step in timedSteps(model) {
+    let (layerName, kind, layer, apply) = (step.name, step.kind, step.layer, step.apply)
     let input = x
     var output = Tensor(zeros: [1])
     let forward = medianMilliseconds(repetitions: repetitions) {

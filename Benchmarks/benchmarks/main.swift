@@ -46,6 +46,7 @@ let usage = """
                     [--cores SkylakeX,Zen,...] [--data-root DIR] [--json FILE]
          benchmarks --model-row MODEL --batch N [--quick]     one model's figures as a JSON line
          benchmarks --layer-table MODEL [--batch N] [--quick]  one model's per-layer table
+         benchmarks --layer-chain MODEL [--batch N] [--quick]  each layer's inference time inside whole passes
   MODEL: \(ModelName.allCases.map(\.rawValue).joined(separator: ", "))
   """
 if arguments.contains("--help") || arguments.contains("-h") {
@@ -56,7 +57,7 @@ do {
   let flags: Set = ["--quick", "--square-sgemm-only"]
   let valued: Set = [
     "--only", "--batch", "--layers", "--cores", "--data-root", "--json", "--model-row",
-    "--layer-table", "--distributed-result",
+    "--layer-table", "--layer-chain", "--distributed-result",
   ]
   var index = 0
   while index < arguments.count {
@@ -84,7 +85,7 @@ do {
       Data("benchmarks: \(name) \(option(name)!): expected a positive integer\n".utf8))
     exit(2)
   }
-  for name in ["--model-row", "--layer-table"]
+  for name in ["--model-row", "--layer-table", "--layer-chain"]
   where option(name).map({ ModelName(rawValue: $0) == nil }) == true {
     FileHandle.standardError.write(
       Data("benchmarks: \(name) \(option(name)!): expected a model name\n\(usage)\n".utf8))
@@ -135,6 +136,12 @@ if let spec = option("--model-row"), let name = ModelName(rawValue: spec),
 if let spec = option("--layer-table"), let name = ModelName(rawValue: spec) {
   printLayerTable(
     layerTable(name, batch: Int(option("--batch") ?? "") ?? 32, repetitions: quick ? 2 : 3))
+  exit(0)
+}
+// Each layer's inference time inside whole passes, for one model at one batch size.
+if let spec = option("--layer-chain"), let name = ModelName(rawValue: spec) {
+  printLayerChain(
+    layerChain(name, batch: Int(option("--batch") ?? "") ?? 1, passes: quick ? 10 : 30))
   exit(0)
 }
 
