@@ -99,28 +99,32 @@ func layerTable(_ name: ModelName, batch: Int, repetitions: Int) -> LayerTable {
   }.table(name, batch: batch, repetitions: repetitions, profile: profile)
 }
 
-/// A model's leaves as `Sequential` runs them: a Conv2D followed by a ReLU is one fused step
-/// ("features.0+1", "Conv2D+ReLU").
+/// A model's layers as `Sequential` runs them: nested `Sequential`s are opened, any other layer
+/// with children (a residual block) is one step, and a Conv2D followed by a ReLU in the same
+/// `Sequential` is one fused step ("features.0+1", "Conv2D+ReLU").
 struct TimedStep {
   var name: String
   var kind: String
-  var layer: Layer
+  var layer: any Layer
   var apply: (Variable) -> Variable
 }
 
-func timedSteps(_ model: Sequential) -> [TimedStep] {
-  let leaves = model.namedLeaves
+func timedSteps(_ model: Sequential, prefix: String = "") -> [TimedStep] {
   var steps: [TimedStep] = []
+  let layers = model.layers
   var index = 0
-  while index < leaves.count {
-    let (name, layer) = leaves[index]
-    if let convolution = Sequential.fusedConvolution(
-      layer, then: index + 1 < leaves.count ? leaves[index + 1].layer : nil)
+  while index < layers.count {
+    let (childName, layer) = layers[index]
+    let name = prefix.isEmpty ? childName : "\(prefix).\(childName)"
+    if let inner = layer as? Sequential {
+      steps += timedSteps(inner, prefix: name)
+      index += 1
+    } else if let convolution = Sequential.fusedConvolution(
+      layer, then: index + 1 < layers.count ? layers[index + 1].layer : nil)
     {
-      let relu = leaves[index + 1].name.split(separator: ".").last.map(String.init) ?? ""
       steps.append(
         TimedStep(
-          name: name + "+" + relu, kind: "Conv2D+ReLU", layer: layer,
+          name: name + "+" + layers[index + 1].name, kind: "Conv2D+ReLU", layer: layer,
           apply: { convolution($0, activation: .relu) }))
       index += 2
     } else {

@@ -61,11 +61,18 @@ import Testing
 func runAlexnet(
   _ arguments: [String], environment: [String: String] = [:]
 ) throws -> (status: Int32, output: String, error: String) {
+  try runProduct("alexnet", arguments, environment: environment)
+}
+
+/// Runs one of the package's executables built beside the test bundle.
+func runProduct(
+  _ name: String, _ arguments: [String], environment: [String: String] = [:]
+) throws -> (status: Int32, output: String, error: String) {
   // The test runner is itself a binary in the products folder.
   let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     .deletingLastPathComponent()
   let process = Process()
-  process.executableURL = products.appendingPathComponent("alexnet")
+  process.executableURL = products.appendingPathComponent(name)
   process.arguments = arguments
   process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
   let output = Pipe()
