@@ -99,9 +99,7 @@ func layerTable(_ name: ModelName, batch: Int, repetitions: Int) -> LayerTable {
   }.table(name, batch: batch, repetitions: repetitions, profile: profile)
 }
 
-/// A model's layers as `Sequential` runs them: nested `Sequential`s are opened, any other layer
-/// with children (a residual block) is one step, and a Conv2D followed by a ReLU in the same
-/// `Sequential` is one fused step ("features.0+1", "Conv2D+ReLU").
+/// One step of a model's forward as the per-layer modes time it.
 struct TimedStep {
   var name: String
   var kind: String
@@ -109,6 +107,9 @@ struct TimedStep {
   var apply: (Variable) -> Variable
 }
 
+/// A model's layers as `Sequential` runs them: nested `Sequential`s are opened, any other layer
+/// with children (a residual block) is one step, and a Conv2D followed by a ReLU in the same
+/// `Sequential` is one fused step ("features.0+1", "Conv2D+ReLU").
 func timedSteps(_ model: Sequential, prefix: String = "") -> [TimedStep] {
   var steps: [TimedStep] = []
   let layers = model.layers
@@ -135,7 +136,8 @@ func timedSteps(_ model: Sequential, prefix: String = "") -> [TimedStep] {
   return steps
 }
 
-/// One `LayerRow` per leaf (a fused Conv2D+ReLU counting as one), and the total milliseconds.
+/// One `LayerRow` per step of `timedSteps` (a fused Conv2D+ReLU or a residual block counting as
+/// one), and the total milliseconds.
 private func layerRows(
   _ model: Sequential, input: Tensor, repetitions: Int, generator: inout SeededGenerator
 ) -> LayerRows {

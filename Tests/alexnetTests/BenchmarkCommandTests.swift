@@ -15,8 +15,8 @@ import Testing
     }
   }
 
-  /// A chain of AlexNet's layers: fused convolutions, and the dense layers' weight bandwidth
-  /// beside a bare SGEMV of fc6's shape.
+  /// The paper's figure-1 network as a chain: fused convolutions, and its dense layer's weight
+  /// bandwidth beside a bare SGEMV of that layer's shape.
   @Test func layerChainNamesFusedStepsAndBandwidth() throws {
     let run = try runProduct("benchmarks", ["--layer-chain", "cifar4", "--batch", "2", "--quick"])
     #expect(run.status == 0, "\(run.error.suffix(400))")
