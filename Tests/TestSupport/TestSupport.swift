@@ -34,8 +34,21 @@ public func maxRelativeError(_ actual: Tensor, _ expected: Tensor) -> Float {
 public func numericalGradient(
   of loss: ([Tensor]) -> Double, at inputs: [Tensor], input index: Int, step: Float = 1e-2
 ) -> Tensor {
-  var gradient = Tensor(zeros: inputs[index].shape)
-  for j in 0..<inputs[index].count {
+  let positions = Array(0..<inputs[index].count)
+  return Tensor(
+    shape: inputs[index].shape,
+    scalars: numericalGradient(
+      of: loss, at: inputs, input: index, positions: positions, step: step))
+}
+
+/// Central finite differences of `loss` at the flat `positions` of `inputs[index]` only: two
+/// evaluations per position, so a check of a larger input can afford a sample of them (see
+/// `sampledPositions`). Compare with `gradientError(_:_:at:)`.
+public func numericalGradient(
+  of loss: ([Tensor]) -> Double, at inputs: [Tensor], input index: Int, positions: [Int],
+  step: Float = 1e-2
+) -> [Float] {
+  positions.map { j in
     var plus = inputs
     var minus = inputs
     let value = inputs[index][flat: j]
@@ -43,9 +56,20 @@ public func numericalGradient(
     minus[index][flat: j] = value - step
     // The perturbation actually applied, after Float rounding.
     let applied = Double(plus[index][flat: j]) - Double(minus[index][flat: j])
-    gradient[flat: j] = Float((loss(plus) - loss(minus)) / applied)
+    return Float((loss(plus) - loss(minus)) / applied)
   }
-  return gradient
+}
+
+/// The flat positions a finite-difference check of `count` elements visits: all of them when
+/// there are at most `limit`, otherwise the first, the last and `limit - 2` others drawn without
+/// repetition, so that a check's cost does not grow with the random shape it was given.
+public func sampledPositions(count: Int, limit: Int, seed: UInt64) -> [Int] {
+  precondition(limit >= 2, "a sample of \(limit) positions")
+  guard count > limit else { return Array(0..<count) }
+  var rng = SeededGenerator(seed: seed)
+  var chosen: Set<Int> = [0, count - 1]
+  while chosen.count < limit { chosen.insert(rng.nextInt(below: count)) }
+  return chosen.sorted()
 }
 
 /// ½·Σy², the loss the gradient checks use: its gradient with respect to y is y itself, which
@@ -58,11 +82,18 @@ public func halfSumOfSquares(_ y: Tensor) -> Double {
 public func gradientError(_ analytic: Tensor, _ numeric: Tensor) -> Double {
   precondition(
     analytic.shape == numeric.shape, "shapes \(analytic.shape) and \(numeric.shape) differ")
+  return gradientError(analytic, numeric.scalars, at: Array(0..<analytic.count))
+}
+
+/// `gradientError` over the flat `positions` of `analytic` that `numeric` holds, in order.
+public func gradientError(_ analytic: Tensor, _ numeric: [Float], at positions: [Int]) -> Double {
+  precondition(
+    numeric.count == positions.count,
+    "\(numeric.count) differences for \(positions.count) positions")
   var worst = 0.0
-  for j in 0..<analytic.count {
+  for (j, n) in zip(positions, numeric) {
     let a = Double(analytic[flat: j])
-    let n = Double(numeric[flat: j])
-    worst = max(worst, abs(a - n) / max(abs(a), abs(n), 1))
+    worst = max(worst, abs(a - Double(n)) / max(abs(a), abs(Double(n)), 1))
   }
   return worst
 }
