@@ -87,6 +87,8 @@ public func gradientError(_ analytic: Tensor, _ numeric: Tensor) -> Double {
 
 /// `gradientError` over the flat `positions` of `analytic` that `numeric` holds, in order.
 public func gradientError(_ analytic: Tensor, _ numeric: [Float], at positions: [Int]) -> Double {
+  // An empty comparison would pass whatever the gradient.
+  precondition(!positions.isEmpty, "a gradient check with no positions")
   precondition(
     numeric.count == positions.count,
     "\(numeric.count) differences for \(positions.count) positions")
