@@ -11,17 +11,16 @@ extension RGBImage {
     // Rows first (into floats), then columns. The taps are read from flat arrays by index: with
     // a `zip` per pixel this function was a fifth of a debug build's test time.
     var rows = [Float](repeating: 0, count: height * newWidth * 3)
-    let (first, offsets, weights) = (horizontal.first, horizontal.offsets, horizontal.weights)
     pixels.withUnsafeBufferPointer { source in
       rows.withUnsafeMutableBufferPointer { out in
         for y in 0..<height {
           for x in 0..<newWidth {
             var (r, g, b): (Float, Float, Float) = (0, 0, 0)
-            for t in first[x]..<first[x + 1] {
-              let i = (y * width + offsets[t]) * 3
-              r += weights[t] * Float(source[i])
-              g += weights[t] * Float(source[i + 1])
-              b += weights[t] * Float(source[i + 2])
+            for t in horizontal.first[x]..<horizontal.first[x + 1] {
+              let (i, weight) = ((y * width + horizontal.offsets[t]) * 3, horizontal.weights[t])
+              r += weight * Float(source[i])
+              g += weight * Float(source[i + 1])
+              b += weight * Float(source[i + 2])
             }
             let o = (y * newWidth + x) * 3
             (out[o], out[o + 1], out[o + 2]) = (r, g, b)
@@ -34,11 +33,11 @@ extension RGBImage {
     rows.withUnsafeBufferPointer { rows in
       result.withUnsafeMutableBufferPointer { out in
         for y in 0..<newHeight {
-          let taps = vertical.first[y]..<vertical.first[y + 1]
-          let (offsets, weights) = (vertical.offsets[taps], vertical.weights[taps])
           for x in 0..<rowLength {
             var sum: Float = 0
-            for t in taps { sum += weights[t] * rows[offsets[t] * rowLength + x] }
+            for t in vertical.first[y]..<vertical.first[y + 1] {
+              sum += vertical.weights[t] * rows[vertical.offsets[t] * rowLength + x]
+            }
             out[y * rowLength + x] = UInt8(Swift.max(0, Swift.min(255, sum.rounded())))
           }
         }
