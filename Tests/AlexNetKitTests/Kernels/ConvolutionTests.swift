@@ -51,6 +51,30 @@ import Testing
     #expect(maxRelativeError(fast.bias, naive.bias) <= 1e-4)
   }
 
+  /// Strided columns come from each input row split into phases: conv1's 11x11 at stride 4 with
+  /// padding 2 on an odd plane, a kernel narrower than its stride, and padding wider than a phase.
+  @Test(arguments: [(11, 4, 2, 31, 29), (2, 3, 1, 10, 11), (5, 2, 4, 7, 9), (3, 5, 0, 13, 12)])
+  func stridedColumnsMatchReference(
+    kernel: Int, stride: Int, padding: Int, height: Int, width: Int
+  ) throws {
+    let g = try ConvGeometry(
+      batch: 2, inChannels: 3, height: height, width: width, outChannels: 4, kernel: kernel,
+      stride: stride, padding: .explicit(padding))
+    var rng = SeededGenerator(seed: 19)
+    let x = rng.tensor(g.inputShape)
+    let w = rng.tensor(g.weightShape)
+    let b = rng.tensor([4])
+    let dy = rng.tensor(g.outputShape)
+    #expect(
+      maxRelativeError(
+        conv2dForward(g, input: x, weight: w, bias: b),
+        conv2dForwardNaive(g, input: x, weight: w, bias: b)) <= 1e-4)
+    let fast = conv2dBackward(g, input: x, weight: w, outputGradient: dy)
+    let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy)
+    #expect(maxRelativeError(fast.weight, naive.weight) <= 1e-4)
+    #expect(maxRelativeError(fast.input!, naive.input) <= 1e-4)
+  }
+
   /// Chunks of several images per GEMM (the batched path) against the reference.
   @Test func batchedChunksMatchReference() throws {
     let g = try ConvGeometry(
