@@ -123,32 +123,86 @@ func col2im(
   _ g: ConvGeometry, columns: UnsafePointer<Float>, rowLength: Int, columnOffset: Int,
   image: UnsafeMutablePointer<Float>, channels: Range<Int>
 ) {
+  guard g.stride == 1 else {
+    return col2imStrided(
+      g, columns: columns, rowLength: rowLength, columnOffset: columnOffset, image: image,
+      channels: channels)
+  }
   let k = g.kernel
-  let s = g.stride
   let outW = g.outWidth
-  let outH = g.outHeight
   let planeSize = g.height * g.width
   for c in channels {
     let plane = image + c * planeSize
     plane.update(repeating: 0, count: planeSize)
     for ky in 0..<k {
       let rows = insideRange(
-        extent: g.height, outputs: outH, stride: s, padding: g.padTop, offset: ky)
+        extent: g.height, outputs: g.outHeight, stride: 1, padding: g.padTop, offset: ky)
       for kx in 0..<k {
         let cols = insideRange(
-          extent: g.width, outputs: outW, stride: s, padding: g.padLeft, offset: kx)
+          extent: g.width, outputs: outW, stride: 1, padding: g.padLeft, offset: kx)
         let source = columns + ((c * k + ky) * k + kx) * rowLength + columnOffset
-        let firstX = cols.lowerBound * s - g.padLeft + kx
+        let firstX = cols.lowerBound - g.padLeft + kx
         for oy in rows {
           let from = source + oy * outW + cols.lowerBound
-          let to = plane + (oy * s - g.padTop + ky) * g.width + firstX
-          if s == 1 {
-            for i in 0..<cols.count { to[i] += from[i] }
-          } else {
-            for i in 0..<cols.count { to[i * s] += from[i] }
-          }
+          let to = plane + (oy - g.padTop + ky) * g.width + firstX
+          for i in 0..<cols.count { to[i] += from[i] }
         }
       }
+    }
+  }
+}
+
+/// `col2im` at stride s > 1, the adjoint of `im2colStrided`: per input row, the kernel columns'
+/// contiguous runs are summed into the row's phases, which are then added into the row, every
+/// s-th float, once per row instead of once per kernel column.
+@inlinable
+func col2imStrided(
+  _ g: ConvGeometry, columns: UnsafePointer<Float>, rowLength: Int, columnOffset: Int,
+  image: UnsafeMutablePointer<Float>, channels: Range<Int>
+) {
+  let k = g.kernel
+  let s = g.stride
+  let outW = g.outWidth
+  let phaseLength = outW + (k - 1) / s
+  let planeSize = g.height * g.width
+  withUnsafeTemporaryAllocation(of: Float.self, capacity: s * phaseLength) { phases in
+    let phases = phases.baseAddress!
+    for c in channels {
+      let plane = image + c * planeSize
+      plane.update(repeating: 0, count: planeSize)
+      for ky in 0..<k {
+        let source = columns + (c * k + ky) * k * rowLength + columnOffset
+        for oy in 0..<g.outHeight {
+          let y = oy * s - g.padTop + ky
+          guard 0 <= y && y < g.height else { continue }
+          phases.update(repeating: 0, count: s * phaseLength)
+          for kx in 0..<k {
+            let from = source + kx * rowLength + oy * outW
+            let to = phases + (kx % s) * phaseLength + kx / s
+            for i in 0..<outW { to[i] += from[i] }
+          }
+          addPhases(g, phases: phases, phaseLength: phaseLength, into: plane + y * g.width)
+        }
+      }
+    }
+  }
+}
+
+/// The adjoint of `splitIntoPhases`: adds each phase's elements that fall inside the row into it.
+@inlinable
+func addPhases(
+  _ g: ConvGeometry, phases: UnsafePointer<Float>, phaseLength: Int,
+  into row: UnsafeMutablePointer<Float>
+) {
+  let s = g.stride
+  for phase in 0..<Swift.min(s, g.kernel) {
+    let from = phases + phase * phaseLength
+    let inside = insideRange(
+      extent: g.width, outputs: phaseLength, stride: s, padding: g.padLeft, offset: phase)
+    var to = row + (inside.lowerBound * s + phase - g.padLeft)
+    for i in inside {
+      to.pointee += from[i]
+      to += s
     }
   }
 }
