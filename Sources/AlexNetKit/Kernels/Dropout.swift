@@ -37,10 +37,14 @@ public func dropoutMask(shape: [Int], rate: Float, rowSeeds: [UInt64]) -> Tensor
   let rowCount = shape.dropFirst().reduce(1, *)
   var mask = Tensor(uninitializedShape: shape)
   mask.withUnsafeMutableBufferPointer { m in
-    for (row, seed) in rowSeeds.enumerated() {
-      var generator = SeededGenerator(seed: seed)
-      for i in (row * rowCount)..<((row + 1) * rowCount) {
-        m[i] = generator.nextUniform() < keep ? scale : 0
+    // Rows draw from their own generators, so threads may take them in any order.
+    let rowsPerThread = Swift.max(1, (1 << 14) / Swift.max(rowCount, 1))
+    Parallel.forEachChunk(rowSeeds.count, minimumChunk: rowsPerThread) { rows in
+      for row in rows {
+        var generator = SeededGenerator(seed: rowSeeds[row])
+        for i in (row * rowCount)..<((row + 1) * rowCount) {
+          m[i] = generator.nextUniform() < keep ? scale : 0
+        }
       }
     }
   }

@@ -46,13 +46,15 @@ public final class Adam: Optimizer {
         v.withUnsafeMutableBufferPointer { v in
           gradient.withUnsafeBufferPointer { g in
             parameter.value.withUnsafeMutableBufferPointer { w in
-              for i in 0..<w.count {
-                let gi = g[i] + coupled * w[i]
-                m[i] = b1 * m[i] + (1 - b1) * gi
-                v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                w[i] -=
-                  eta * (m[i] / correction1) / ((v[i] / correction2).squareRoot() + eps) + eta
-                  * decoupled * w[i]
+              Parallel.forEachChunk(w.count, minimumChunk: Optimizers.minimumChunk) { range in
+                for i in range {
+                  let gi = g[i] + coupled * w[i]
+                  m[i] = b1 * m[i] + (1 - b1) * gi
+                  v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                  w[i] -=
+                    eta * (m[i] / correction1) / ((v[i] / correction2).squareRoot() + eps) + eta
+                    * decoupled * w[i]
+                }
               }
             }
           }

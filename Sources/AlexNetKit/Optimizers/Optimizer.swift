@@ -67,3 +67,9 @@ struct SlotStore {
     slots = Dictionary(state.map { ($0.name, $0.tensor) }, uniquingKeysWith: { $1 })
   }
 }
+
+enum Optimizers {
+  /// Parameters per thread below which an update runs on one thread: a bias or a small layer
+  /// costs less than waking the other core.
+  static let minimumChunk = 1 << 16
+}

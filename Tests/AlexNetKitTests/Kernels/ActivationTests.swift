@@ -100,6 +100,13 @@ import Testing
     #expect(Set(whole.scalars) == [0, 1 / 0.7])
     let large = dropoutMask(shape: [4, 25_000], rate: 0.3, rowSeeds: Array(seeds[0..<4]))
     #expect(abs(large.mean() - 1) < 0.02)
+    // Rows wide as fc6's input are drawn on both cores: the same as drawn one row at a time
+    // (on one core, both run serially).
+    let wide = dropoutMask(shape: [5, 9216], rate: 0.5, rowSeeds: seeds)
+    let rowByRow = seeds.flatMap {
+      dropoutMask(shape: [1, 9216], rate: 0.5, rowSeeds: [$0]).scalars
+    }
+    #expect(wide.scalars.indices.filter { wide.scalars[$0] != rowByRow[$0] }.isEmpty)
     // Neighbouring layer seeds and sample keys give unrelated masks.
     let other = dropoutMask(
       shape: [1, 42], rate: 0.3, rowSeeds: [dropoutRowSeed(layerSeed: 2, sampleKey: 1)])

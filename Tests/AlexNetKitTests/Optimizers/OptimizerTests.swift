@@ -80,6 +80,37 @@ import Testing
     }
   }
 
+  /// A parameter large enough to be updated on both cores (more than 2 x 65,536 elements) ends
+  /// with exactly the values its elements get as small parameters, each updated on one thread.
+  /// On a one-core machine both run on one thread and the comparison holds trivially.
+  @Test(arguments: ["sgd", "adam"])
+  func largeParameterUpdatesAsSmallOnes(_ kind: String) {
+    func make() -> any Optimizer {
+      kind == "sgd"
+        ? SGD(learningRate: 0.1, momentum: 0.9, weightDecay: 0.01)
+        : Adam(learningRate: 0.01, weightDecay: 0.01)
+    }
+    var rng = SeededGenerator(seed: 5)
+    let values = rng.tensor([200_003]).scalars
+    let gradient = rng.tensor([200_003]).scalars
+    let whole = parameter(values, gradient: gradient)
+    let pieces = stride(from: 0, to: values.count, by: 1000).map { start in
+      let range = start..<Swift.min(start + 1000, values.count)
+      return parameter(Array(values[range]), gradient: Array(gradient[range]))
+    }
+    let (large, small) = (make(), make())
+    for _ in 0..<2 {
+      large.step([("w", whole)])
+      small.step(pieces.enumerated().map { ("w\($0.offset)", $0.element) })
+    }
+    // Counted, not compared as arrays: a failing comparison of 200,003 elements prints a diff
+    // that takes Swift Testing minutes to compute.
+    let updated = whole.value.scalars
+    let expected = pieces.flatMap(\.value.scalars)
+    #expect(updated.indices.filter { updated[$0] != expected[$0] }.count == 0)
+    #expect(updated.indices.filter { updated[$0] != values[$0] }.count > 0)
+  }
+
   /// A step writes the weights and the optimizer's state where they are: a copy-on-write copy of
   /// them would cost AlexNet 244 MB per state tensor per step (it did, before `SlotStore.take`).
   @Test(arguments: ["sgd", "adam"])
