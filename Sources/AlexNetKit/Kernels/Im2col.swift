@@ -69,9 +69,9 @@ func im2colStrided(
   let k = g.kernel
   let s = g.stride
   let outW = g.outWidth
-  let phaseLength = outW + (k - 1) / s
+  let phaseLength = g.phaseLength
   let plane = image + c * g.height * g.width
-  withUnsafeTemporaryAllocation(of: Float.self, capacity: s * phaseLength) { phases in
+  withUnsafeTemporaryAllocation(of: Float.self, capacity: g.phaseCount * phaseLength) { phases in
     let phases = phases.baseAddress!
     for ky in kernelRows {
       let destination = columns + (c * k + ky) * k * rowLength + columnOffset
@@ -82,8 +82,7 @@ func im2colStrided(
           for kx in 0..<k { (out + kx * rowLength).update(repeating: 0, count: outW) }
           continue
         }
-        splitIntoPhases(
-          g, row: plane + y * g.width, phases: phases, phaseLength: phaseLength)
+        splitIntoPhases(g, row: plane + y * g.width, phases: phases)
         for kx in 0..<k {
           (out + kx * rowLength).update(
             from: phases + (kx % s) * phaseLength + kx / s, count: outW)
@@ -93,16 +92,23 @@ func im2colStrided(
   }
 }
 
-/// Phase φ < stride of an input row: element i is padded column i·stride + φ, i.e. input column
-/// i·stride + φ − padLeft, or zero outside the row.
+extension ConvGeometry {
+  /// Phases of an input row a strided kernel reads: a kernel narrower than the stride never
+  /// reads the phases from its width on.
+  @inlinable var phaseCount: Int { Swift.min(stride, kernel) }
+  /// Floats of one phase: the outputs' columns and the kernel's reach beyond them.
+  @inlinable var phaseLength: Int { outWidth + (kernel - 1) / stride }
+}
+
+/// Phase φ < `g.phaseCount` of an input row, at `phases + φ·g.phaseLength`: element i is padded
+/// column i·stride + φ, i.e. input column i·stride + φ − padLeft, or zero outside the row.
 @inlinable
 func splitIntoPhases(
-  _ g: ConvGeometry, row: UnsafePointer<Float>, phases: UnsafeMutablePointer<Float>,
-  phaseLength: Int
+  _ g: ConvGeometry, row: UnsafePointer<Float>, phases: UnsafeMutablePointer<Float>
 ) {
   let s = g.stride
-  // A kernel narrower than the stride never reads the phases from its width on.
-  for phase in 0..<Swift.min(s, g.kernel) {
+  let phaseLength = g.phaseLength
+  for phase in 0..<g.phaseCount {
     let to = phases + phase * phaseLength
     let inside = insideRange(
       extent: g.width, outputs: phaseLength, stride: s, padding: g.padLeft, offset: phase)
@@ -163,9 +169,9 @@ func col2imStrided(
   let k = g.kernel
   let s = g.stride
   let outW = g.outWidth
-  let phaseLength = outW + (k - 1) / s
+  let phaseLength = g.phaseLength
   let planeSize = g.height * g.width
-  withUnsafeTemporaryAllocation(of: Float.self, capacity: s * phaseLength) { phases in
+  withUnsafeTemporaryAllocation(of: Float.self, capacity: g.phaseCount * phaseLength) { phases in
     let phases = phases.baseAddress!
     for c in channels {
       let plane = image + c * planeSize
@@ -175,13 +181,13 @@ func col2imStrided(
         for oy in 0..<g.outHeight {
           let y = oy * s - g.padTop + ky
           guard 0 <= y && y < g.height else { continue }
-          phases.update(repeating: 0, count: s * phaseLength)
+          phases.update(repeating: 0, count: g.phaseCount * phaseLength)
           for kx in 0..<k {
             let from = source + kx * rowLength + oy * outW
             let to = phases + (kx % s) * phaseLength + kx / s
             for i in 0..<outW { to[i] += from[i] }
           }
-          addPhases(g, phases: phases, phaseLength: phaseLength, into: plane + y * g.width)
+          addPhases(g, phases: phases, into: plane + y * g.width)
         }
       }
     }
@@ -191,11 +197,11 @@ func col2imStrided(
 /// The adjoint of `splitIntoPhases`: adds each phase's elements that fall inside the row into it.
 @inlinable
 func addPhases(
-  _ g: ConvGeometry, phases: UnsafePointer<Float>, phaseLength: Int,
-  into row: UnsafeMutablePointer<Float>
+  _ g: ConvGeometry, phases: UnsafePointer<Float>, into row: UnsafeMutablePointer<Float>
 ) {
   let s = g.stride
-  for phase in 0..<Swift.min(s, g.kernel) {
+  let phaseLength = g.phaseLength
+  for phase in 0..<g.phaseCount {
     let from = phases + phase * phaseLength
     let inside = insideRange(
       extent: g.width, outputs: phaseLength, stride: s, padding: g.padLeft, offset: phase)

@@ -107,8 +107,8 @@ import Testing
     // that takes Swift Testing minutes to compute.
     let updated = whole.value.scalars
     let expected = pieces.flatMap(\.value.scalars)
-    #expect(updated.indices.filter { updated[$0] != expected[$0] }.count == 0)
-    #expect(updated.indices.filter { updated[$0] != values[$0] }.count > 0)
+    #expect(updated.indices.filter { updated[$0] != expected[$0] }.isEmpty)
+    #expect(!updated.indices.filter { updated[$0] != values[$0] }.isEmpty)
   }
 
   /// A step writes the weights and the optimizer's state where they are: a copy-on-write copy of
