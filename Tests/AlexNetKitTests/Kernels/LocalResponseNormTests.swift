@@ -1,7 +1,8 @@
-import AlexNetKit
 import RealModule
 import TestSupport
 import Testing
+
+@testable import AlexNetKit
 
 @Suite struct LocalResponseNormTests {
   static let cases: [(LRNParameters, [Int])] = [
@@ -26,20 +27,37 @@ import Testing
       maxRelativeError(dx, localResponseNormBackwardNaive(p, input: x, outputGradient: dy)) <= 1e-4)
   }
 
-  /// Planes wider than one block (40 channels × 483 positions: blocks of 409 and 74), with the
-  /// paper's β and another, against the reference.
-  @Test(arguments: [LRNParameters.alexNet, LRNParameters(size: 3, alpha: 0.1, beta: 0.9, k: 1)])
+  /// Planes cut into several blocks against the reference, with the paper's β and another: 70 x 61
+  /// positions (longer than a block's 4,096) at batch 2, and a 23 x 21 plane at batch 1 on three
+  /// threads, cut into six runs of 96 and 3 positions so that every thread gets two.
+  @Test(arguments: [LRNParameters.alexNet, LRNParameters(size: 4, alpha: 0.1, beta: 0.9, k: 1)])
   func planesSplitIntoBlocksMatchReference(_ p: LRNParameters) {
     var rng = SeededGenerator(seed: 77)
-    let x = rng.tensor([2, 40, 23, 21]) * 3
-    let dy = rng.tensor([2, 40, 23, 21])
-    #expect(
-      maxRelativeError(
-        localResponseNormForward(p, input: x), localResponseNormForwardNaive(p, input: x)) <= 1e-5)
-    #expect(
-      maxRelativeError(
-        localResponseNormBackward(p, input: x, outputGradient: dy),
-        localResponseNormBackwardNaive(p, input: x, outputGradient: dy)) <= 1e-4)
+    for (shape, threads) in [([2, 9, 70, 61], 2), ([1, 40, 23, 21], 3)] {
+      let x = rng.tensor(shape) * 3
+      let dy = rng.tensor(shape)
+      withComputeContext(ComputeContext(threadCount: threads)) {
+        #expect(
+          maxRelativeError(
+            localResponseNormForward(p, input: x), localResponseNormForwardNaive(p, input: x))
+            <= 1e-5)
+        #expect(
+          maxRelativeError(
+            localResponseNormBackward(p, input: x, outputGradient: dy),
+            localResponseNormBackwardNaive(p, input: x, outputGradient: dy)) <= 1e-4)
+      }
+    }
+  }
+
+  /// Whole planes up to 4,096 positions, longer ones in equal runs of whole cache lines, and at
+  /// least two blocks per thread.
+  @Test func blockWidths() {
+    #expect(lrnBlockWidth(batch: 128, plane: 3025, threads: 2) == 3025)
+    #expect(lrnBlockWidth(batch: 2, plane: 70 * 61, threads: 2) == 2144)
+    #expect(lrnBlockWidth(batch: 1, plane: 3025, threads: 2) == 768)
+    #expect(lrnBlockWidth(batch: 1, plane: 23 * 21, threads: 3) == 96)
+    #expect(lrnBlockWidth(batch: 1, plane: 10, threads: 2) == 10)
+    #expect(lrnBlockWidth(batch: 64, plane: 20_000, threads: 2) == 4000)
   }
 
   @Test(arguments: 0..<cases.count)
