@@ -314,6 +314,7 @@ func forEachLRNBlock(
   _ body: (Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<UnsafePointer<Float>>) ->
     Void
 ) {
+  guard batch > 0, channels > 0, plane > 0 else { return }
   let width = lrnBlockWidth(
     batch: batch, plane: plane, threads: ComputeContext.current.threadCount)
   let blocksPerImage = (plane + width - 1) / width

@@ -60,6 +60,16 @@ import Testing
     #expect(lrnBlockWidth(batch: 64, plane: 20_000, threads: 2) == 4000)
   }
 
+  /// Empty planes and batches give empty results (no block to cut, no division by an empty
+  /// block's width).
+  @Test func emptyInputs() {
+    for shape in [[2, 3, 0, 4], [0, 5, 3, 3]] {
+      let x = Tensor(zeros: shape)
+      #expect(localResponseNormForward(.alexNet, input: x).shape == shape)
+      #expect(localResponseNormBackward(.alexNet, input: x, outputGradient: x).shape == shape)
+    }
+  }
+
   @Test(arguments: 0..<cases.count)
   func backwardMatchesFiniteDifferences(_ index: Int) {
     let (p, shape) = Self.cases[index]
