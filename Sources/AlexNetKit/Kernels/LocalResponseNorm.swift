@@ -183,9 +183,7 @@ public func localResponseNormBackward(
       let offset = first + c * plane
       let (x, dy, dx) = (input + offset, outputGradient + offset, inputGradient + offset)
       let power = powers[c]
-      // Channel c lies in the windows of channels c − after ... c + before.
-      let sharing = Swift.max(0, c - p.after)...Swift.min(channels - 1, c + p.before)
-      let rows = ratios.gather(sharing, into: window)
+      let rows = ratios.gather(p.windows(containing: c, channels: channels), into: window)
       forEightAndRest(
         width,
         vector: { j in
@@ -203,6 +201,11 @@ extension LRNParameters {
   /// The channels in c's window, clipped to the layer's.
   func window(of c: Int, channels: Int) -> ClosedRange<Int> {
     Swift.max(0, c - before)...Swift.min(channels - 1, c + after)
+  }
+
+  /// The channels whose windows hold c: c − after ... c + before, clipped to the layer's.
+  func windows(containing c: Int, channels: Int) -> ClosedRange<Int> {
+    Swift.max(0, c - after)...Swift.min(channels - 1, c + before)
   }
 }
 
