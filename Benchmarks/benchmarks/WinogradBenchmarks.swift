@@ -45,17 +45,21 @@ func resNetSmallConvolutions(batch: Int) -> [(name: String, geometry: ConvGeomet
 
 /// The 3×3 and 5×5 stride-1 convolutions of the 2012 AlexNet (conv2-5) and of `resnet-small`,
 /// im2col + GEMM against Winograd F(2×2, r×r) and, for 3×3, F(4×4, 3×3), forward and backward,
-/// timed in turn.
+/// timed in turn; and the two AlexNets' 11×11 stride-4 conv1, forward only, by the 3×3 variants
+/// through space to depth.
 func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?) -> [WinogradRow] {
   var rows: [WinogradRow] = []
   var rng = SeededGenerator(seed: 6)
   for batch in batches {
+    let tvConv1 = try! ConvGeometry(
+      batch: batch, inChannels: 3, height: 224, width: 224, outChannels: 64, kernel: 11,
+      stride: 4, padding: .explicit(2))
     let tvConv2 = try! ConvGeometry(
       batch: batch, inChannels: 64, height: 27, width: 27, outChannels: 192, kernel: 5,
       padding: .explicit(2))
-    for (name, g) in alexNetConvolutions(batch: batch) + [("tv-conv2", tvConv2)]
-      + resNetSmallConvolutions(batch: batch)
-    where Winograd.supports(g) && (only?.contains(name) ?? true) {
+    for (name, g) in alexNetConvolutions(batch: batch)
+      + [("tv-conv1", tvConv1), ("tv-conv2", tvConv2)] + resNetSmallConvolutions(batch: batch)
+    where Winograd.supportsForward(g) && (only?.contains(name) ?? true) {
       let x = Tensor.randomUniform(g.inputShape, lower: -1, upper: 1, using: &rng)
       let w = Tensor.randomNormal(g.weightShape, standardDeviation: 0.01, using: &rng)
       let b = Tensor.randomUniform([g.outChannels], using: &rng)
@@ -64,17 +68,20 @@ func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?)
         g, input: x, weight: w, bias: b, outputGradient: dy, repetitions: repetitions)
       var pathErrors = [[Float?]](repeating: [nil, nil, nil], count: 2)
       if batch == 1 {
-        let naive = conv2dForwardNaive(g, input: x, weight: w, bias: b)
-        let naiveInput = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy).input
         func errors(_ paths: [Tensor], _ reference: Tensor) -> [Float?] {
           (0..<3).map { $0 < paths.count ? relativeError(paths[$0], reference) : nil }
         }
-        pathErrors = [errors(outputs, naive), errors(inputGradients, naiveInput)]
+        pathErrors[0] = errors(outputs, conv2dForwardNaive(g, input: x, weight: w, bias: b))
+        if !backward.isEmpty {
+          let naiveInput = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy).input
+          pathErrors[1] = errors(inputGradients, naiveInput)
+        }
       }
-      let hasF4 = WinogradVariant.f4x4.supports(g)
-      for (i, (pass, times, flops)) in [
+      let hasF4 = WinogradVariant.f4x4.supportsForward(g)
+      let passes = [
         ("forward", forward, g.forwardFLOPs), ("backward", backward, 2 * g.forwardFLOPs),
-      ].enumerated() {
+      ]
+      for (i, (pass, times, flops)) in passes.enumerated() where !times.isEmpty {
         rows.append(
           WinogradRow(
             layer: name, batch: batch, pass: pass, gemmMilliseconds: times[0],
@@ -94,14 +101,15 @@ func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?)
 }
 
 /// The forward and the backward of `g` by im2col and each Winograd variant, timed in turn: the
-/// medians (im2col first) and each path's last output and input gradient.
+/// medians (im2col first) and each path's last output and input gradient. A strided `g` (forward
+/// only on the Winograd path) gets no backward times.
 func timeWinogradPasses(
   _ g: ConvGeometry, input x: Tensor, weight w: Tensor, bias b: Tensor, outputGradient dy: Tensor,
   repetitions: Int
 ) -> (forward: [Double], backward: [Double], outputs: [Tensor], inputGradients: [Tensor]) {
   let workspace = Workspace()
   // F(2×2, r×r) first, then F(4×4, 3×3) where it applies.
-  let variants = [WinogradVariant.f2x2, .f2x2Kernel5, .f4x4].filter { $0.supports(g) }
+  let variants = [WinogradVariant.f2x2, .f2x2Kernel5, .f4x4].filter { $0.supportsForward(g) }
   // Index 0: im2col; then one per variant.
   var outputs = [Tensor](repeating: Tensor(zeros: [1]), count: 1 + variants.count)
   var inputGradients = outputs
@@ -118,6 +126,7 @@ func timeWinogradPasses(
   }
   let forward = interleavedMedians(
     repetitions: repetitions, [im2colForward] + winogradForwards)
+  guard Winograd.supports(g) else { return (forward, [], outputs, []) }
   let im2colBackward = {
     let gradients = conv2dBackward(g, input: x, weight: w, outputGradient: dy, workspace: workspace)
     inputGradients[0] = gradients.input!
@@ -150,7 +159,8 @@ func timeWinogradPasses(
 
 func printWinogradTable(_ rows: [WinogradRow], repetitions: Int) {
   print(
-    "\n3x3 and 5x5 stride-1 convolutions: im2col + SGEMM vs Winograd F(2x2,rxr) and F(4x4,3x3),"
+    "\n3x3 and 5x5 stride-1 convolutions (and conv1 through space to depth, forward only):"
+      + " im2col + SGEMM vs Winograd F(2x2,rxr) and F(4x4,3x3),"
       + " in turn,"
       + " median of \(repetitions) ms")
   func error(_ e: Float?) -> String { e.map { String(format: "%.1e", $0) } ?? "-" }

@@ -15,13 +15,24 @@ struct WinogradShape {
   let inChannels, outChannels, groups: Int
   let height, width, outHeight, outWidth: Int
   let padTop, padLeft: Int
+  /// For a strided forward convolution, the stride-1 view of its input that this shape describes
+  /// (the input transform reads it from the input in place); nil at stride 1.
+  let spaceToDepth: SpaceToDepth?
 
-  /// The forward convolution `g`.
+  /// The forward convolution `g` (through space to depth when strided).
   init(forward g: ConvGeometry, variant: WinogradVariant = .f2x2) {
     self.variant = variant
-    (inChannels, outChannels, groups) = (g.inChannels, g.outChannels, g.groups)
-    (height, width, outHeight, outWidth) = (g.height, g.width, g.outHeight, g.outWidth)
-    (padTop, padLeft) = (g.padTop, g.padLeft)
+    (outChannels, groups, outHeight, outWidth) = (g.outChannels, g.groups, g.outHeight, g.outWidth)
+    spaceToDepth = SpaceToDepth(g)
+    if let view = spaceToDepth {
+      // Output y reads view rows y..<y + taps: no padding left in the view.
+      inChannels = g.inChannels * view.blockArea
+      (height, width) = (g.outHeight + view.taps - 1, g.outWidth + view.taps - 1)
+      (padTop, padLeft) = (0, 0)
+    } else {
+      inChannels = g.inChannels
+      (height, width, padTop, padLeft) = (g.height, g.width, g.padTop, g.padLeft)
+    }
   }
 
   /// The input gradient of `g`: dX[y] = Σₐ dY[y − (r − 1 − padTop) + a] · w[r − 1 − a], so the
@@ -32,6 +43,7 @@ struct WinogradShape {
     (inChannels, outChannels, groups) = (g.outChannels, g.inChannels, g.groups)
     (height, width, outHeight, outWidth) = (g.outHeight, g.outWidth, g.height, g.width)
     (padTop, padLeft) = (g.kernel - 1 - g.padTop, g.kernel - 1 - g.padLeft)
+    spaceToDepth = nil
   }
 
   var inPerGroup: Int { inChannels / groups }
@@ -45,7 +57,10 @@ struct WinogradShape {
   /// tiles, which the same thread writes next; past the channel's last tile they would land on
   /// another thread's, so such a group goes through scratch (`copyShortGroup`).
   func eightTilesFit(ty: Int, tx: Int) -> Bool { ty * tilesWide + tx + 8 <= tilesPerImage }
-  var inputImage: Int { inChannels * height * width }
+  /// Floats of one input image (the original's, not the view's, for a strided convolution).
+  var inputImage: Int {
+    spaceToDepth.map { $0.channels * $0.height * $0.width } ?? inChannels * height * width
+  }
   var outputImage: Int { outChannels * outHeight * outWidth }
   /// Floats of the transformed filters: U[ξ][outChannels][inPerGroup].
   var filterCount: Int { positions * outChannels * inPerGroup }
@@ -73,6 +88,12 @@ public enum Winograd {
   public static func supports(_ g: ConvGeometry) -> Bool {
     WinogradVariant.allCases.contains { $0.supports(g) }
   }
+
+  /// Whether the Winograd path computes `g`'s forward pass: as `supports`, or a strided kernel
+  /// whose ⌈kernel / stride⌉ is 3 or 5, through space to depth (WinogradSpaceToDepth.swift).
+  public static func supportsForward(_ g: ConvGeometry) -> Bool {
+    WinogradVariant.allCases.contains { $0.supportsForward(g) }
+  }
 }
 
 /// `g`'s filters in the Winograd domain, made once (inference keeps them while the weights stay).
@@ -83,7 +104,7 @@ public struct WinogradFilters: Sendable {
 
   /// Transforms `weight` ([outChannels, inChannels / groups, r, r]) for the forward pass of `g`.
   public init(_ g: ConvGeometry, weight: Tensor, variant: WinogradVariant = .f2x2) {
-    precondition(variant.supports(g), "Winograd \(variant): \(g) is not its kernel at stride 1")
+    precondition(variant.supportsForward(g), "Winograd \(variant): \(g) is not its forward shape")
     precondition(
       weight.shape == g.weightShape,
       "Winograd \(g): weight \(weight.shape), expected \(g.weightShape)")
@@ -105,31 +126,52 @@ func winogradTransformFilters(
   _ s: WinogradShape, weight: UnsafePointer<Float>, transposed: Bool,
   into u: UnsafeMutablePointer<Float>
 ) {
+  precondition(!transposed || s.spaceToDepth == nil, "Winograd: a strided shape is forward only")
   let stride = s.outChannels * s.inPerGroup
+  let area = s.variant.kernel * s.variant.kernel
   Parallel.forEachChunk(s.outChannels, minimumChunk: 16) { rows in
-    for row in rows {
-      for column in 0..<s.inPerGroup {
-        // Forward: w[row][column]. Input gradient: the forward weight of output channel
-        // (group's first + column) and input channel (row's index inside its group).
-        let kernel =
-          transposed
-          ? ((row / s.outPerGroup) * s.inPerGroup + column) * s.outPerGroup + row % s.outPerGroup
-          : row * s.inPerGroup + column
-        let output = u + row * s.inPerGroup + column
-        let area = s.variant.kernel * s.variant.kernel
-        switch s.variant {
-        case .f2x2:
-          winogradFilterTransform(
-            weight + area * kernel, flipped: transposed, output: output, stride: stride)
-        case .f4x4:
-          winograd4x4FilterTransform(
-            weight + area * kernel, flipped: transposed, output: output, stride: stride)
-        case .f2x2Kernel5:
-          winograd5x5FilterTransform(
-            weight + area * kernel, flipped: transposed, output: output, stride: stride)
+    // A strided shape's view kernels are gathered here first (25 floats at most).
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: area) { gathered in
+      for row in rows {
+        for column in 0..<s.inPerGroup {
+          let source: UnsafePointer<Float>
+          if let view = s.spaceToDepth {
+            view.gatherKernel(
+              output: row, channel: column, inPerGroup: s.inPerGroup / view.blockArea,
+              weight: weight, into: gathered.baseAddress!)
+            source = UnsafePointer(gathered.baseAddress!)
+          } else {
+            // Forward: w[row][column]. Input gradient: the forward weight of output channel
+            // (group's first + column) and input channel (row's index inside its group).
+            let kernel =
+              transposed
+              ? ((row / s.outPerGroup) * s.inPerGroup + column) * s.outPerGroup + row
+                % s.outPerGroup
+              : row * s.inPerGroup + column
+            source = weight + area * kernel
+          }
+          transformFilter(
+            s.variant, source, flipped: transposed, output: u + row * s.inPerGroup + column,
+            stride: stride)
         }
       }
     }
+  }
+}
+
+/// One r×r kernel's filter transform by `variant`, into `output + ξ·stride`.
+@inline(__always)
+private func transformFilter(
+  _ variant: WinogradVariant, _ kernel: UnsafePointer<Float>, flipped: Bool,
+  output: UnsafeMutablePointer<Float>, stride: Int
+) {
+  switch variant {
+  case .f2x2:
+    winogradFilterTransform(kernel, flipped: flipped, output: output, stride: stride)
+  case .f4x4:
+    winograd4x4FilterTransform(kernel, flipped: flipped, output: output, stride: stride)
+  case .f2x2Kernel5:
+    winograd5x5FilterTransform(kernel, flipped: flipped, output: output, stride: stride)
   }
 }
 
@@ -145,7 +187,7 @@ public func winogradConv2dForward(
   activation: Activation = .identity, output: UnsafeMutablePointer<Float>, workspace: Workspace,
   variant: WinogradVariant = .f2x2
 ) {
-  precondition(variant.supports(g), "Winograd \(variant): \(g) is not its kernel at stride 1")
+  precondition(variant.supportsForward(g), "Winograd \(variant): \(g) is not its forward shape")
   let s = WinogradShape(forward: g, variant: variant)
   let u = workspace.floats(s.filterCount, slot: 3)
   winogradTransformFilters(s, weight: weight, transposed: false, into: u)

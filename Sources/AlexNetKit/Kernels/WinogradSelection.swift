@@ -12,7 +12,9 @@ public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
   /// multiplications, narrower products, larger rounding).
   case winograd4x4
 
-  /// The Winograd variant this algorithm runs for `g`, nil for im2col or where it does not apply.
+  /// The Winograd variant this algorithm runs for `g`'s forward pass (strided ones through space
+  /// to depth), nil for im2col or where it does not apply. The backward pass of a strided shape
+  /// stays with im2col.
   public func winogradVariant(for g: ConvGeometry) -> WinogradVariant? {
     let variant: WinogradVariant
     switch self {
@@ -20,10 +22,10 @@ public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
     case .winograd: variant = g.kernel == 5 ? .f2x2Kernel5 : .f2x2
     case .winograd4x4: variant = .f4x4
     }
-    return variant.supports(g) ? variant : nil
+    return variant.supportsForward(g) ? variant : nil
   }
 
-  /// Whether this algorithm computes `g` (im2col computes every convolution).
+  /// Whether this algorithm computes `g`'s forward pass (im2col computes every convolution).
   public func applies(to g: ConvGeometry) -> Bool {
     self == .im2colGEMM || winogradVariant(for: g) != nil
   }
@@ -46,6 +48,12 @@ public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
   /// deep: AlexNet's conv2-5 at batch 1, with filters kept, took 0.63-0.81x im2col's time on this
   /// Zen 3 (whole alexnet-tv forward 14.0 against 17.0 ms), where the 3-channel first layer of
   /// the CIFAR network took 2x.
+  /// A strided shape (forward only, through space to depth) counts its depth in view channels
+  /// (inChannels · stride²) and takes F(4×4) where its view kernel is 3×3: AlexNet's conv1 (48
+  /// view channels of 57x57) on an Ice Lake host, `benchmarks --only winograd --layers
+  /// conv1,tv-conv1 --batch 128`, twice: F(4×4) 1.34-1.48x im2col at batch 128, F(2×2)
+  /// 1.03-1.21x; at batch 1 inside whole passes, filters kept, conv1 1.86-2.63 ms against
+  /// im2col's 1.99-3.08.
   case rule
   /// cuDNN's benchmark mode: on the first call of a shape, every applicable algorithm is timed a
   /// few times on the call's own data and the fastest kept for the rest of the process.
@@ -95,14 +103,20 @@ public enum ConvolutionAlgorithms {
   public static func selected(
     _ g: ConvGeometry, pass: ConvolutionPass, policy: ConvolutionAlgorithmPolicy
   ) -> ConvolutionAlgorithm? {
-    guard Winograd.supports(g) else { return .im2colGEMM }
+    guard pass == .backward ? Winograd.supports(g) : Winograd.supportsForward(g) else {
+      return .im2colGEMM
+    }
     switch policy {
     case .fixed(let algorithm): return algorithm.applies(to: g) ? algorithm : .im2colGEMM
     case .rule:
-      let deep = g.inChannels / g.groups >= ConvolutionAlgorithmPolicy.ruleMinimumInferenceChannels
+      // Through space to depth a strided shape's products are stride² times as deep.
+      let depth = g.inChannels / g.groups * g.stride * g.stride
+      let deep = depth >= ConvolutionAlgorithmPolicy.ruleMinimumInferenceChannels
       let winograd =
         g.batch >= ConvolutionAlgorithmPolicy.ruleMinimumBatch || (pass == .inference && deep)
-      return winograd ? .winograd : .im2colGEMM
+      guard winograd else { return .im2colGEMM }
+      let strided = g.stride > 1 && ConvolutionAlgorithm.winograd4x4.applies(to: g)
+      return strided ? .winograd4x4 : .winograd
     case .measure:
       let key = key(g, pass)
       return chosen.withLock { $0[key] }
@@ -174,7 +188,7 @@ public func conv2dBackward(
     _ algorithm: ConvolutionAlgorithm, weightGradient: UnsafeMutablePointer<Float>,
     biasGradient: UnsafeMutablePointer<Float>?, accumulate: Bool
   ) {
-    guard let variant = algorithm.winogradVariant(for: g), let inputGradient else {
+    guard g.stride == 1, let variant = algorithm.winogradVariant(for: g), let inputGradient else {
       return conv2dBackward(
         g, input: input, weight: weight, activatedOutput: activatedOutput,
         outputGradient: outputGradient, inputGradient: inputGradient,
@@ -245,7 +259,8 @@ extension Conv2D {
     policy: ConvolutionAlgorithmPolicy = .environment
   ) -> Variable? {
     // Filters are transformed (and kept) only where Winograd may run: not for shapes the policy
-    // already gives to im2col, such as a 3-channel first layer at batch 1 under the default rule.
+    // already gives to im2col, such as a 3-channel stride-1 first layer at batch 1 under the
+    // default rule.
     guard !GradientMode.isEnabled, let g = try? geometry(input.shape),
       ConvolutionAlgorithms.selected(g, pass: .inference, policy: policy) != .im2colGEMM
     else { return nil }

@@ -9,6 +9,7 @@ func winogradTransformInput(
   _ s: WinogradShape, images: Int, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
   into v: UnsafeMutablePointer<Float>
 ) {
+  precondition(mask == nil || s.spaceToDepth == nil, "Winograd: a strided shape takes no mask")
   let tiles = images * s.tilesPerImage
   let plane = s.height * s.width
   let rowLength = s.paddedRowLength
@@ -29,9 +30,15 @@ func winogradTransformInput(
         let offset = unit * plane
         let channel = v + c * tiles + b * s.tilesPerImage
         for r in 0..<paddedRows {
-          fillPaddedRow(
-            s, row: r - s.padTop, plane: input + offset, mask: mask.map { $0 + offset },
-            into: rows + r * rowLength, length: rowLength)
+          if let view = s.spaceToDepth {
+            view.gatherRow(
+              r - s.padTop, channel: c, image: input + b * s.inputImage,
+              into: rows + r * rowLength, length: rowLength)
+          } else {
+            fillPaddedRow(
+              s, row: r - s.padTop, plane: input + offset, mask: mask.map { $0 + offset },
+              into: rows + r * rowLength, length: rowLength)
+          }
         }
         for ty in 0..<s.tilesHigh {
           winogradInputTileRow(

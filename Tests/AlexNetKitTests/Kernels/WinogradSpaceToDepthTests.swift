@@ -1,0 +1,151 @@
+import TestSupport
+import Testing
+
+@testable import AlexNetKit
+
+/// Strided convolutions on the Winograd path through space to depth (WinogradSpaceToDepth.swift):
+/// forward only, against the naive reference.
+@Suite struct WinogradSpaceToDepthTests {
+  /// Random strided cases each variant computes: strides 2 to 4, kernels whose ⌈k / s⌉ is the
+  /// variant's (so the view kernel is zero-padded for most), odd and even planes, every padding
+  /// kind, groups 1 to 3, batches 1 to 3.
+  static func cases(count: Int, seed: UInt64) -> [(WinogradVariant, ConvGeometry)] {
+    WinogradVariant.allCases.flatMap { variant in
+      var rng = SeededGenerator(seed: seed + WinogradTests.offset(variant))
+      var cases: [(WinogradVariant, ConvGeometry)] = []
+      while cases.count < count {
+        let stride = rng.int(in: 2...4)
+        let kernel = rng.int(in: ((variant.kernel - 1) * stride + 1)...(variant.kernel * stride))
+        let groups = rng.int(in: 1...3)
+        let padding: Padding = [.valid, .same, .explicit(rng.int(in: 0...kernel / 2))][
+          rng.nextInt(below: 3)]
+        if let g = try? ConvGeometry(
+          batch: rng.int(in: 1...3), inChannels: groups * rng.int(in: 1...3),
+          height: rng.int(in: kernel...kernel + 20), width: rng.int(in: kernel...kernel + 40),
+          outChannels: groups * rng.int(in: 1...3), kernel: kernel, stride: stride,
+          padding: padding, groups: groups)
+        {
+          cases.append((variant, g))
+        }
+      }
+      return cases
+    }
+  }
+
+  @Test(arguments: cases(count: 16, seed: 301))
+  func forwardMatchesReference(_ variant: WinogradVariant, _ g: ConvGeometry) {
+    #expect(variant.supportsForward(g) && !variant.supports(g))
+    var rng = SeededGenerator(seed: 302 + WinogradTests.offset(variant))
+    let x = rng.tensor(g.inputShape)
+    let w = rng.tensor(g.weightShape)
+    let b = rng.tensor([g.outChannels])
+    let naive = conv2dForwardNaive(g, input: x, weight: w, bias: b)
+    let fast = winogradConv2dForward(g, input: x, weight: w, bias: b, variant: variant)
+    #expect(maxRelativeError(fast, naive) <= 1e-4)
+    let relu = winogradConv2dForward(
+      g, input: x, weight: w, bias: nil, activation: .relu, variant: variant)
+    let reference = reluForwardNaive(input: conv2dForwardNaive(g, input: x, weight: w, bias: nil))
+    #expect(maxRelativeError(relu, reference) <= 1e-4)
+  }
+
+  /// AlexNet's first layers (the 2012 net's 227x227 unpadded, torchvision's 224x224 padded by
+  /// 2) by both 3×3 variants, against one naive forward each; the filters transformed once also
+  /// serve a batch of two.
+  @Test(arguments: [(227, 0, 96), (224, 2, 64)])
+  func alexNetFirstLayersMatchReference(size: Int, padding: Int, outChannels: Int) throws {
+    let g = try ConvGeometry(
+      batch: 1, inChannels: 3, height: size, width: size, outChannels: outChannels, kernel: 11,
+      stride: 4, padding: .explicit(padding))
+    var rng = SeededGenerator(seed: 303)
+    let x = rng.tensor(g.withBatch(2).inputShape)
+    let w = rng.tensor(g.weightShape)
+    let b = rng.tensor([outChannels])
+    let first = Tensor(
+      shape: g.inputShape, scalars: Array(x.scalars.prefix(g.inputShape.reduce(1, *))))
+    let naive = conv2dForwardNaive(g, input: first, weight: w, bias: b)
+    for variant in [WinogradVariant.f2x2, .f4x4] {
+      let fast = winogradConv2dForward(g, input: first, weight: w, bias: b, variant: variant)
+      #expect(maxRelativeError(fast, naive) <= 1e-4, "\(variant)")
+      let filters = WinogradFilters(g, weight: w, variant: variant)
+      let two = winogradConv2dForward(g.withBatch(2), input: x, filters: filters, bias: b)
+      let firstOfTwo = Tensor(
+        shape: g.outputShape, scalars: Array(two.scalars.prefix(g.outputShape.reduce(1, *))))
+      #expect(maxRelativeError(firstOfTwo, naive) <= 1e-4, "\(variant), batch of two")
+    }
+  }
+
+  /// Only the forward pass: strided shapes are not `supports`, whose backward stays with im2col
+  /// under every policy; a view kernel of another size than the variant's is not supported.
+  @Test func forwardOnly() throws {
+    func g(_ kernel: Int, stride: Int, batch: Int = 1, inChannels: Int = 1) throws
+      -> ConvGeometry
+    {
+      try ConvGeometry(
+        batch: batch, inChannels: inChannels, height: 23, width: 23, outChannels: 1,
+        kernel: kernel, stride: stride, padding: .same)
+    }
+    let conv1 = try g(11, stride: 4)
+    #expect(Winograd.supportsForward(conv1) && !Winograd.supports(conv1))
+    #expect(WinogradVariant.f4x4.supportsForward(conv1))
+    #expect(!WinogradVariant.f2x2Kernel5.supportsForward(conv1))
+    #expect(WinogradVariant.f2x2Kernel5.supportsForward(try g(9, stride: 2)))
+    for other in [try g(3, stride: 2), try g(7, stride: 4), try g(13, stride: 4)] {
+      #expect(!Winograd.supportsForward(other))
+    }
+    let policies: [ConvolutionAlgorithmPolicy] = [
+      .rule, .measure, .fixed(.winograd), .fixed(.winograd4x4),
+    ]
+    for policy in policies {
+      #expect(ConvolutionAlgorithms.selected(conv1, pass: .backward, policy: policy) == .im2colGEMM)
+    }
+  }
+
+  /// The rule: a strided shape counts its products' depth in view channels (inChannels · s²), so
+  /// a 3-channel first layer at stride 4 is deep enough for Winograd in inference; training's
+  /// forward takes it from `ruleMinimumBatch` images; both by F(4×4) (shallow products: measured
+  /// faster than F(2×2)) where the view kernel is 3×3; the backward stays with im2col.
+  @Test func ruleForStridedShapes() throws {
+    let minimum = ConvolutionAlgorithmPolicy.ruleMinimumBatch
+    for batch in [1, minimum] {
+      let conv1 = try ConvGeometry(
+        batch: batch, inChannels: 3, height: 31, width: 31, outChannels: 4, kernel: 11,
+        stride: 4)
+      let shallow = try ConvGeometry(
+        batch: batch, inChannels: 1, height: 31, width: 31, outChannels: 4, kernel: 5,
+        stride: 2)
+      let kernel5 = try ConvGeometry(
+        batch: batch, inChannels: 4, height: 31, width: 31, outChannels: 4, kernel: 9, stride: 2)
+      func rule(_ g: ConvGeometry, _ pass: ConvolutionPass) -> ConvolutionAlgorithm? {
+        ConvolutionAlgorithms.selected(g, pass: pass, policy: .rule)
+      }
+      #expect(rule(conv1, .inference) == .winograd4x4)
+      #expect(rule(shallow, .inference) == (batch >= minimum ? .winograd4x4 : .im2colGEMM))
+      #expect(rule(kernel5, .inference) == .winograd)
+      #expect(rule(conv1, .forward) == (batch >= minimum ? .winograd4x4 : .im2colGEMM))
+      #expect(rule(kernel5, .forward) == (batch >= minimum ? .winograd : .im2colGEMM))
+      #expect(rule(conv1, .backward) == .im2colGEMM)
+    }
+  }
+
+  /// Through the dispatch of a strided layer that needs its input gradient (not a first layer):
+  /// the forward by each policy's algorithm, the backward by im2col, all against the reference.
+  @Test(arguments: [
+    ConvolutionAlgorithmPolicy.rule, .measure, .fixed(.winograd), .fixed(.winograd4x4),
+  ])
+  func dispatchMatchesReference(_ policy: ConvolutionAlgorithmPolicy) throws {
+    let g = try ConvGeometry(
+      batch: 8, inChannels: 4, height: 21, width: 18, outChannels: 6, kernel: 6, stride: 2,
+      padding: .explicit(1), groups: 2)
+    var rng = SeededGenerator(seed: 304)
+    let (x, w, b) = (rng.tensor(g.inputShape), rng.tensor(g.weightShape), rng.tensor([6]))
+    let dy = rng.tensor(g.outputShape)
+    let y = conv2dForward(g, input: x, weight: w, bias: b, policy: policy)
+    #expect(maxRelativeError(y, conv2dForwardNaive(g, input: x, weight: w, bias: b)) <= 1e-4)
+    let gradients = conv2dBackward(
+      g, input: x, weight: w, outputGradient: dy, policy: policy)
+    let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy)
+    #expect(maxRelativeError(gradients.input!, naive.input) <= 1e-4)
+    #expect(maxRelativeError(gradients.weight, naive.weight) <= 1e-4)
+    #expect(maxRelativeError(gradients.bias, naive.bias) <= 1e-4)
+  }
+}
