@@ -162,7 +162,8 @@ private func layerRows(
     }
     var algorithm: String?
     if let convolution = layer as? Conv2D {
-      let selected = convolution.selectedAlgorithms(inputShape: input.shape)
+      let selected = convolution.selectedAlgorithms(
+        inputShape: input.shape, inputNeedsGradient: inputNeedsGradient)
       // Under `.measure` a pass not yet run has no choice: "?".
       algorithm = [selected.inference, selected.forward, selected.backward]
         .map { $0?.rawValue ?? "?" }.joined(separator: "/")

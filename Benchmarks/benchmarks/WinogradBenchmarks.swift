@@ -59,7 +59,7 @@ func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?)
       padding: .explicit(2))
     for (name, g) in alexNetConvolutions(batch: batch)
       + [("tv-conv1", tvConv1), ("tv-conv2", tvConv2)] + resNetSmallConvolutions(batch: batch)
-    where Winograd.supportsForward(g) && (only?.contains(name) ?? true) {
+    where Winograd.supportsForwardAndWeightGradient(g) && (only?.contains(name) ?? true) {
       let x = Tensor.randomUniform(g.inputShape, lower: -1, upper: 1, using: &rng)
       let w = Tensor.randomNormal(g.weightShape, standardDeviation: 0.01, using: &rng)
       let b = Tensor.randomUniform([g.outChannels], using: &rng)
@@ -72,16 +72,20 @@ func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?)
           (0..<3).map { $0 < paths.count ? relativeError(paths[$0], reference) : nil }
         }
         pathErrors[0] = errors(outputs, conv2dForwardNaive(g, input: x, weight: w, bias: b))
-        if !backward.isEmpty {
+        if Winograd.supports(g) {
           let naiveInput = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy).input
           pathErrors[1] = errors(inputGradients, naiveInput)
         }
       }
-      let hasF4 = WinogradVariant.f4x4.supportsForward(g)
+      let hasF4 = WinogradVariant.f4x4.supportsForwardAndWeightGradient(g)
+      // A strided shape's second row is its weight gradient alone (its input gradient is im2col's).
       let passes = [
-        ("forward", forward, g.forwardFLOPs), ("backward", backward, 2 * g.forwardFLOPs),
+        ("forward", forward, g.forwardFLOPs),
+        Winograd.supports(g)
+          ? ("backward", backward, 2 * g.forwardFLOPs)
+          : ("weight gradient", backward, g.forwardFLOPs),
       ]
-      for (i, (pass, times, flops)) in passes.enumerated() where !times.isEmpty {
+      for (i, (pass, times, flops)) in passes.enumerated() {
         rows.append(
           WinogradRow(
             layer: name, batch: batch, pass: pass, gemmMilliseconds: times[0],
@@ -109,7 +113,9 @@ func timeWinogradPasses(
 ) -> (forward: [Double], backward: [Double], outputs: [Tensor], inputGradients: [Tensor]) {
   let workspace = Workspace()
   // F(2×2, r×r) first, then F(4×4, 3×3) where it applies.
-  let variants = [WinogradVariant.f2x2, .f2x2Kernel5, .f4x4].filter { $0.supportsForward(g) }
+  let variants = [WinogradVariant.f2x2, .f2x2Kernel5, .f4x4].filter {
+    $0.supportsForwardAndWeightGradient(g)
+  }
   // Index 0: im2col; then one per variant.
   var outputs = [Tensor](repeating: Tensor(zeros: [1]), count: 1 + variants.count)
   var inputGradients = outputs
@@ -126,7 +132,15 @@ func timeWinogradPasses(
   }
   let forward = interleavedMedians(
     repetitions: repetitions, [im2colForward] + winogradForwards)
-  guard Winograd.supports(g) else { return (forward, [], outputs, []) }
+  guard Winograd.supports(g) else {
+    let weightGradients = interleavedMedians(
+      repetitions: repetitions,
+      [{ weightGradientByIm2col(g, input: x, weight: w, outputGradient: dy, workspace) }]
+        + variants.map { variant in
+          { weightGradientByWinograd(g, input: x, outputGradient: dy, workspace, variant) }
+        })
+    return (forward, weightGradients, outputs, [])
+  }
   let im2colBackward = {
     let gradients = conv2dBackward(g, input: x, weight: w, outputGradient: dy, workspace: workspace)
     inputGradients[0] = gradients.input!
@@ -141,25 +155,39 @@ func timeWinogradPasses(
       sink += gradients.weight[flat: 0] + inputGradients[i + 1][flat: 0]
     }
   }
-  let weightGradient = {
-    let gradients = conv2dBackward(
-      g, input: x, weight: w, outputGradient: dy, needsInputGradient: false, workspace: workspace)
-    sink += gradients.weight[flat: 0]
-  }
-  let winogradWeightGradient = {
-    let gradients = winogradConv2dWeightGradient(
-      g, input: x, outputGradient: dy, workspace: workspace, variant: variants[0])
-    sink += gradients.weight[flat: 0]
-  }
   let backward = interleavedMedians(
     repetitions: repetitions,
-    [im2colBackward] + winogradBackwards + [weightGradient, winogradWeightGradient])
+    [im2colBackward] + winogradBackwards + [
+      { weightGradientByIm2col(g, input: x, weight: w, outputGradient: dy, workspace) },
+      { weightGradientByWinograd(g, input: x, outputGradient: dy, workspace, variants[0]) },
+    ])
   return (forward, backward, outputs, inputGradients)
+}
+
+/// The weight and bias gradients of `g` alone by im2col.
+func weightGradientByIm2col(
+  _ g: ConvGeometry, input x: Tensor, weight w: Tensor, outputGradient dy: Tensor,
+  _ workspace: Workspace
+) {
+  let gradients = conv2dBackward(
+    g, input: x, weight: w, outputGradient: dy, needsInputGradient: false, workspace: workspace)
+  sink += gradients.weight[flat: 0]
+}
+
+/// The weight and bias gradients of `g` alone by Winograd `variant`.
+func weightGradientByWinograd(
+  _ g: ConvGeometry, input x: Tensor, outputGradient dy: Tensor, _ workspace: Workspace,
+  _ variant: WinogradVariant
+) {
+  let gradients = winogradConv2dWeightGradient(
+    g, input: x, outputGradient: dy, workspace: workspace, variant: variant)
+  sink += gradients.weight[flat: 0]
 }
 
 func printWinogradTable(_ rows: [WinogradRow], repetitions: Int) {
   print(
-    "\n3x3 and 5x5 stride-1 convolutions (and conv1 through space to depth, forward only):"
+    "\n3x3 and 5x5 stride-1 convolutions (and conv1 through space to depth: forward and weight"
+      + " gradient):"
       + " im2col + SGEMM vs Winograd F(2x2,rxr) and F(4x4,3x3),"
       + " in turn,"
       + " median of \(repetitions) ms")

@@ -89,10 +89,10 @@ public enum Winograd {
     WinogradVariant.allCases.contains { $0.supports(g) }
   }
 
-  /// Whether the Winograd path computes `g`'s forward pass: as `supports`, or a strided kernel
+  /// Whether the Winograd path computes `g`'s forward pass and weight gradient: as `supports`, or a strided kernel
   /// whose ⌈kernel / stride⌉ is 3 or 5, through space to depth (WinogradSpaceToDepth.swift).
-  public static func supportsForward(_ g: ConvGeometry) -> Bool {
-    WinogradVariant.allCases.contains { $0.supportsForward(g) }
+  public static func supportsForwardAndWeightGradient(_ g: ConvGeometry) -> Bool {
+    WinogradVariant.allCases.contains { $0.supportsForwardAndWeightGradient(g) }
   }
 }
 
@@ -104,7 +104,9 @@ public struct WinogradFilters: Sendable {
 
   /// Transforms `weight` ([outChannels, inChannels / groups, r, r]) for the forward pass of `g`.
   public init(_ g: ConvGeometry, weight: Tensor, variant: WinogradVariant = .f2x2) {
-    precondition(variant.supportsForward(g), "Winograd \(variant): \(g) is not its forward shape")
+    precondition(
+      variant.supportsForwardAndWeightGradient(g),
+      "Winograd \(variant): \(g) is not its forward shape")
     precondition(
       weight.shape == g.weightShape,
       "Winograd \(g): weight \(weight.shape), expected \(g.weightShape)")
@@ -126,7 +128,8 @@ func winogradTransformFilters(
   _ s: WinogradShape, weight: UnsafePointer<Float>, transposed: Bool,
   into u: UnsafeMutablePointer<Float>
 ) {
-  precondition(!transposed || s.spaceToDepth == nil, "Winograd: a strided shape is forward only")
+  precondition(
+    !transposed || s.spaceToDepth == nil, "Winograd: a strided shape has no input gradient here")
   let stride = s.outChannels * s.inPerGroup
   let area = s.variant.kernel * s.variant.kernel
   Parallel.forEachChunk(s.outChannels, minimumChunk: 16) { rows in
@@ -187,7 +190,9 @@ public func winogradConv2dForward(
   activation: Activation = .identity, output: UnsafeMutablePointer<Float>, workspace: Workspace,
   variant: WinogradVariant = .f2x2
 ) {
-  precondition(variant.supportsForward(g), "Winograd \(variant): \(g) is not its forward shape")
+  precondition(
+    variant.supportsForwardAndWeightGradient(g),
+    "Winograd \(variant): \(g) is not its forward shape")
   let s = WinogradShape(forward: g, variant: variant)
   let u = workspace.floats(s.filterCount, slot: 3)
   winogradTransformFilters(s, weight: weight, transposed: false, into: u)

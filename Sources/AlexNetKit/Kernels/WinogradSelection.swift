@@ -5,27 +5,31 @@ import Synchronization
 public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
   /// im2col + one SGEMM per group (any kernel, stride, padding).
   case im2colGEMM
-  /// Winograd F(2×2, 3×3) or F(2×2, 5×5) (3×3 or 5×5 kernels at stride 1); in the backward pass,
-  /// the input gradient only (the weight gradient stays with im2col).
+  /// Winograd F(2×2, 3×3) or F(2×2, 5×5) (3×3 or 5×5 kernels at stride 1, or strided kernels
+  /// whose ⌈kernel / stride⌉ is 3 or 5 through space to depth: forward and weight gradient only).
   case winograd
-  /// Winograd F(4×4, 3×3) (3×3 kernels at stride 1): as `winograd`, with 6×6 tiles (fewer
-  /// multiplications, narrower products, larger rounding).
+  /// Winograd F(4×4, 3×3) (3×3 kernels at stride 1, or strided ones whose ⌈kernel / stride⌉ is
+  /// 3): as `winograd`, with 6×6 tiles (fewer multiplications, narrower products, larger
+  /// rounding).
   case winograd4x4
 
-  /// The Winograd variant this algorithm runs for `g`'s forward pass (strided ones through space
-  /// to depth), nil for im2col or where it does not apply. The backward pass of a strided shape
-  /// stays with im2col.
+  /// The Winograd variant this algorithm runs for `g`'s forward pass and weight gradient (strided
+  /// shapes through space to depth), nil for im2col or where it does not apply. The input
+  /// gradient of a strided shape stays with im2col.
   public func winogradVariant(for g: ConvGeometry) -> WinogradVariant? {
     let variant: WinogradVariant
     switch self {
     case .im2colGEMM: return nil
-    case .winograd: variant = g.kernel == 5 ? .f2x2Kernel5 : .f2x2
+    case .winograd:
+      let taps = SpaceToDepth(g)?.taps ?? g.kernel
+      variant = taps == 5 ? .f2x2Kernel5 : .f2x2
     case .winograd4x4: variant = .f4x4
     }
-    return variant.supportsForward(g) ? variant : nil
+    return variant.supportsForwardAndWeightGradient(g) ? variant : nil
   }
 
-  /// Whether this algorithm computes `g`'s forward pass (im2col computes every convolution).
+  /// Whether this algorithm computes `g`'s forward pass and weight gradient (im2col computes
+  /// every convolution and every pass).
   public func applies(to g: ConvGeometry) -> Bool {
     self == .im2colGEMM || winogradVariant(for: g) != nil
   }
@@ -81,6 +85,9 @@ public enum ConvolutionPass: String, Sendable, Codable {
   case backward
   /// A forward pass without a graph: Winograd's filters are transformed once and kept.
   case inference
+  /// A backward pass that needs no input gradient (a first layer): the weight and bias gradients
+  /// alone, which the Winograd path also computes for strided shapes.
+  case weightGradient
 }
 
 /// The algorithms chosen so far, by shape (geometry with its batch, pass and thread count: each
@@ -103,17 +110,25 @@ public enum ConvolutionAlgorithms {
   public static func selected(
     _ g: ConvGeometry, pass: ConvolutionPass, policy: ConvolutionAlgorithmPolicy
   ) -> ConvolutionAlgorithm? {
-    guard pass == .backward ? Winograd.supports(g) : Winograd.supportsForward(g) else {
-      return .im2colGEMM
-    }
+    let applies = pass == .backward ? Winograd.supports : Winograd.supportsForwardAndWeightGradient
+    guard applies(g) else { return .im2colGEMM }
     switch policy {
     case .fixed(let algorithm): return algorithm.applies(to: g) ? algorithm : .im2colGEMM
     case .rule:
       // Through space to depth a strided shape's products are stride² times as deep.
       let depth = g.inChannels / g.groups * g.stride * g.stride
       let deep = depth >= ConvolutionAlgorithmPolicy.ruleMinimumInferenceChannels
-      let winograd =
-        g.batch >= ConvolutionAlgorithmPolicy.ruleMinimumBatch || (pass == .inference && deep)
+      let batch = g.batch >= ConvolutionAlgorithmPolicy.ruleMinimumBatch
+      let winograd: Bool
+      switch pass {
+      case .inference: winograd = batch || deep
+      case .forward, .backward: winograd = batch
+      // A first layer's weight gradient alone: by Winograd through space to depth, AlexNet's
+      // conv1 at batch 128 ran at 0.77-1.31x im2col's speed (`benchmarks --only winograd
+      // --layers conv1,tv-conv1 --batch 128`, Ice Lake, twice), so the rule leaves it to
+      // `.measure`.
+      case .weightGradient: winograd = false
+      }
       guard winograd else { return .im2colGEMM }
       let strided = g.stride > 1 && ConvolutionAlgorithm.winograd4x4.applies(to: g)
       return strided ? .winograd4x4 : .winograd
@@ -172,11 +187,11 @@ public func conv2dForward(
   run(algorithm)
 }
 
-/// Backward by the algorithm `policy` picks for `g` (same contract as `conv2dBackward`): Winograd
-/// computes the weight, bias and input gradients when chosen (im2col the weight gradients of a
-/// first layer, which needs no input gradient). While
-/// measuring, the candidates write their weight and bias gradients to scratch (the real ones may
-/// be accumulating), then the chosen one runs once more for real.
+/// Backward by the algorithm `policy` picks for `g`'s pass (same contract as `conv2dBackward`):
+/// `.backward` where the input gradient is wanted, `.weightGradient` for a first layer. Winograd
+/// computes every gradient asked for when chosen (a strided shape only without input gradient).
+/// While measuring, the candidates write their weight and bias gradients to scratch (the real
+/// ones may be accumulating), then the chosen one runs once more for real.
 public func conv2dBackward(
   _ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
   activatedOutput: UnsafePointer<Float>? = nil,
@@ -188,7 +203,9 @@ public func conv2dBackward(
     _ algorithm: ConvolutionAlgorithm, weightGradient: UnsafeMutablePointer<Float>,
     biasGradient: UnsafeMutablePointer<Float>?, accumulate: Bool
   ) {
-    guard g.stride == 1, let variant = algorithm.winogradVariant(for: g), let inputGradient else {
+    // The input gradient of a strided shape is im2col's (col2im) alone.
+    guard let variant = algorithm.winogradVariant(for: g), inputGradient == nil || g.stride == 1
+    else {
       return conv2dBackward(
         g, input: input, weight: weight, activatedOutput: activatedOutput,
         outputGradient: outputGradient, inputGradient: inputGradient,
@@ -199,22 +216,22 @@ public func conv2dBackward(
       g, input: input, activatedOutput: activatedOutput, outputGradient: outputGradient,
       weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate,
       workspace: workspace, variant: variant)
-    winogradConv2dInputGradient(
-      g, weight: weight, activatedOutput: activatedOutput,
-      outputGradient: outputGradient, inputGradient: inputGradient,
-      workspace: workspace, variant: variant)
-  }
-  var algorithm = ConvolutionAlgorithm.im2colGEMM
-  if inputGradient != nil {
-    algorithm = ConvolutionAlgorithms.choose(g, pass: .backward, policy: policy) { candidate in
-      // Only while measuring, once per shape: the training step itself allocates nothing here.
-      let scratch = UnsafeMutablePointer<Float>.allocate(
-        capacity: g.outChannels * (g.columnRows + 1))
-      defer { scratch.deallocate() }
-      run(
-        candidate, weightGradient: scratch, biasGradient: scratch + g.outChannels * g.columnRows,
-        accumulate: false)
+    if let inputGradient {
+      winogradConv2dInputGradient(
+        g, weight: weight, activatedOutput: activatedOutput,
+        outputGradient: outputGradient, inputGradient: inputGradient,
+        workspace: workspace, variant: variant)
     }
+  }
+  let pass: ConvolutionPass = inputGradient == nil ? .weightGradient : .backward
+  let algorithm = ConvolutionAlgorithms.choose(g, pass: pass, policy: policy) { candidate in
+    // Only while measuring, once per shape: the training step itself allocates nothing here.
+    let scratch = UnsafeMutablePointer<Float>.allocate(
+      capacity: g.outChannels * (g.columnRows + 1))
+    defer { scratch.deallocate() }
+    run(
+      candidate, weightGradient: scratch, biasGradient: scratch + g.outChannels * g.columnRows,
+      accumulate: false)
   }
   run(algorithm, weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate)
 }
@@ -297,18 +314,21 @@ extension Conv2D {
 
 extension Conv2D {
   /// The algorithms this layer runs with on input of shape `inputShape` under `policy` and the
-  /// current compute context (nil under `.measure` before the shape's first call).
+  /// current compute context (nil under `.measure` before the shape's first call); the backward
+  /// one is `.weightGradient`'s when the layer's input needs no gradient (a first layer).
   public func selectedAlgorithms(
-    inputShape: [Int], policy: ConvolutionAlgorithmPolicy = .environment
+    inputShape: [Int], inputNeedsGradient: Bool = true,
+    policy: ConvolutionAlgorithmPolicy = .environment
   ) -> (
     inference: ConvolutionAlgorithm?, forward: ConvolutionAlgorithm?,
     backward: ConvolutionAlgorithm?
   ) {
     guard let g = try? geometry(inputShape) else { return (nil, nil, nil) }
+    let backward: ConvolutionPass = inputNeedsGradient ? .backward : .weightGradient
     return (
       ConvolutionAlgorithms.selected(g, pass: .inference, policy: policy),
       ConvolutionAlgorithms.selected(g, pass: .forward, policy: policy),
-      ConvolutionAlgorithms.selected(g, pass: .backward, policy: policy)
+      ConvolutionAlgorithms.selected(g, pass: backward, policy: policy)
     )
   }
 }

@@ -1,11 +1,12 @@
-// Strided convolutions on the Winograd path, forward only: a stride-s convolution with a k×k
-// kernel is a stride-1 convolution with a ⌈k/s⌉×⌈k/s⌉ kernel over the input cut into s×s blocks
-// (space to depth, s² channels per input channel), its kernel cut the same way and padded with
-// zeros. AlexNet's conv1 (11×11, stride 4) becomes a 3×3 convolution over 48 channels of 57×57,
-// which F(2×2, 3×3) or F(4×4, 3×3) compute with 1.8 or 3.2 times fewer multiplications than
-// im2col, though the zero padding of the kernel (12×12 for 11×11) adds 19%. The view is never
-// stored: the input transform reads each view row from the input in place, and the filter
-// transform reads each view kernel from the weights.
+// Strided convolutions on the Winograd path, forward and weight gradient (not the input
+// gradient): a stride-s convolution with a k×k kernel is a stride-1 convolution with a
+// ⌈k/s⌉×⌈k/s⌉ kernel over the input cut into s×s blocks (space to depth, s² channels per input
+// channel), its kernel cut the same way and padded with zeros. AlexNet's conv1 (11×11, stride 4)
+// becomes a 3×3 convolution over 48 channels of 57×57, which F(2×2, 3×3) or F(4×4, 3×3) compute
+// with 1.8 or 3.2 times fewer multiplications than im2col, though the zero padding of the kernel
+// (12×12 for 11×11) adds 19%. The view is never stored: the input transform reads each view row
+// from the input in place, the filter transform reads each view kernel from the weights, and the
+// weight gradient writes each view kernel's cells inside the kernel back to them.
 
 /// A stride-s convolution's input seen as s² times as many channels at stride 1: view channel
 /// c·s² + dy·s + dx, cell (y, x) is input channel c, cell (s·y + dy − padTop, s·x + dx − padLeft),
@@ -69,11 +70,31 @@ struct SpaceToDepth: Equatable {
   }
 }
 
+extension SpaceToDepth {
+  /// Where view kernel `index` (output channel · inPerGroup + view channel, `inPerGroup` in
+  /// view channels) lies in a tensor of the original layout at `weights`: its cell (0, 0), and
+  /// the steps between its rows and its columns (the view's cells are s apart).
+  func kernelCells(_ index: Int, inPerGroup: Int, of weights: UnsafeMutablePointer<Float>)
+    -> (UnsafeMutablePointer<Float>, rowStride: Int, cellStride: Int)
+  {
+    let (output, channel) = (index / inPerGroup, index % inPerGroup)
+    let (c, dy, dx) = (channel / blockArea, channel / stride % stride, channel % stride)
+    let first = ((output * (inPerGroup / blockArea) + c) * kernel + dy) * kernel + dx
+    return (weights + first, stride * kernel, stride)
+  }
+
+  /// How many of view channel `channel`'s kernel rows and columns lie inside the kernel.
+  func tapsInside(_ channel: Int) -> (rows: Int, columns: Int) {
+    let (dy, dx) = (channel / stride % stride, channel % stride)
+    return ((kernel - dy + stride - 1) / stride, (kernel - dx + stride - 1) / stride)
+  }
+}
+
 extension WinogradVariant {
-  /// Whether this variant computes `g`'s forward pass: at stride 1 as `supports`, or at a larger
-  /// stride through space to depth when ⌈kernel / stride⌉ is the variant's kernel (AlexNet's
-  /// 11×11 stride-4 conv1 on the 3×3 variants).
-  public func supportsForward(_ g: ConvGeometry) -> Bool {
+  /// Whether this variant computes `g`'s forward pass and weight gradient: at stride 1 as
+  /// `supports`, or at a larger stride through space to depth when ⌈kernel / stride⌉ is the
+  /// variant's kernel (AlexNet's 11×11 stride-4 conv1 on the 3×3 variants).
+  public func supportsForwardAndWeightGradient(_ g: ConvGeometry) -> Bool {
     supports(g) || SpaceToDepth(g)?.taps == kernel
   }
 }

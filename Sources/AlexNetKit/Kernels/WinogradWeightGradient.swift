@@ -197,12 +197,19 @@ func winogradFilterAdjoint(
               left[a * alpha + j] = sum
             }
           }
-          let target = weightGradient + kernel * r * r
-          for a in 0..<r {
-            for c in 0..<r {
+          // A strided shape's view kernel cell (a, c) is kernel cell (s·a + dy, s·c + dx), or
+          // past the kernel's edge (dropped).
+          let view = s.spaceToDepth
+          let (target, rowStride, cellStride) =
+            view?.kernelCells(kernel, inPerGroup: s.inPerGroup, of: weightGradient)
+            ?? (weightGradient + kernel * r * r, r, 1)
+          let inside = view?.tapsInside(kernel % s.inPerGroup) ?? (rows: r, columns: r)
+          for a in 0..<inside.rows {
+            for c in 0..<inside.columns {
               var sum: Float = 0
               for j in 0..<alpha { sum += left[a * alpha + j] * g[j * r + c] }
-              target[a * r + c] = accumulate ? target[a * r + c] + sum : sum
+              let cell = target + a * rowStride + c * cellStride
+              cell.pointee = accumulate ? cell.pointee + sum : sum
             }
           }
         }
@@ -254,7 +261,9 @@ public func winogradConv2dWeightGradient(
   biasGradient: UnsafeMutablePointer<Float>?, accumulate: Bool = true, workspace: Workspace,
   variant: WinogradVariant = .f2x2
 ) {
-  precondition(variant.supports(g), "Winograd \(variant): \(g) is not its kernel at stride 1")
+  precondition(
+    variant.supportsForwardAndWeightGradient(g),
+    "Winograd \(variant): \(g) is not its forward shape")
   let s = WinogradShape(forward: g, variant: variant)
   let count = s.filterCount + s.outChannels
   let shards = Parallel.shardCount(for: g.batch)
