@@ -89,8 +89,9 @@ public enum Winograd {
     WinogradVariant.allCases.contains { $0.supports(g) }
   }
 
-  /// Whether the Winograd path computes `g`'s forward pass and weight gradient: as `supports`, or a strided kernel
-  /// whose ⌈kernel / stride⌉ is 3 or 5, through space to depth (WinogradSpaceToDepth.swift).
+  /// Whether the Winograd path computes `g`'s forward pass and weight gradient: as `supports`, or
+  /// a strided kernel whose ⌈kernel / stride⌉ is 3 or 5, through space to depth
+  /// (WinogradSpaceToDepth.swift).
   public static func supportsForwardAndWeightGradient(_ g: ConvGeometry) -> Bool {
     WinogradVariant.allCases.contains { $0.supportsForwardAndWeightGradient(g) }
   }
@@ -180,8 +181,8 @@ private func transformFilter(
 
 // MARK: - Entry points
 
-/// Winograd forward of `g` (stride 1, the variant's kernel) by `variant`: same contract as
-/// `conv2dForward`.
+/// Winograd forward of `g` (stride 1, or strided through space to depth) by `variant`: same
+/// contract as `conv2dForward`.
 /// Transforms the filters into `workspace` slot 3 on every call;
 /// `winogradConv2dForward(_:input:filters:...)` takes them transformed.
 public func winogradConv2dForward(
@@ -324,7 +325,7 @@ func winogradMultiply(
 
 // MARK: - Tensor-level entry points
 
-/// Winograd forward of tensors (stride 1, the variant's kernel); `bias` may be nil. Scratch comes from
+/// Winograd forward of tensors (as the pointer version); `bias` may be nil. Scratch comes from
 /// `workspace`, or from the compute context's when nil.
 public func winogradConv2dForward(
   _ g: ConvGeometry, input: Tensor, weight: Tensor, bias: Tensor?,

@@ -52,12 +52,12 @@ public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
   /// deep: AlexNet's conv2-5 at batch 1, with filters kept, took 0.63-0.81x im2col's time on this
   /// Zen 3 (whole alexnet-tv forward 14.0 against 17.0 ms), where the 3-channel first layer of
   /// the CIFAR network took 2x.
-  /// A strided shape (forward only, through space to depth) counts its depth in view channels
-  /// (inChannels · stride²) and takes F(4×4) where its view kernel is 3×3: AlexNet's conv1 (48
-  /// view channels of 57x57) on an Ice Lake host, `benchmarks --only winograd --layers
-  /// conv1,tv-conv1 --batch 128`, twice: F(4×4) 1.34-1.48x im2col at batch 128, F(2×2)
-  /// 1.03-1.21x; at batch 1 inside whole passes, filters kept, conv1 1.86-2.63 ms against
-  /// im2col's 1.99-3.08.
+  /// A strided shape (through space to depth) counts its depth in view channels
+  /// (inChannels · stride²) and its forward takes F(4×4) where its view kernel is 3×3: AlexNet's
+  /// conv1 (48 view channels of 57x57) on an Ice Lake host, `benchmarks --only winograd --layers
+  /// conv1,tv-conv1 --batch 128`, four runs: forward F(4×4) 1.13-1.50x im2col's speed at batch
+  /// 128, F(2×2) 1.03-1.21x; at batch 1 inside whole passes, filters kept, torchvision's conv1
+  /// took a median of 2.08 against 2.34 ms (the 2012 conv1 showed no gain on that host).
   case rule
   /// cuDNN's benchmark mode: on the first call of a shape, every applicable algorithm is timed a
   /// few times on the call's own data and the fastest kept for the rest of the process.

@@ -300,7 +300,8 @@ public func winogradConv2dWeightGradient(
   }
 }
 
-/// The weight and bias gradients of a stride-1 convolution by Winograd, as new tensors; with
+/// The weight and bias gradients of a stride-1 convolution (or a strided one through space to
+/// depth) by Winograd, as new tensors; with
 /// `reluOutput` (the output of a forward with `.relu`), `outputGradient` is that output's gradient.
 public func winogradConv2dWeightGradient(
   _ g: ConvGeometry, input: Tensor, reluOutput: Tensor? = nil, outputGradient: Tensor,
