@@ -141,8 +141,8 @@ func winogradTransformFilters(
           let source: UnsafePointer<Float>
           if let view = s.spaceToDepth {
             view.gatherKernel(
-              output: row, channel: column, inPerGroup: s.inPerGroup / view.blockArea,
-              weight: weight, into: gathered.baseAddress!)
+              row * s.inPerGroup + column, inPerGroup: s.inPerGroup, weight: weight,
+              into: gathered.baseAddress!)
             source = UnsafePointer(gathered.baseAddress!)
           } else {
             // Forward: w[row][column]. Input gradient: the forward weight of output channel

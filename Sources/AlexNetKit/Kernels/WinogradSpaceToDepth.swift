@@ -31,6 +31,11 @@ struct SpaceToDepth: Equatable {
   var taps: Int { (kernel + stride - 1) / stride }
   var blockArea: Int { stride * stride }
 
+  /// View channel `channel`'s input channel and its cell's offsets (dy, dx) within a block.
+  func block(_ channel: Int) -> (channel: Int, dy: Int, dx: Int) {
+    (channel / blockArea, channel / stride % stride, channel % stride)
+  }
+
   /// View row `row`'s cells 0..<length for view channel `channel` of one image (`image` points at
   /// its first input channel), into `destination`; masks are not supported (the input gradient
   /// does not take this path).
@@ -38,7 +43,7 @@ struct SpaceToDepth: Equatable {
     _ row: Int, channel: Int, image: UnsafePointer<Float>,
     into destination: UnsafeMutablePointer<Float>, length: Int
   ) {
-    let (c, dy, dx) = (channel / blockArea, channel / stride % stride, channel % stride)
+    let (c, dy, dx) = block(channel)
     let inputRow = stride * row + dy - padTop
     guard 0 <= inputRow, inputRow < height else {
       return destination.update(repeating: 0, count: length)
@@ -53,40 +58,35 @@ struct SpaceToDepth: Equatable {
     (destination + last).update(repeating: 0, count: length - last)
   }
 
-  /// The view kernel of output channel `output`'s view channel `channel` (within its group) from
-  /// `weight` ([outChannels, inPerGroup, kernel, kernel], the original layout), taps² floats.
+  /// Where view kernel `index` (output channel · inPerGroup + view channel, `inPerGroup` counted
+  /// in view channels) lies in weights of the original layout ([outChannels, inPerGroup / s²,
+  /// kernel, kernel]): the offset of its cell (0, 0), the steps between its rows and between its
+  /// columns (s apart in the kernel), and how many of its rows and columns lie inside the kernel
+  /// (the rest is past the kernel's edge: zero in the forward, dropped in the gradient).
+  func kernelCells(_ index: Int, inPerGroup: Int) -> (
+    first: Int, rowStride: Int, cellStride: Int, rows: Int, columns: Int
+  ) {
+    let (output, channel) = (index / inPerGroup, index % inPerGroup)
+    let (c, dy, dx) = block(channel)
+    let first = ((output * (inPerGroup / blockArea) + c) * kernel + dy) * kernel + dx
+    let (rows, columns) = ((kernel - dy + stride - 1) / stride, (kernel - dx + stride - 1) / stride)
+    return (first, stride * kernel, stride, rows, columns)
+  }
+
+  /// View kernel `index` (as in `kernelCells`) gathered from `weight` into `destination`, taps²
+  /// floats.
   func gatherKernel(
-    output: Int, channel: Int, inPerGroup: Int, weight: UnsafePointer<Float>,
+    _ index: Int, inPerGroup: Int, weight: UnsafePointer<Float>,
     into destination: UnsafeMutablePointer<Float>
   ) {
-    let (c, dy, dx) = (channel / blockArea, channel / stride % stride, channel % stride)
-    let source = weight + (output * inPerGroup + c) * kernel * kernel
+    let cells = kernelCells(index, inPerGroup: inPerGroup)
     for ty in 0..<taps {
       for tx in 0..<taps {
-        let (ky, kx) = (stride * ty + dy, stride * tx + dx)
-        destination[ty * taps + tx] = ky < kernel && kx < kernel ? source[ky * kernel + kx] : 0
+        let inside = ty < cells.rows && tx < cells.columns
+        let offset = cells.first + ty * cells.rowStride + tx * cells.cellStride
+        destination[ty * taps + tx] = inside ? weight[offset] : 0
       }
     }
-  }
-}
-
-extension SpaceToDepth {
-  /// Where view kernel `index` (output channel · inPerGroup + view channel, `inPerGroup` in
-  /// view channels) lies in a tensor of the original layout at `weights`: its cell (0, 0), and
-  /// the steps between its rows and its columns (the view's cells are s apart).
-  func kernelCells(_ index: Int, inPerGroup: Int, of weights: UnsafeMutablePointer<Float>)
-    -> (UnsafeMutablePointer<Float>, rowStride: Int, cellStride: Int)
-  {
-    let (output, channel) = (index / inPerGroup, index % inPerGroup)
-    let (c, dy, dx) = (channel / blockArea, channel / stride % stride, channel % stride)
-    let first = ((output * (inPerGroup / blockArea) + c) * kernel + dy) * kernel + dx
-    return (weights + first, stride * kernel, stride)
-  }
-
-  /// How many of view channel `channel`'s kernel rows and columns lie inside the kernel.
-  func tapsInside(_ channel: Int) -> (rows: Int, columns: Int) {
-    let (dy, dx) = (channel / stride % stride, channel % stride)
-    return ((kernel - dy + stride - 1) / stride, (kernel - dx + stride - 1) / stride)
   }
 }
 

@@ -199,16 +199,14 @@ func winogradFilterAdjoint(
           }
           // A strided shape's view kernel cell (a, c) is kernel cell (s·a + dy, s·c + dx), or
           // past the kernel's edge (dropped).
-          let view = s.spaceToDepth
-          let (target, rowStride, cellStride) =
-            view?.kernelCells(kernel, inPerGroup: s.inPerGroup, of: weightGradient)
-            ?? (weightGradient + kernel * r * r, r, 1)
-          let inside = view?.tapsInside(kernel % s.inPerGroup) ?? (rows: r, columns: r)
-          for a in 0..<inside.rows {
-            for c in 0..<inside.columns {
+          let cells =
+            s.spaceToDepth?.kernelCells(kernel, inPerGroup: s.inPerGroup)
+            ?? (first: kernel * r * r, rowStride: r, cellStride: 1, rows: r, columns: r)
+          for a in 0..<cells.rows {
+            for c in 0..<cells.columns {
               var sum: Float = 0
               for j in 0..<alpha { sum += left[a * alpha + j] * g[j * r + c] }
-              let cell = target + a * rowStride + c * cellStride
+              let cell = weightGradient + cells.first + a * cells.rowStride + c * cells.cellStride
               cell.pointee = accumulate ? cell.pointee + sum : sum
             }
           }

@@ -116,10 +116,25 @@ import Testing
     let b = rng.tensor([6])
     let dy = rng.tensor(g.outputShape)
     let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy)
+    let (y, dx, dw, db) = Self.dispatch(
+      g, input: x, weight: w, bias: b, outputGradient: dy, inputGradient: true, policy: policy)
+    #expect(maxRelativeError(y, conv2dForwardNaive(g, input: x, weight: w, bias: b)) <= 1e-4)
+    #expect(maxRelativeError(dx, naive.input) <= 1e-4)
+    #expect(maxRelativeError(dw, naive.weight + Tensor(shape: g.weightShape, repeating: 1)) <= 1e-4)
+    #expect(maxRelativeError(db, naive.bias + Tensor(shape: [6], repeating: 1)) <= 1e-4)
+  }
+
+  /// The pointer-level forward and backward dispatch of `g` under `policy` on one workspace: the
+  /// output, the input gradient (empty unless `inputGradient`), and the weight and bias gradients
+  /// accumulated onto ones, as a second step's would be.
+  static func dispatch(
+    _ g: ConvGeometry, input x: Tensor, weight w: Tensor, bias b: Tensor, outputGradient dy: Tensor,
+    inputGradient: Bool, policy: ConvolutionAlgorithmPolicy
+  ) -> (output: Tensor, input: Tensor, weight: Tensor, bias: Tensor) {
     var y = Tensor(zeros: g.outputShape)
-    var dx = Tensor(zeros: g.inputShape)
+    var dx = Tensor(zeros: inputGradient ? g.inputShape : [0])
     var dw = Tensor(shape: g.weightShape, repeating: 1)
-    var db = Tensor(shape: [6], repeating: 1)
+    var db = Tensor(shape: [g.outChannels], repeating: 1)
     let workspace = Workspace()
     x.withUnsafeBufferPointer { x in
       w.withUnsafeBufferPointer { w in
@@ -136,18 +151,16 @@ import Testing
               db.withUnsafeMutableBufferPointer { db in
                 conv2dBackward(
                   g, input: x.baseAddress!, weight: w.baseAddress!, outputGradient: dy.baseAddress!,
-                  inputGradient: dx.baseAddress!, weightGradient: dw.baseAddress!,
-                  biasGradient: db.baseAddress!, workspace: workspace, policy: policy)
+                  inputGradient: inputGradient ? dx.baseAddress! : nil,
+                  weightGradient: dw.baseAddress!, biasGradient: db.baseAddress!,
+                  workspace: workspace, policy: policy)
               }
             }
           }
         }
       }
     }
-    #expect(maxRelativeError(y, conv2dForwardNaive(g, input: x, weight: w, bias: b)) <= 1e-4)
-    #expect(maxRelativeError(dx, naive.input) <= 1e-4)
-    #expect(maxRelativeError(dw, naive.weight + Tensor(shape: g.weightShape, repeating: 1)) <= 1e-4)
-    #expect(maxRelativeError(db, naive.bias + Tensor(shape: [6], repeating: 1)) <= 1e-4)
+    return (y, dx, dw, db)
   }
 
   /// Inference keeps the transformed filters until the weights change, in place or by assignment.

@@ -4,72 +4,10 @@ import Testing
 @testable import AlexNetKit
 
 /// Strided convolutions on the Winograd path through space to depth (WinogradSpaceToDepth.swift):
-/// forward and weight gradient (not the input gradient), against the naive reference.
+/// forward and weight gradient (not the input gradient). Random strided shapes run in
+/// `WinogradTests.forwardMatchesReference` and `WinogradWeightGradientTests`
+/// (`WinogradTests.stridedCases`); here AlexNet's first layers, the support and the dispatch.
 @Suite struct WinogradSpaceToDepthTests {
-  /// Random strided cases each variant computes: strides 2 to 4, kernels whose ⌈k / s⌉ is the
-  /// variant's (so the view kernel is zero-padded for most), odd and even planes, every padding
-  /// kind, groups 1 to 3, batches 1 to 3.
-  static func cases(count: Int, seed: UInt64) -> [(WinogradVariant, ConvGeometry)] {
-    WinogradVariant.allCases.flatMap { variant in
-      var rng = SeededGenerator(seed: seed + WinogradTests.offset(variant))
-      var cases: [(WinogradVariant, ConvGeometry)] = []
-      while cases.count < count {
-        let stride = rng.int(in: 2...4)
-        let kernel = rng.int(in: ((variant.kernel - 1) * stride + 1)...(variant.kernel * stride))
-        let groups = rng.int(in: 1...3)
-        let padding: Padding = [.valid, .same, .explicit(rng.int(in: 0...kernel / 2))][
-          rng.nextInt(below: 3)]
-        if let g = try? ConvGeometry(
-          batch: rng.int(in: 1...3), inChannels: groups * rng.int(in: 1...3),
-          height: rng.int(in: kernel...kernel + 20), width: rng.int(in: kernel...kernel + 40),
-          outChannels: groups * rng.int(in: 1...3), kernel: kernel, stride: stride,
-          padding: padding, groups: groups)
-        {
-          cases.append((variant, g))
-        }
-      }
-      return cases
-    }
-  }
-
-  @Test(arguments: cases(count: 16, seed: 301))
-  func forwardMatchesReference(_ variant: WinogradVariant, _ g: ConvGeometry) {
-    #expect(variant.supportsForwardAndWeightGradient(g) && !variant.supports(g))
-    var rng = SeededGenerator(seed: 302 + WinogradTests.offset(variant))
-    let x = rng.tensor(g.inputShape)
-    let w = rng.tensor(g.weightShape)
-    let b = rng.tensor([g.outChannels])
-    let naive = conv2dForwardNaive(g, input: x, weight: w, bias: b)
-    let fast = winogradConv2dForward(g, input: x, weight: w, bias: b, variant: variant)
-    #expect(maxRelativeError(fast, naive) <= 1e-4)
-    let relu = winogradConv2dForward(
-      g, input: x, weight: w, bias: nil, activation: .relu, variant: variant)
-    let reference = reluForwardNaive(input: conv2dForwardNaive(g, input: x, weight: w, bias: nil))
-    #expect(maxRelativeError(relu, reference) <= 1e-4)
-  }
-
-  /// The weight and bias gradients, plain and through a fused ReLU's mask (every kernel cell,
-  /// including those whose view taps share a block with cells past the kernel's edge).
-  @Test(arguments: cases(count: 12, seed: 305))
-  func weightGradientMatchesReference(_ variant: WinogradVariant, _ g: ConvGeometry) {
-    var rng = SeededGenerator(seed: 306 + WinogradTests.offset(variant))
-    let x = rng.tensor(g.inputShape)
-    let w = rng.tensor(g.weightShape)
-    let dy = rng.tensor(g.outputShape)
-    let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy)
-    let fast = winogradConv2dWeightGradient(g, input: x, outputGradient: dy, variant: variant)
-    #expect(maxRelativeError(fast.weight, naive.weight) <= 1e-4)
-    #expect(maxRelativeError(fast.bias, naive.bias) <= 1e-4)
-    let y = reluForwardNaive(input: conv2dForwardNaive(g, input: x, weight: w, bias: nil))
-    let maskedDy = Tensor(
-      shape: g.outputShape, scalars: zip(dy.scalars, y.scalars).map { $1 > 0 ? $0 : 0 })
-    let masked = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: maskedDy)
-    let fused = winogradConv2dWeightGradient(
-      g, input: x, reluOutput: y, outputGradient: dy, variant: variant)
-    #expect(maxRelativeError(fused.weight, masked.weight) <= 1e-4)
-    #expect(maxRelativeError(fused.bias, masked.bias) <= 1e-4)
-  }
-
   /// AlexNet's first layers (the 2012 net's 227x227 unpadded, torchvision's 224x224 padded by
   /// 2) by both 3×3 variants, against one naive forward each; the filters transformed once also
   /// serve a batch of two.
@@ -171,28 +109,10 @@ import Testing
     var rng = SeededGenerator(seed: 304)
     let (x, w, b) = (rng.tensor(g.inputShape), rng.tensor(g.weightShape), rng.tensor([6]))
     let dy = rng.tensor(g.outputShape)
-    let y = conv2dForward(g, input: x, weight: w, bias: b, policy: policy)
+    let (y, dx, dw, db) = WinogradSelectionTests.dispatch(
+      g, input: x, weight: w, bias: b, outputGradient: dy, inputGradient: inputGradient,
+      policy: policy)
     #expect(maxRelativeError(y, conv2dForwardNaive(g, input: x, weight: w, bias: b)) <= 1e-4)
-    var dx = Tensor(zeros: inputGradient ? g.inputShape : [0])
-    var dw = Tensor(shape: g.weightShape, repeating: 1)
-    var db = Tensor(shape: [6], repeating: 1)
-    x.withUnsafeBufferPointer { x in
-      w.withUnsafeBufferPointer { w in
-        dy.withUnsafeBufferPointer { dy in
-          dx.withUnsafeMutableBufferPointer { dx in
-            dw.withUnsafeMutableBufferPointer { dw in
-              db.withUnsafeMutableBufferPointer { db in
-                conv2dBackward(
-                  g, input: x.baseAddress!, weight: w.baseAddress!, outputGradient: dy.baseAddress!,
-                  inputGradient: inputGradient ? dx.baseAddress! : nil,
-                  weightGradient: dw.baseAddress!, biasGradient: db.baseAddress!,
-                  workspace: Workspace(), policy: policy)
-              }
-            }
-          }
-        }
-      }
-    }
     let naive = conv2dBackwardNaive(g, input: x, weight: w, outputGradient: dy)
     if inputGradient { #expect(maxRelativeError(dx, naive.input) <= 1e-4) }
     #expect(maxRelativeError(dw, naive.weight + Tensor(shape: g.weightShape, repeating: 1)) <= 1e-4)

@@ -92,6 +92,33 @@ extension ConvGeometry {
     }
   }
 
+  /// `count` random strided cases for each variant (WinogradSpaceToDepth.swift: forward and
+  /// weight gradient only), seeded as `cases`: strides 2 to 4, kernels whose ⌈k / s⌉ is the
+  /// variant's (so the view kernel is zero-padded for most), odd and even planes, every padding
+  /// kind, groups 1 to 3, batches 1 to 3.
+  static func stridedCases(count: Int, seed: UInt64) -> [(WinogradVariant, ConvGeometry)] {
+    WinogradVariant.allCases.flatMap { variant in
+      var rng = SeededGenerator(seed: seed + offset(variant))
+      var cases: [(WinogradVariant, ConvGeometry)] = []
+      while cases.count < count {
+        let stride = rng.int(in: 2...4)
+        let kernel = rng.int(in: ((variant.kernel - 1) * stride + 1)...(variant.kernel * stride))
+        let groups = rng.int(in: 1...3)
+        let padding: Padding = [.valid, .same, .explicit(rng.int(in: 0...kernel / 2))][
+          rng.nextInt(below: 3)]
+        if let g = try? ConvGeometry(
+          batch: rng.int(in: 1...3), inChannels: groups * rng.int(in: 1...3),
+          height: rng.int(in: kernel...kernel + 20), width: rng.int(in: kernel...kernel + 40),
+          outChannels: groups * rng.int(in: 1...3), kernel: kernel, stride: stride,
+          padding: padding, groups: groups)
+        {
+          cases.append((variant, g))
+        }
+      }
+      return cases
+    }
+  }
+
   /// Each variant's data come from seeds 100 apart.
   static func offset(_ variant: WinogradVariant) -> UInt64 {
     switch variant {
@@ -101,7 +128,7 @@ extension ConvGeometry {
     }
   }
 
-  @Test(arguments: cases(count: 40, seed: 71))
+  @Test(arguments: cases(count: 40, seed: 71) + stridedCases(count: 16, seed: 301))
   func forwardMatchesReference(_ variant: WinogradVariant, _ g: ConvGeometry) {
     var rng = SeededGenerator(seed: 72 + Self.offset(variant))
     let x = rng.tensor(g.inputShape)

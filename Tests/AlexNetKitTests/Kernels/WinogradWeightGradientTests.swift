@@ -4,8 +4,9 @@ import Testing
 @testable import AlexNetKit
 
 /// The weight and bias gradients in the Winograd domain (A dY Aᵀ, dM·Vᵀ, Gᵀ dU G) against the naive
-/// reference and central differences, for every variant on random shapes of its kernel (at
-/// AlexNet's layers: `WinogradTests.alexNetLayersMatchReference`).
+/// reference and central differences, for every variant on random shapes of its kernel, strided
+/// ones through space to depth too (at AlexNet's layers:
+/// `WinogradTests.alexNetLayersMatchReference`).
 @Suite struct WinogradWeightGradientTests {
   /// The eight-lane A dY Aᵀ against its matrix form, for each variant.
   @Test(arguments: WinogradVariant.allCases)
@@ -33,7 +34,9 @@ import Testing
     }
   }
 
-  @Test(arguments: WinogradTests.cases(count: 40, seed: 81))
+  @Test(
+    arguments: WinogradTests.cases(count: 40, seed: 81)
+      + WinogradTests.stridedCases(count: 12, seed: 305))
   func matchesReference(_ variant: WinogradVariant, _ g: ConvGeometry) {
     var rng = SeededGenerator(seed: 82 + WinogradTests.offset(variant))
     let x = rng.tensor(g.inputShape)
@@ -46,7 +49,9 @@ import Testing
   }
 
   /// With a fused ReLU the output gradient is masked where the forward's output was not positive.
-  @Test(arguments: WinogradTests.cases(count: 12, seed: 83))
+  @Test(
+    arguments: WinogradTests.cases(count: 12, seed: 83)
+      + WinogradTests.stridedCases(count: 6, seed: 307))
   func maskedMatchesReference(_ variant: WinogradVariant, _ g: ConvGeometry) {
     var rng = SeededGenerator(seed: 84 + WinogradTests.offset(variant))
     let x = rng.tensor(g.inputShape)
