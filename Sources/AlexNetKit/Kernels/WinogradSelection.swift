@@ -58,6 +58,8 @@ public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
   /// conv1,tv-conv1 --batch 128`, four runs: forward F(4×4) 1.13-1.50x im2col's speed at batch
   /// 128, F(2×2) 1.03-1.21x; at batch 1 inside whole passes, filters kept, torchvision's conv1
   /// took a median of 2.08 against 2.34 ms (the 2012 conv1 showed no gain on that host).
+  /// A weight gradient alone (a layer whose input needs no gradient) takes Winograd where training's
+  /// forward would and its products are as deep as inference asks.
   case rule
   /// cuDNN's benchmark mode: on the first call of a shape, every applicable algorithm is timed a
   /// few times on the call's own data and the fastest kept for the rest of the process.
@@ -123,11 +125,12 @@ public enum ConvolutionAlgorithms {
       switch pass {
       case .inference: winograd = batch || deep
       case .forward, .backward: winograd = batch
-      // A first layer's weight gradient alone: by Winograd through space to depth, AlexNet's
-      // conv1 at batch 128 ran at 0.77-1.31x im2col's speed (`benchmarks --only winograd
-      // --layers conv1,tv-conv1 --batch 128`, Ice Lake, twice), so the rule leaves it to
-      // `.measure`.
-      case .weightGradient: winograd = false
+      // The weight gradient alone (a first layer, or one behind frozen layers), where the
+      // products are deep: `benchmarks --only winograd --layers conv1,tv-conv1 --batch 128`
+      // gave F(4×4) through space to depth 0.93-1.28x im2col's speed for the 2012 conv1 (median
+      // 1.02x) and 1.14-1.27x for torchvision's (median 1.16x) in five runs on Zen 4, 0.93-1.31x
+      // on Ice Lake (four), and F(2×2) 1.2-1.4x at conv2-5 (the `dW` columns).
+      case .weightGradient: winograd = batch && deep
       }
       guard winograd else { return .im2colGEMM }
       let strided = g.stride > 1 && ConvolutionAlgorithm.winograd4x4.applies(to: g)
@@ -150,9 +153,15 @@ public enum ConvolutionAlgorithms {
     let candidates = ConvolutionAlgorithm.allCases.filter { $0.applies(to: g) }
     var samples = [[Duration]](repeating: [], count: candidates.count)
     let clock = ContinuousClock()
-    for _ in 0..<3 {
-      for (i, candidate) in candidates.enumerated() {
-        samples[i].append(clock.measure { run(candidate) })
+    // The trials are not the caller's work: a profile of the scope (the per-layer table's share
+    // of core time inside SGEMM, per step) would count three runs of every candidate as one.
+    var unprofiled = ComputeContext.current
+    unprofiled.profile = nil
+    withComputeContext(unprofiled) {
+      for _ in 0..<3 {
+        for (i, candidate) in candidates.enumerated() {
+          samples[i].append(clock.measure { run(candidate) })
+        }
       }
     }
     let medians = samples.map { $0.sorted()[$0.count / 2] }

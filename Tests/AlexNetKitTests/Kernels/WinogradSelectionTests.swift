@@ -31,6 +31,31 @@ import Testing
     #expect(runs.count == 6 && Set(runs) == [.im2colGEMM, .winograd])
   }
 
+  /// The trials of `.measure` stay out of a profile of the caller's scope (which the per-layer
+  /// table divides by one step's time), while the chosen algorithm's own run is counted.
+  @Test func measuringStaysOutOfTheProfile() throws {
+    let g = try ConvGeometry(
+      batch: 1, inChannels: 2, height: 5, width: 17, outChannels: 3, kernel: 3,
+      padding: .explicit(1))
+    let (a, b) = ([Float](repeating: 1, count: 4), [Float](repeating: 2, count: 4))
+    var c = [Float](repeating: 0, count: 4)
+    func product() { BLAS.sgemm(a, b, into: &c, m: 2, n: 2, k: 2) }
+    var context = ComputeContext.current
+    let profile = GEMMProfile()
+    context.profile = profile
+    var trials = 0
+    withComputeContext(context) {
+      _ = ConvolutionAlgorithms.choose(g, pass: .forward, policy: .measure) { _ in
+        trials += 1
+        product()
+      }
+      product()
+    }
+    #expect(trials == 9)
+    #expect(profile.calls == 1)
+    #expect(c == [4, 4, 4, 4])
+  }
+
   /// The default rule depends on the shape alone (never on timing): Winograd for 3x3 and 5x5
   /// stride-1 calls of at least `ruleMinimumBatch` images, im2col for fewer and for other kernels;
   /// for inference also fewer images, where each group has `ruleMinimumInferenceChannels` inputs.
