@@ -126,10 +126,10 @@ public enum ConvolutionAlgorithms {
       case .inference: winograd = batch || deep
       case .forward, .backward: winograd = batch
       // The weight gradient alone (a first layer, or one behind frozen layers), where the
-      // products are deep: `benchmarks --only winograd --layers conv1,tv-conv1 --batch 128`
-      // gave F(4×4) through space to depth 0.93-1.28x im2col's speed for the 2012 conv1 (median
-      // 1.02x) and 1.14-1.27x for torchvision's (median 1.16x) in five runs on Zen 4, 0.93-1.31x
-      // on Ice Lake (four), and F(2×2) 1.2-1.4x at conv2-5 (the `dW` columns).
+      // products are deep: inside whole training steps (`benchmarks --layer-table MODEL --batch
+      // 128`, alternating, Zen 4), conv1's backward by F(4×4) through space to depth took 86-127
+      // against im2col's 136-143 ms (torchvision's) and 136-165 against 174-188 (the 2012 net).
+      // Without a fused ReLU's mask, `--only winograd` shows the same (F(2×2) 1.2-1.4x at conv2-5).
       case .weightGradient: winograd = batch && deep
       }
       guard winograd else { return .im2colGEMM }

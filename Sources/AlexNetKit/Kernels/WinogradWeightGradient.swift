@@ -96,10 +96,12 @@ func winogradTransformOutputGradient(
   let plane = s.outHeight * s.outWidth
   let side = s.variant.outputTile
   Parallel.forEachChunk(images * s.outChannels, minimumChunk: 4) { units in
-    // 16 × 8 floats of blocks, 24 × 8 of sums, 36 × 8 for a last group of fewer than eight tiles.
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 76 * 8) { scratch in
+    // 16 × 8 floats of blocks, 24 × 8 of sums, 36 × 8 for a last group of fewer than eight
+    // tiles, 4 × 8 for a row of the group.
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 80 * 8) { scratch in
       let blocks = scratch.baseAddress!
       let partial = blocks + 40 * 8
+      let row = blocks + 76 * 8
       for unit in units {
         let (b, o) = unit.quotientAndRemainder(dividingBy: s.outChannels)
         let (from, keep) = (dy + unit * plane, mask.map { $0 + unit * plane })
@@ -109,7 +111,7 @@ func winogradTransformOutputGradient(
           for tx in Swift.stride(from: 0, to: s.tilesWide, by: 8) {
             let count = Swift.min(8, s.tilesWide - tx)
             gatherBlocks(
-              s, from: from, keep: keep, ty: ty, tx: tx, count: count, into: blocks)
+              s, from: from, keep: keep, ty: ty, tx: tx, count: count, row: row, into: blocks)
             for cell in 0..<(side * side) { total += blocks.load8(8 * cell) }
             let direct = s.eightTilesFit(ty: ty, tx: tx)
             let (first, stride) = (channel + ty * s.tilesWide + tx, s.outChannels * tiles)
@@ -128,26 +130,42 @@ func winogradTransformOutputGradient(
 }
 
 /// The m×m output-gradient blocks of tiles (ty, tx ..< tx + count), masked, zero past the plane's
-/// edge and in lanes from `count`: cell (i, k) of lane l at `blocks[8·(m·i + k) + l]`.
+/// edge and in lanes from `count`: cell (i, k) of lane l at `blocks[8·(m·i + k) + l]`. Each of
+/// the m rows is copied (masked) into `row` (8m floats, zero past the edge), then dealt into the
+/// m cells of its lanes: a ReLU-masked conv1 gradient went through this a float at a time.
 @inline(__always)
 private func gatherBlocks(
   _ s: WinogradShape, from: UnsafePointer<Float>, keep: UnsafePointer<Float>?, ty: Int, tx: Int,
-  count: Int, into blocks: UnsafeMutablePointer<Float>
+  count: Int, row: UnsafeMutablePointer<Float>, into blocks: UnsafeMutablePointer<Float>
 ) {
   let side = s.variant.outputTile
+  let left = side * tx
+  let columns = Swift.min(side * count, s.outWidth - left)
   for i in 0..<side {
     let y = side * ty + i
-    for k in 0..<side {
-      for lane in 0..<8 {
-        let x = side * (tx + lane) + k
-        var value: Float = 0
-        if lane < count, y < s.outHeight, x < s.outWidth {
-          let at = y * s.outWidth + x
-          let on = keep.map { $0[at] > 0 } ?? true
-          value = on ? from[at] : 0
-        }
-        blocks[8 * (side * i + k) + lane] = value
+    if y < s.outHeight {
+      let at = y * s.outWidth + left
+      if let keep {
+        keepWherePositive(count: columns, from + at, where: keep + at, into: row)
+      } else {
+        row.update(from: from + at, count: columns)
       }
+      (row + columns).update(repeating: 0, count: 8 * side - columns)
+    } else {
+      row.update(repeating: 0, count: 8 * side)
+    }
+    let cells = blocks + 8 * side * i
+    if side == 2 {
+      let pair = UnsafeRawPointer(row).loadUnaligned(as: SIMD16<Float>.self)
+      cells.store8(pair.evenHalf, 0)
+      cells.store8(pair.oddHalf, 8)
+    } else {
+      let four = UnsafeRawPointer(row).loadUnaligned(as: SIMD32<Float>.self)
+      let (even, odd) = (four.evenHalf, four.oddHalf)
+      cells.store8(even.evenHalf, 0)
+      cells.store8(odd.evenHalf, 8)
+      cells.store8(even.oddHalf, 16)
+      cells.store8(odd.oddHalf, 24)
     }
   }
 }
