@@ -136,3 +136,13 @@ func vectorGradientSums(
   }
   return (a, b)
 }
+
+/// The lanes of a and b alternating: a₀ b₀ a₁ b₁ … a₇ b₇.
+@inlinable @inline(__always)
+func interleave8(_ a: Float8, _ b: Float8) -> SIMD16<Float> { cvm_interleave8(a, b) }
+
+/// The four vectors' lanes in turn: a₀ b₀ c₀ d₀ a₁ b₁ c₁ d₁ … (cell k of lane l at 4l + k).
+@inlinable @inline(__always)
+func interleave8(_ a: Float8, _ b: Float8, _ c: Float8, _ d: Float8) -> SIMD32<Float> {
+  cvm_interleave16(cvm_interleave8(a, c), cvm_interleave8(b, d))
+}

@@ -149,15 +149,11 @@ func winogradTransformOutput(
           if activation == .relu {
             y = (relu8(y.0), relu8(y.1), relu8(y.2), relu8(y.3))
           }
-          for lane in 0..<Swift.min(8, s.tilesWide - tx) {
-            let x = 2 * (tx + lane)
-            let pair = x + 1 < s.outWidth
-            top[x] = y.0[lane]
-            if pair { top[x + 1] = y.1[lane] }
-            if twoRows {
-              top[s.outWidth + x] = y.2[lane]
-              if pair { top[s.outWidth + x + 1] = y.3[lane] }
-            }
+          // Each output row of the eight blocks is their cells interleaved, cut at the edge.
+          let (left, columns) = (2 * tx, Swift.min(16, s.outWidth - 2 * tx))
+          storePrefix(interleave8(y.0, y.1), to: top + left, count: columns)
+          if twoRows {
+            storePrefix(interleave8(y.2, y.3), to: top + s.outWidth + left, count: columns)
           }
         }
       }
@@ -167,6 +163,18 @@ func winogradTransformOutput(
 
 @inline(__always)
 private func relu8(_ x: Float8) -> Float8 { select8(greater8(x, .zero), x, .zero) }
+
+/// The first `count` lanes of `row` to `target`: one vector store when all fit.
+@inline(__always)
+private func storePrefix<Row: SIMD>(_ row: Row, to target: UnsafeMutablePointer<Float>, count: Int)
+where Row.Scalar == Float {
+  guard count < Row.scalarCount else {
+    return UnsafeMutableRawPointer(target).storeBytes(of: row, as: Row.self)
+  }
+  withUnsafeBytes(of: row) {
+    target.update(from: $0.bindMemory(to: Float.self).baseAddress!, count: count)
+  }
+}
 
 /// The output transform of 6×6 tiles (F(4×4, 3×3) and F(2×2, 5×5)): as `winogradTransformOutput`,
 /// with m×m blocks (the last tile row or column may stick out by up to m − 1).
@@ -202,12 +210,17 @@ func winograd6x6TransformOutput(
               let y = blocks.load8(8 * cell) + shift
               blocks.store8(activation == .relu ? relu8(y) : y, 8 * cell)
             }
-            for lane in 0..<Swift.min(8, s.tilesWide - tx) {
-              let x = side * (tx + lane)
-              let columns = Swift.min(side, s.outWidth - x)
-              for i in 0..<rows {
-                let target = out + (side * ty + i) * s.outWidth + x
-                for k in 0..<columns { target[k] = blocks[8 * (side * i + k) + lane] }
+            let (left, columns) = (side * tx, Swift.min(8 * side, s.outWidth - side * tx))
+            for i in 0..<rows {
+              let (target, cells) = (
+                out + (side * ty + i) * s.outWidth + left, blocks + 8 * side * i
+              )
+              if side == 2 {
+                storePrefix(interleave8(cells.load8(0), cells.load8(8)), to: target, count: columns)
+              } else {
+                let row = interleave8(
+                  cells.load8(0), cells.load8(8), cells.load8(16), cells.load8(24))
+                storePrefix(row, to: target, count: columns)
               }
             }
           }

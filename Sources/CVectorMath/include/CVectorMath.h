@@ -32,4 +32,18 @@ static inline __attribute__((always_inline)) cvm_float8 cvm_select8(cvm_int8 mas
   return (cvm_float8)((mask & (cvm_int8)a) | (~mask & (cvm_int8)b));
 }
 
+typedef float cvm_float16 __attribute__((ext_vector_type(16)));
+typedef float cvm_float32 __attribute__((ext_vector_type(32)));
+
+/// The lanes of a and b alternating: a0 b0 a1 b1 … a7 b7 (Swift's SIMD types have no shuffle).
+static inline __attribute__((always_inline)) cvm_float16 cvm_interleave8(cvm_float8 a, cvm_float8 b) {
+  return __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
+/// The lanes of a and b alternating: a0 b0 a1 b1 … a15 b15.
+static inline __attribute__((always_inline)) cvm_float32 cvm_interleave16(cvm_float16 a, cvm_float16 b) {
+  return __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23, 8, 24, 9,
+                                 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+}
+
 #endif
