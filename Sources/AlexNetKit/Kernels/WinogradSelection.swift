@@ -129,7 +129,7 @@ public enum ConvolutionAlgorithms {
       // products are deep: inside whole training steps (`benchmarks --layer-table MODEL --batch
       // 128`, alternating, Zen 4), conv1's backward by F(4×4) through space to depth took 86-127
       // against im2col's 136-143 ms (torchvision's) and 136-165 against 174-188 (the 2012 net).
-      // Without a fused ReLU's mask, `--only winograd` shows the same (F(2×2) 1.2-1.4x at conv2-5).
+      // `--only winograd` (no mask) gave F(2×2)'s weight gradient 1.2-1.4x at conv2-5.
       case .weightGradient: winograd = batch && deep
       }
       guard winograd else { return .im2colGEMM }

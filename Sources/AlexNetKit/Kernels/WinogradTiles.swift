@@ -176,6 +176,37 @@ where Row.Scalar == Float {
   }
 }
 
+/// Row i of eight m×m blocks (cell (i, k) of the eight lanes at `cells + 8k`) as the first
+/// `count` floats of an output row: the cells interleaved, lane l's m values at m·l.
+@inline(__always)
+func storeBlockRow(
+  _ cells: UnsafePointer<Float>, side: Int, to target: UnsafeMutablePointer<Float>, count: Int
+) {
+  if side == 2 {
+    storePrefix(interleave8(cells.load8(0), cells.load8(8)), to: target, count: count)
+  } else {
+    let row = interleave8(cells.load8(0), cells.load8(8), cells.load8(16), cells.load8(24))
+    storePrefix(row, to: target, count: count)
+  }
+}
+
+/// The inverse of `storeBlockRow`: a row of 8m floats dealt into the m cells of its eight lanes.
+@inline(__always)
+func dealBlockRow(_ row: UnsafePointer<Float>, side: Int, into cells: UnsafeMutablePointer<Float>) {
+  if side == 2 {
+    let pair = UnsafeRawPointer(row).loadUnaligned(as: SIMD16<Float>.self)
+    cells.store8(pair.evenHalf, 0)
+    cells.store8(pair.oddHalf, 8)
+  } else {
+    let four = UnsafeRawPointer(row).loadUnaligned(as: SIMD32<Float>.self)
+    let (even, odd) = (four.evenHalf, four.oddHalf)
+    cells.store8(even.evenHalf, 0)
+    cells.store8(odd.evenHalf, 8)
+    cells.store8(even.oddHalf, 16)
+    cells.store8(odd.oddHalf, 24)
+  }
+}
+
 /// The output transform of 6×6 tiles (F(4×4, 3×3) and F(2×2, 5×5)): as `winogradTransformOutput`,
 /// with m×m blocks (the last tile row or column may stick out by up to m − 1).
 func winograd6x6TransformOutput(
@@ -212,16 +243,9 @@ func winograd6x6TransformOutput(
             }
             let (left, columns) = (side * tx, Swift.min(8 * side, s.outWidth - side * tx))
             for i in 0..<rows {
-              let (target, cells) = (
-                out + (side * ty + i) * s.outWidth + left, blocks + 8 * side * i
-              )
-              if side == 2 {
-                storePrefix(interleave8(cells.load8(0), cells.load8(8)), to: target, count: columns)
-              } else {
-                let row = interleave8(
-                  cells.load8(0), cells.load8(8), cells.load8(16), cells.load8(24))
-                storePrefix(row, to: target, count: columns)
-              }
+              storeBlockRow(
+                blocks + 8 * side * i, side: side,
+                to: out + (side * ty + i) * s.outWidth + left, count: columns)
             }
           }
         }

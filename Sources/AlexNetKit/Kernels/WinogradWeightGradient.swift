@@ -154,19 +154,7 @@ private func gatherBlocks(
     } else {
       row.update(repeating: 0, count: 8 * side)
     }
-    let cells = blocks + 8 * side * i
-    if side == 2 {
-      let pair = UnsafeRawPointer(row).loadUnaligned(as: SIMD16<Float>.self)
-      cells.store8(pair.evenHalf, 0)
-      cells.store8(pair.oddHalf, 8)
-    } else {
-      let four = UnsafeRawPointer(row).loadUnaligned(as: SIMD32<Float>.self)
-      let (even, odd) = (four.evenHalf, four.oddHalf)
-      cells.store8(even.evenHalf, 0)
-      cells.store8(odd.evenHalf, 8)
-      cells.store8(even.oddHalf, 16)
-      cells.store8(odd.oddHalf, 24)
-    }
+    dealBlockRow(row, side: side, into: blocks + 8 * side * i)
   }
 }
 
