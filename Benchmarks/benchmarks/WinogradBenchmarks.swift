@@ -14,11 +14,11 @@ struct WinogradRow: Codable {
   var winogradEffectiveGFLOPs: Double
   /// im2col ms over F(2×2) ms, timed alternately.
   var speedup: Double
-  /// F(4×4, 3×3), timed in turn with the other two (nil for 5×5 kernels).
-  var winograd4x4Milliseconds: Double?
-  var winograd4x4EffectiveGFLOPs: Double?
-  /// im2col ms over F(4×4) ms.
-  var speedup4x4: Double?
+  /// The larger tiles, F(4×4, 3×3) or F(3×3, 5×5), timed in turn with the other two.
+  var largeTileMilliseconds: Double?
+  var largeTileEffectiveGFLOPs: Double?
+  /// im2col ms over the larger tiles' ms.
+  var largeTileSpeedup: Double?
   /// Backward rows: the weight and bias gradients alone, by im2col and by F(2×2, r×r), timed in
   /// turn with the others.
   var weightGradientMilliseconds: Double?
@@ -27,7 +27,7 @@ struct WinogradRow: Codable {
   /// output, or the input gradient.
   var gemmError: Float?
   var winogradError: Float?
-  var winograd4x4Error: Float?
+  var largeTileError: Float?
 }
 
 /// The stride-1 3×3 convolutions of `resnet-small` at 128 px (32 to 256 channels, planes 32x32
@@ -77,7 +77,9 @@ func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?)
           pathErrors[1] = errors(inputGradients, naiveInput)
         }
       }
-      let hasF4 = WinogradVariant.f4x4.supportsForwardAndWeightGradient(g)
+      let hasLargeTile = [WinogradVariant.f4x4, .f3x3Kernel5].contains {
+        $0.supportsForwardAndWeightGradient(g)
+      }
       // A strided shape's second row is its weight gradient alone (its input gradient is im2col's).
       let passes = [
         ("forward", forward, g.forwardFLOPs),
@@ -91,13 +93,13 @@ func runWinogradBenchmarks(batches: [Int], repetitions: Int, only: Set<String>?)
             layer: name, batch: batch, pass: pass, gemmMilliseconds: times[0],
             winogradMilliseconds: times[1],
             winogradEffectiveGFLOPs: gflops(flops, milliseconds: times[1]),
-            speedup: times[0] / times[1], winograd4x4Milliseconds: hasF4 ? times[2] : nil,
-            winograd4x4EffectiveGFLOPs: hasF4 ? gflops(flops, milliseconds: times[2]) : nil,
-            speedup4x4: hasF4 ? times[0] / times[2] : nil,
+            speedup: times[0] / times[1], largeTileMilliseconds: hasLargeTile ? times[2] : nil,
+            largeTileEffectiveGFLOPs: hasLargeTile ? gflops(flops, milliseconds: times[2]) : nil,
+            largeTileSpeedup: hasLargeTile ? times[0] / times[2] : nil,
             weightGradientMilliseconds: pass == "backward" ? times[times.count - 2] : nil,
             winogradWeightGradientMilliseconds: pass == "backward" ? times.last : nil,
             gemmError: pathErrors[i][0], winogradError: pathErrors[i][1],
-            winograd4x4Error: pathErrors[i][2]))
+            largeTileError: pathErrors[i][2]))
       }
     }
   }
@@ -112,8 +114,8 @@ func timeWinogradPasses(
   repetitions: Int
 ) -> (forward: [Double], backward: [Double], outputs: [Tensor], inputGradients: [Tensor]) {
   let workspace = Workspace()
-  // F(2×2, r×r) first, then F(4×4, 3×3) where it applies.
-  let variants = [WinogradVariant.f2x2, .f2x2Kernel5, .f4x4].filter {
+  // F(2×2, r×r) first, then the larger tiles, F(4×4, 3×3) or F(3×3, 5×5).
+  let variants = [WinogradVariant.f2x2, .f2x2Kernel5, .f4x4, .f3x3Kernel5].filter {
     $0.supportsForwardAndWeightGradient(g)
   }
   // Index 0: im2col; then one per variant.
@@ -188,28 +190,29 @@ func printWinogradTable(_ rows: [WinogradRow], repetitions: Int) {
   print(
     "\n3x3 and 5x5 stride-1 convolutions (and conv1 through space to depth: forward and weight"
       + " gradient):"
-      + " im2col + SGEMM vs Winograd F(2x2,rxr) and F(4x4,3x3),"
+      + " im2col + SGEMM vs Winograd F(2x2,rxr) and larger tiles,"
       + " in turn,"
       + " median of \(repetitions) ms")
   func error(_ e: Float?) -> String { e.map { String(format: "%.1e", $0) } ?? "-" }
   printTable(
     [
-      "layer", "batch", "pass", "GEMM ms", "F2 ms", "F2 GFLOP/s", "F2 speedup", "F4 ms",
-      "F4 GFLOP/s", "F4 speedup", "dW ms", "F2 dW ms", "GEMM err", "F2 err", "F4 err",
+      "layer", "batch", "pass", "GEMM ms", "F2 ms", "F2 GFLOP/s", "F2 speedup", "F4|F3 ms",
+      "F4|F3 GFLOP/s", "F4|F3 speedup", "dW ms", "F2 dW ms", "GEMM err", "F2 err", "F4|F3 err",
     ],
     rows.map { r in
       [
         r.layer, "\(r.batch)", r.pass, format(r.gemmMilliseconds, 2),
         format(r.winogradMilliseconds, 2), format(r.winogradEffectiveGFLOPs),
-        String(format: "%.2fx", r.speedup), format(r.winograd4x4Milliseconds, 2),
-        format(r.winograd4x4EffectiveGFLOPs),
-        r.speedup4x4.map { String(format: "%.2fx", $0) } ?? "-",
+        String(format: "%.2fx", r.speedup), format(r.largeTileMilliseconds, 2),
+        format(r.largeTileEffectiveGFLOPs),
+        r.largeTileSpeedup.map { String(format: "%.2fx", $0) } ?? "-",
         format(r.weightGradientMilliseconds, 2), format(r.winogradWeightGradientMilliseconds, 2),
-        error(r.gemmError), error(r.winogradError), error(r.winograd4x4Error),
+        error(r.gemmError), error(r.winogradError), error(r.largeTileError),
       ]
     })
   print(
-    "F2: Winograd F(2x2,3x3), or F(2x2,5x5) for conv2 (5x5); F4: F(4x4,3x3), 3x3 only;"
+    "F2: Winograd F(2x2,3x3), or F(2x2,5x5) for conv2 (5x5); F4|F3: F(4x4,3x3), or F(3x3,5x5)"
+      + " for 5x5;"
       + " GFLOP/s: effective, direct-convolution FLOPs / time;"
   )
   print(

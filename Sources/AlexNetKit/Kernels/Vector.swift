@@ -146,3 +146,9 @@ func interleave8(_ a: Float8, _ b: Float8) -> SIMD16<Float> { cvm_interleave8(a,
 func interleave8(_ a: Float8, _ b: Float8, _ c: Float8, _ d: Float8) -> SIMD32<Float> {
   cvm_interleave16(cvm_interleave8(a, c), cvm_interleave8(b, d))
 }
+
+/// The three vectors' lanes in turn in the first 24 lanes (cell k of lane l at 3l + k), zero after.
+@inlinable @inline(__always)
+func interleave8(_ a: Float8, _ b: Float8, _ c: Float8) -> SIMD32<Float> {
+  cvm_interleave3(a, b, c)
+}

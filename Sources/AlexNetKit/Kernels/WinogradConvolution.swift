@@ -65,9 +65,10 @@ struct WinogradShape {
   /// Floats of the transformed filters: U[ξ][outChannels][inPerGroup].
   var filterCount: Int { positions * outChannels * inPerGroup }
   /// Floats a padded row of the input transform needs: eight tiles read 8m + r − 1 floats from
-  /// m·first.
+  /// m·first (F(3×3, 5×5) loads 32 of its 28).
   var paddedRowLength: Int {
-    8 * variant.outputTile * ((tilesWide + 7) / 8) + variant.kernel - 1
+    let m = variant.outputTile
+    return 8 * m * ((tilesWide + 7) / 8) + Swift.max(variant.kernel - 1, 32 - 8 * m)
   }
 
   /// Images per round of transforms and products: as many as keep the transformed input and the
@@ -176,6 +177,8 @@ private func transformFilter(
     winograd4x4FilterTransform(kernel, flipped: flipped, output: output, stride: stride)
   case .f2x2Kernel5:
     winograd5x5FilterTransform(kernel, flipped: flipped, output: output, stride: stride)
+  case .f3x3Kernel5:
+    winograd3x3Kernel5FilterTransform(kernel, flipped: flipped, output: output, stride: stride)
   }
 }
 

@@ -12,6 +12,9 @@ public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
   /// 3): as `winograd`, with 6×6 tiles (fewer multiplications, narrower products, larger
   /// rounding).
   case winograd4x4
+  /// Winograd F(3×3, 5×5) (5×5 kernels at stride 1, or strided ones whose ⌈kernel / stride⌉ is
+  /// 5): as `winograd`, with 7×7 tiles (1.8 times fewer products than F(2×2, 5×5)).
+  case winograd3x3
 
   /// The Winograd variant this algorithm runs for `g`'s forward pass and weight gradient (strided
   /// shapes through space to depth), nil for im2col or where it does not apply. The input
@@ -24,6 +27,7 @@ public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
       let taps = SpaceToDepth(g)?.taps ?? g.kernel
       variant = taps == 5 ? .f2x2Kernel5 : .f2x2
     case .winograd4x4: variant = .f4x4
+    case .winograd3x3: variant = .f3x3Kernel5
     }
     return variant.supportsForwardAndWeightGradient(g) ? variant : nil
   }
@@ -39,7 +43,7 @@ public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
 public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
   /// The default: a rule of the shape alone, Winograd F(2×2) (3×3 or 5×5 kernels, stride 1) where
   /// it applies and the call has at least `ruleMinimumBatch` images (narrower products were slower
-  /// than im2col's), im2col elsewhere. Two processes (a run and its resume, a checkpoint and its ONNX export) then
+  /// than im2col's), im2col elsewhere; for 5×5 kernels in such batches F(3×3, 5×5). Two processes (a run and its resume, a checkpoint and its ONNX export) then
   /// compute the same bits, which timing cannot promise: PyTorch leaves cuDNN's benchmark mode
   /// off for that. F(4×4) is left to `.measure`: on this 2-core machine (loaded, load average
   /// 10-15) it was slower than F(2×2) at AlexNet's conv3-5 (batch 32 and 128, forward 1.00-1.25x
@@ -70,8 +74,8 @@ public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
   public static let ruleMinimumBatch = 8
   public static let ruleMinimumInferenceChannels = 16
 
-  /// `ALEXNET_CONV_ALGORITHM`: `rule` (the default), `measure`, `im2colGEMM`, `winograd` or
-  /// `winograd4x4`; read once. An unknown value is the default.
+  /// `ALEXNET_CONV_ALGORITHM`: `rule` (the default), `measure`, `im2colGEMM`, `winograd`,
+  /// `winograd4x4` or `winograd3x3`; read once. An unknown value is the default.
   public static let environment: ConvolutionAlgorithmPolicy = {
     switch ProcessInfo.processInfo.environment["ALEXNET_CONV_ALGORITHM"] ?? "rule" {
     case "measure": return .measure
@@ -134,7 +138,13 @@ public enum ConvolutionAlgorithms {
       }
       guard winograd else { return .im2colGEMM }
       let strided = g.stride > 1 && ConvolutionAlgorithm.winograd4x4.applies(to: g)
-      return strided ? .winograd4x4 : .winograd
+      if strided { return .winograd4x4 }
+      // 5×5 kernels in batches: F(3×3, 5×5)'s 7×7 tiles. `benchmarks --only winograd --layers
+      // conv2,tv-conv2 --batch 128` (Zen 4): forward 152 against F(2×2, 5×5)'s 272 ms (the 2012
+      // conv2), 171 against 211 (torchvision's); backward 404 against 642 and 388 against 480.
+      // At batch 1 neither led at both layers (2.9-3.1 ms each), so fewer images keep F(2×2).
+      let large = batch && ConvolutionAlgorithm.winograd3x3.applies(to: g)
+      return large ? .winograd3x3 : .winograd
     case .measure:
       let key = key(g, pass)
       return chosen.withLock { $0[key] }
@@ -186,7 +196,7 @@ public func conv2dForward(
       conv2dForward(
         g, input: input, weight: weight, bias: bias, activation: activation, output: output,
         workspace: workspace)
-    case .winograd, .winograd4x4:
+    case .winograd, .winograd4x4, .winograd3x3:
       winogradConv2dForward(
         g, input: input, weight: weight, bias: bias, activation: activation, output: output,
         workspace: workspace, variant: algorithm.winogradVariant(for: g)!)

@@ -3,6 +3,8 @@
 // tiles of a tile row at a time. Tile t of a chunk is image b's tile (ty, tx) with
 // t = b·tilesPerImage + ty·tilesWide + tx.
 
+import CVectorMath
+
 /// V[ξ][c][t] = (Bᵀ d B)[ξ] for every tile d of every channel c of `images` images. With `mask`
 /// (same layout as the input), input cells where the mask is not positive count as zero.
 func winogradTransformInput(
@@ -76,6 +78,10 @@ private func winogradInputTileRow(
         output: target, stride: step)
     case .f2x2Kernel5:
       winograd5x5InputTransform8(
+        rows: rows + x, rowLength: rowLength, scratch: partial + 8 * s.positions,
+        output: target, stride: step)
+    case .f3x3Kernel5:
+      winograd3x3Kernel5InputTransform8(
         rows: rows + x, rowLength: rowLength, scratch: partial + 8 * s.positions,
         output: target, stride: step)
     }
@@ -184,6 +190,14 @@ func storeBlockRow(
 ) {
   if side == 2 {
     storePrefix(interleave8(cells.load8(0), cells.load8(8)), to: target, count: count)
+  } else if side == 3 {
+    let row = interleave8(cells.load8(0), cells.load8(8), cells.load8(16))
+    guard count < 24 else {
+      UnsafeMutableRawPointer(target).storeBytes(of: row.lowHalf, as: SIMD16<Float>.self)
+      return UnsafeMutableRawPointer(target + 16).storeBytes(
+        of: row.highHalf.lowHalf, as: SIMD8<Float>.self)
+    }
+    storePrefix(row, to: target, count: count)
   } else {
     let row = interleave8(cells.load8(0), cells.load8(8), cells.load8(16), cells.load8(24))
     storePrefix(row, to: target, count: count)
@@ -197,6 +211,12 @@ func dealBlockRow(_ row: UnsafePointer<Float>, side: Int, into cells: UnsafeMuta
     let pair = UnsafeRawPointer(row).loadUnaligned(as: SIMD16<Float>.self)
     cells.store8(pair.evenHalf, 0)
     cells.store8(pair.oddHalf, 8)
+  } else if side == 3 {
+    // Reads 32 floats: the row's 24 and 8 more (scratch).
+    let three = UnsafeRawPointer(row).loadUnaligned(as: SIMD32<Float>.self)
+    cells.store8(cvm_every_third_from0(three), 0)
+    cells.store8(cvm_every_third_from1(three), 8)
+    cells.store8(cvm_every_third_from2(three), 16)
   } else {
     let four = UnsafeRawPointer(row).loadUnaligned(as: SIMD32<Float>.self)
     let (even, odd) = (four.evenHalf, four.oddHalf)
@@ -230,12 +250,17 @@ func winograd6x6TransformOutput(
           let rows = Swift.min(side, s.outHeight - side * ty)
           for tx in stride(from: 0, to: s.tilesWide, by: 8) {
             let input = channel + ty * s.tilesWide + tx
-            if s.variant == .f4x4 {
+            let stride = s.outChannels * tiles
+            switch s.variant {
+            case .f4x4:
               winograd4x4OutputTransform8(
-                input: input, stride: s.outChannels * tiles, scratch: blocks + 128, output: blocks)
-            } else {
+                input: input, stride: stride, scratch: blocks + 128, output: blocks)
+            case .f3x3Kernel5:
+              winograd3x3Kernel5OutputTransform8(
+                input: input, stride: stride, scratch: blocks + 128, output: blocks)
+            default:
               winograd5x5OutputTransform8(
-                input: input, stride: s.outChannels * tiles, scratch: blocks + 128, output: blocks)
+                input: input, stride: stride, scratch: blocks + 128, output: blocks)
             }
             for cell in 0..<(side * side) {
               let y = blocks.load8(8 * cell) + shift

@@ -21,11 +21,20 @@ public enum WinogradVariant: Sendable, CaseIterable {
   case f4x4
   /// F(2×2, 5×5) (WinogradTransforms5x5.swift): 6×6 tiles, 36 products, 100/36 = 2.8 times fewer.
   case f2x2Kernel5
+  /// F(3×3, 5×5) (WinogradTransforms3x3Kernel5.swift): 7×7 tiles, 49 products, 225/49 = 4.6
+  /// times fewer.
+  case f3x3Kernel5
 
   /// m: the side of an output block.
-  public var outputTile: Int { self == .f4x4 ? 4 : 2 }
+  public var outputTile: Int {
+    switch self {
+    case .f2x2, .f2x2Kernel5: 2
+    case .f3x3Kernel5: 3
+    case .f4x4: 4
+    }
+  }
   /// r: the side of the kernels it computes.
-  public var kernel: Int { self == .f2x2Kernel5 ? 5 : 3 }
+  public var kernel: Int { self == .f2x2Kernel5 || self == .f3x3Kernel5 ? 5 : 3 }
   /// m + r − 1: the side of an input tile.
   public var inputTile: Int { outputTile + kernel - 1 }
   /// (m + r − 1)²: the tile positions ξ, one matrix product each.

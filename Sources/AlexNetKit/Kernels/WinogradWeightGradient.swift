@@ -10,6 +10,7 @@ private let flatFilterMatrices: [WinogradVariant: [Float]] = [
   .f2x2: WinogradMatrices.filter.flatMap { $0 },
   .f4x4: Winograd4x4Matrices.filter.flatMap { $0 },
   .f2x2Kernel5: Winograd5x5Matrices.filter.flatMap { $0 },
+  .f3x3Kernel5: Winograd3x3Kernel5Matrices.filter.flatMap { $0 },
 ]
 
 /// A ȳ for one column ȳ of m values (eight lanes, `y(i)`), written as α values by `x(j, value)`:
@@ -33,6 +34,17 @@ func winogradOutputAdjoint(
     x(3, a + 2 * b)
     x(4, a - 2 * b)
     x(5, b)
+  case .f3x3Kernel5:
+    let (a, b, c) = (y(0), y(1), y(2))
+    let (even, odd) = (a + c, b)
+    let (evenTwo, oddTwo) = (a + 4 * c, 2 * b)
+    x(0, a)
+    x(1, even + odd)
+    x(2, even - odd)
+    x(3, evenTwo + oddTwo)
+    x(4, evenTwo - oddTwo)
+    x(5, a + 0.5 * b + 0.25 * c)
+    x(6, c)
   case .f4x4:
     let (a, b, c, d) = (y(0), y(1), y(2), y(3))
     let (even, odd) = (a + c, b + d)
@@ -76,6 +88,7 @@ public func winogradOutputGradientTileNaive(_ variant: WinogradVariant, _ dy: [[
   case .f2x2: outputTransposed = WinogradMatrices.outputTransposed
   case .f4x4: outputTransposed = Winograd4x4Matrices.outputTransposed
   case .f2x2Kernel5: outputTransposed = Winograd5x5Matrices.outputTransposed
+  case .f3x3Kernel5: outputTransposed = Winograd3x3Kernel5Matrices.outputTransposed
   }
   let a = (0..<variant.inputTile).map { r in
     (0..<variant.outputTile).map { outputTransposed[$0][r] }
@@ -96,12 +109,12 @@ func winogradTransformOutputGradient(
   let plane = s.outHeight * s.outWidth
   let side = s.variant.outputTile
   Parallel.forEachChunk(images * s.outChannels, minimumChunk: 4) { units in
-    // 16 × 8 floats of blocks, 24 × 8 of sums, 36 × 8 for a last group of fewer than eight
+    // 16 × 8 floats of blocks, 24 × 8 of sums, ξ × 8 for a last group of fewer than eight
     // tiles, 4 × 8 for a row of the group.
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 80 * 8) { scratch in
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: (44 + s.positions) * 8) { scratch in
       let blocks = scratch.baseAddress!
       let partial = blocks + 40 * 8
-      let row = blocks + 76 * 8
+      let row = partial + s.positions * 8
       for unit in units {
         let (b, o) = unit.quotientAndRemainder(dividingBy: s.outChannels)
         let (from, keep) = (dy + unit * plane, mask.map { $0 + unit * plane })

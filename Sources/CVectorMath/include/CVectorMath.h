@@ -46,4 +46,29 @@ static inline __attribute__((always_inline)) cvm_float32 cvm_interleave16(cvm_fl
                                  25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 }
 
+/// The lanes of a, b and c in turn: a0 b0 c0 a1 b1 c1 … a7 b7 c7 in the first 24 lanes (cell k of
+/// lane l at 3l + k), zero after.
+static inline __attribute__((always_inline)) cvm_float32 cvm_interleave3(cvm_float8 a, cvm_float8 b, cvm_float8 c) {
+  cvm_float16 ab = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  cvm_float16 c0 = __builtin_shufflevector(c, (cvm_float8)0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  return __builtin_shufflevector(ab, c0, 0, 8, 16, 1, 9, 17, 2, 10, 18, 3, 11, 19, 4, 12, 20, 5, 13, 21, 6,
+                                 14, 22, 7, 15, 23, 24, 24, 24, 24, 24, 24, 24, 24);
+}
+
+/// Every third lane of x from lane `first` (0-6): x[first], x[first + 3], … x[first + 21]. One
+/// function per start, since a shuffle's lanes are constants.
+#define CVM_EVERY_THIRD(first)                                                                            \
+  static inline __attribute__((always_inline)) cvm_float8 cvm_every_third_from##first(cvm_float32 x) {   \
+    return __builtin_shufflevector(x, x, first, first + 3, first + 6, first + 9, first + 12, first + 15, \
+                                   first + 18, first + 21);                                             \
+  }
+CVM_EVERY_THIRD(0)
+CVM_EVERY_THIRD(1)
+CVM_EVERY_THIRD(2)
+CVM_EVERY_THIRD(3)
+CVM_EVERY_THIRD(4)
+CVM_EVERY_THIRD(5)
+CVM_EVERY_THIRD(6)
+#undef CVM_EVERY_THIRD
+
 #endif

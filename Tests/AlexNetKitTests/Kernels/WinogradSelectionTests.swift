@@ -22,13 +22,13 @@ import Testing
       runs.append($0)
     }
     #expect(second == first && runs.count == 9)
-    // A 5×5 kernel has two candidates: F(4×4, 3×3) does not apply.
+    // A 5×5 kernel has three candidates: F(4×4, 3×3) does not apply, F(3×3, 5×5) does.
     let g5 = try ConvGeometry(
       batch: 1, inChannels: 3, height: 7, width: 19, outChannels: 5, kernel: 5,
       padding: .explicit(2))
     runs = []
     _ = ConvolutionAlgorithms.choose(g5, pass: .forward, policy: .measure) { runs.append($0) }
-    #expect(runs.count == 6 && Set(runs) == [.im2colGEMM, .winograd])
+    #expect(runs.count == 9 && Set(runs) == [.im2colGEMM, .winograd, .winograd3x3])
   }
 
   /// The trials of `.measure` stay out of a profile of the caller's scope (which the per-layer
@@ -76,9 +76,16 @@ import Testing
       #expect(
         ConvolutionAlgorithms.choose(g3, pass: .backward, policy: .rule) { _ in runs += 1 }
           == expected)
+      // 5×5 kernels in batches take F(3×3, 5×5)'s larger tiles.
       #expect(
         ConvolutionAlgorithms.choose(g5, pass: .backward, policy: .rule) { _ in runs += 1 }
-          == expected)
+          == (batch >= minimum ? .winograd3x3 : .im2colGEMM))
+      let g5Deep = try ConvGeometry(
+        batch: batch, inChannels: ConvolutionAlgorithmPolicy.ruleMinimumInferenceChannels,
+        height: 6, width: 6, outChannels: 2, kernel: 5)
+      #expect(
+        ConvolutionAlgorithms.choose(g5Deep, pass: .inference, policy: .rule) { _ in runs += 1 }
+          == (batch >= minimum ? .winograd3x3 : .winograd))
       #expect(
         ConvolutionAlgorithms.choose(g7, pass: .forward, policy: .rule) { _ in runs += 1 }
           == .im2colGEMM)
@@ -120,6 +127,10 @@ import Testing
       ConvolutionAlgorithms.choose(g5, pass: .forward, policy: .fixed(.winograd4x4)) { _ in
         runs += 1
       } == .im2colGEMM)
+    #expect(
+      ConvolutionAlgorithms.choose(g3, pass: .forward, policy: .fixed(.winograd3x3)) { _ in
+        runs += 1
+      } == .im2colGEMM)
     #expect(runs == 0)
   }
 
@@ -129,7 +140,7 @@ import Testing
   @Test(
     arguments: [
       ConvolutionAlgorithmPolicy.rule, .measure, .fixed(.winograd), .fixed(.winograd4x4),
-      .fixed(.im2colGEMM),
+      .fixed(.winograd3x3), .fixed(.im2colGEMM),
     ], [3, 5])
   func dispatchMatchesReference(_ policy: ConvolutionAlgorithmPolicy, kernel: Int) throws {
     let g = try ConvGeometry(

@@ -85,9 +85,10 @@ import Testing
       }
       #expect(rule(conv1, .inference) == .winograd4x4)
       #expect(rule(shallow, .inference) == (batch >= minimum ? .winograd4x4 : .im2colGEMM))
-      #expect(rule(kernel5, .inference) == .winograd)
+      // A 5×5 view kernel in batches: F(3×3, 5×5), as at stride 1.
+      #expect(rule(kernel5, .inference) == (batch >= minimum ? .winograd3x3 : .winograd))
       #expect(rule(conv1, .forward) == (batch >= minimum ? .winograd4x4 : .im2colGEMM))
-      #expect(rule(kernel5, .forward) == (batch >= minimum ? .winograd : .im2colGEMM))
+      #expect(rule(kernel5, .forward) == (batch >= minimum ? .winograd3x3 : .im2colGEMM))
       #expect(rule(conv1, .backward) == .im2colGEMM)
       #expect(rule(conv1, .weightGradient) == (batch >= minimum ? .winograd4x4 : .im2colGEMM))
       #expect(rule(shallow, .weightGradient) == .im2colGEMM)

@@ -83,7 +83,8 @@ extension ConvGeometry {
   }
 
   /// `count` random cases of its kernel for each variant: F(2×2, 3×3)'s drawn from `seed`,
-  /// F(4×4, 3×3)'s from `seed + 100`, F(2×2, 5×5)'s from `seed + 200`.
+  /// F(4×4, 3×3)'s from `seed + 100`, F(2×2, 5×5)'s from `seed + 200`, F(3×3, 5×5)'s from
+  /// `seed + 300`.
   static func cases(count: Int, seed: UInt64) -> [(WinogradVariant, ConvGeometry)] {
     WinogradVariant.allCases.flatMap { variant in
       ConvGeometry.randomWinogradCases(
@@ -125,6 +126,7 @@ extension ConvGeometry {
     case .f2x2: 0
     case .f4x4: 100
     case .f2x2Kernel5: 200
+    case .f3x3Kernel5: 300
     }
   }
 
@@ -264,5 +266,8 @@ extension ConvGeometry {
     #expect(WinogradVariant.f2x2Kernel5.supports(g5) && !WinogradVariant.f2x2Kernel5.supports(g3))
     #expect(ConvolutionAlgorithm.winograd.winogradVariant(for: g5) == .f2x2Kernel5)
     #expect(ConvolutionAlgorithm.winograd4x4.winogradVariant(for: g5) == nil)
+    #expect(WinogradVariant.f3x3Kernel5.supports(g5) && !WinogradVariant.f3x3Kernel5.supports(g3))
+    #expect(ConvolutionAlgorithm.winograd3x3.winogradVariant(for: g5) == .f3x3Kernel5)
+    #expect(ConvolutionAlgorithm.winograd3x3.winogradVariant(for: g3) == nil)
   }
 }
