@@ -43,7 +43,7 @@ public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
 public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
   /// The default: a rule of the shape alone, Winograd F(2×2) (3×3 or 5×5 kernels, stride 1) where
   /// it applies and the call has at least `ruleMinimumBatch` images (narrower products were slower
-  /// than im2col's), im2col elsewhere; for 5×5 kernels in such batches F(3×3, 5×5). Two processes (a run and its resume, a checkpoint and its ONNX export) then
+  /// than im2col's), im2col elsewhere; for 5×5 kernels F(3×3, 5×5) wherever Winograd runs. Two processes (a run and its resume, a checkpoint and its ONNX export) then
   /// compute the same bits, which timing cannot promise: PyTorch leaves cuDNN's benchmark mode
   /// off for that. F(4×4) is left to `.measure`: on this 2-core machine (loaded, load average
   /// 10-15) it was slower than F(2×2) at AlexNet's conv3-5 (batch 32 and 128, forward 1.00-1.25x
@@ -139,11 +139,12 @@ public enum ConvolutionAlgorithms {
       guard winograd else { return .im2colGEMM }
       let strided = g.stride > 1 && ConvolutionAlgorithm.winograd4x4.applies(to: g)
       if strided { return .winograd4x4 }
-      // 5×5 kernels in batches: F(3×3, 5×5)'s 7×7 tiles. `benchmarks --only winograd --layers
-      // conv2,tv-conv2 --batch 128` (Zen 4): forward 152 against F(2×2, 5×5)'s 272 ms (the 2012
-      // conv2), 171 against 211 (torchvision's); backward 404 against 642 and 388 against 480.
-      // At batch 1 neither led at both layers (2.9-3.1 ms each), so fewer images keep F(2×2).
-      let large = batch && ConvolutionAlgorithm.winograd3x3.applies(to: g)
+      // 5×5 kernels: F(3×3, 5×5)'s 7×7 tiles wherever Winograd runs. `benchmarks --only
+      // winograd --layers conv2,tv-conv2 --batch 128` (Zen 4): forward 152 against F(2×2, 5×5)'s
+      // 272 ms (the 2012 conv2), 171 against 211 (torchvision's); backward 404 against 642 and
+      // 388 against 480. Inference at batch 1, filters kept (`--layer-chain alexnet-tv --batch
+      // 1`): torchvision's conv2 1.4-1.7 against 2.9 ms. F(2×2, 5×5) is left to `.measure`.
+      let large = ConvolutionAlgorithm.winograd3x3.applies(to: g)
       return large ? .winograd3x3 : .winograd
     case .measure:
       let key = key(g, pass)

@@ -76,7 +76,7 @@ import Testing
       #expect(
         ConvolutionAlgorithms.choose(g3, pass: .backward, policy: .rule) { _ in runs += 1 }
           == expected)
-      // 5×5 kernels in batches take F(3×3, 5×5)'s larger tiles.
+      // 5×5 kernels take F(3×3, 5×5)'s larger tiles wherever Winograd runs.
       #expect(
         ConvolutionAlgorithms.choose(g5, pass: .backward, policy: .rule) { _ in runs += 1 }
           == (batch >= minimum ? .winograd3x3 : .im2colGEMM))
@@ -85,7 +85,7 @@ import Testing
         height: 6, width: 6, outChannels: 2, kernel: 5)
       #expect(
         ConvolutionAlgorithms.choose(g5Deep, pass: .inference, policy: .rule) { _ in runs += 1 }
-          == (batch >= minimum ? .winograd3x3 : .winograd))
+          == .winograd3x3)
       #expect(
         ConvolutionAlgorithms.choose(g7, pass: .forward, policy: .rule) { _ in runs += 1 }
           == .im2colGEMM)

@@ -86,7 +86,7 @@ import Testing
       #expect(rule(conv1, .inference) == .winograd4x4)
       #expect(rule(shallow, .inference) == (batch >= minimum ? .winograd4x4 : .im2colGEMM))
       // A 5×5 view kernel in batches: F(3×3, 5×5), as at stride 1.
-      #expect(rule(kernel5, .inference) == (batch >= minimum ? .winograd3x3 : .winograd))
+      #expect(rule(kernel5, .inference) == .winograd3x3)
       #expect(rule(conv1, .forward) == (batch >= minimum ? .winograd4x4 : .im2colGEMM))
       #expect(rule(kernel5, .forward) == (batch >= minimum ? .winograd3x3 : .im2colGEMM))
       #expect(rule(conv1, .backward) == .im2colGEMM)
