@@ -1,7 +1,8 @@
-// The Winograd convolution path, F(2×2, 3×3), F(4×4, 3×3) or F(2×2, 5×5) (transforms:
-// WinogradTransforms.swift, WinogradTransforms4x4.swift, WinogradTransforms5x5.swift): for 3×3 (or
-// 5×5) kernels at stride 1, 16 (or 36) matrix products of the transformed filters and input tiles
-// replace one product 2.25 (4, 2.8) times as large. The input gradient of such a convolution is
+// The Winograd convolution path, F(2×2, 3×3), F(4×4, 3×3), F(2×2, 5×5) or F(3×3, 5×5)
+// (transforms: WinogradTransforms.swift, WinogradTransforms4x4.swift, WinogradTransforms5x5.swift,
+// WinogradTransforms3x3Kernel5.swift): for 3×3 (or 5×5) kernels at stride 1, 16 (36, 49) matrix
+// products of the transformed filters and input tiles replace one product 2.25 (4, 2.8, 4.6)
+// times as large. The input gradient of such a convolution is
 // again one (a full correlation of the output gradient with the flipped, transposed filters), so
 // it runs here too.
 

@@ -1,5 +1,5 @@
-// The Winograd path's passes over images: cutting planes into overlapping 4×4 (or 6×6) tiles
-// (input transform) and putting the 2×2 (or 4×4) output blocks back (output transform), eight
+// The Winograd path's passes over images: cutting planes into overlapping 4×4 (6×6, 7×7) tiles
+// (input transform) and putting the 2×2 (4×4, 3×3) output blocks back (output transform), eight
 // tiles of a tile row at a time. Tile t of a chunk is image b's tile (ty, tx) with
 // t = b·tilesPerImage + ty·tilesWide + tx.
 
@@ -17,11 +17,11 @@ func winogradTransformInput(
   let rowLength = s.paddedRowLength
   let m = s.variant.outputTile
   // Tile rows overlap by side − m input rows, so the channel's rows are padded once, not per
-  // tile row (2 or 3 copies of each row before).
+  // tile row (1.5 to 3 copies of each row before).
   let paddedRows = m * s.tilesHigh + s.variant.inputTile - m
   Parallel.forEachChunk(images * s.inChannels, minimumChunk: 4) { units in
     // The zero-padded rows, then ξ × 8 floats for a last group of fewer than eight tiles, and as
-    // many for the 6×6 tiles' intermediate sums.
+    // many for the larger tiles' intermediate sums.
     let capacity = paddedRows * rowLength + 2 * 8 * s.positions
     withUnsafeTemporaryAllocation(of: Float.self, capacity: capacity) { scratch in
       let rows = scratch.baseAddress!
@@ -54,7 +54,8 @@ func winogradTransformInput(
 
 /// Tile row `ty`'s input transforms into the channel's tiles at `output`, eight tiles at a time,
 /// in place where `eightTilesFit` (a group through `partial` costs a memmove per position), else
-/// through `partial`. 6×6 tiles also keep their intermediate sums after `partial`'s ξ × 8 floats.
+/// through `partial`. 6×6 and 7×7 tiles keep their intermediate sums after `partial`'s ξ × 8
+/// floats.
 @inline(__always)
 private func winogradInputTileRow(
   _ s: WinogradShape, rows: UnsafePointer<Float>, rowLength: Int,
@@ -133,7 +134,7 @@ func winogradTransformOutput(
   activation: Activation, output: UnsafeMutablePointer<Float>
 ) {
   guard s.variant == .f2x2 else {
-    return winograd6x6TransformOutput(
+    return winogradLargeTileTransformOutput(
       s, images: images, products: m, bias: bias, activation: activation, output: output)
   }
   let tiles = images * s.tilesPerImage
@@ -227,9 +228,10 @@ func dealBlockRow(_ row: UnsafePointer<Float>, side: Int, into cells: UnsafeMuta
   }
 }
 
-/// The output transform of 6×6 tiles (F(4×4, 3×3) and F(2×2, 5×5)): as `winogradTransformOutput`,
-/// with m×m blocks (the last tile row or column may stick out by up to m − 1).
-func winograd6x6TransformOutput(
+/// The output transform of 6×6 and 7×7 tiles (F(4×4, 3×3), F(2×2, 5×5), F(3×3, 5×5)): as
+/// `winogradTransformOutput`, with m×m blocks (the last tile row or column may stick out by up to
+/// m − 1).
+func winogradLargeTileTransformOutput(
   _ s: WinogradShape, images: Int, products m: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
   activation: Activation, output: UnsafeMutablePointer<Float>
 ) {
