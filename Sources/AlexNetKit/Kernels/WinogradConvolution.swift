@@ -66,10 +66,11 @@ struct WinogradShape {
   /// Floats of the transformed filters: U[ξ][outChannels][inPerGroup].
   var filterCount: Int { positions * outChannels * inPerGroup }
   /// Floats a padded row of the input transform needs: eight tiles read 8m + r − 1 floats from
-  /// m·first (F(3×3, 5×5) loads 32 of its 28).
+  /// m·first (F(3×3, 5×5) loads 32 floats for its 28).
   var paddedRowLength: Int {
     let m = variant.outputTile
-    return 8 * m * ((tilesWide + 7) / 8) + Swift.max(variant.kernel - 1, 32 - 8 * m)
+    let reach = variant == .f3x3Kernel5 ? 32 : 8 * m + variant.kernel - 1
+    return 8 * m * ((tilesWide + 7) / 8 - 1) + reach
   }
 
   /// Images per round of transforms and products: as many as keep the transformed input and the
