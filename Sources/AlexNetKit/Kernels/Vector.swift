@@ -152,3 +152,14 @@ func interleave8(_ a: Float8, _ b: Float8, _ c: Float8, _ d: Float8) -> SIMD32<F
 func interleave8(_ a: Float8, _ b: Float8, _ c: Float8) -> SIMD32<Float> {
   cvm_interleave3(a, b, c)
 }
+
+/// Every third lane of x from lanes 0 to 6: vector k is x[k], x[k + 3], … x[k + 21] (the inverse of
+/// the three-way `interleave8` in its first three).
+@inlinable @inline(__always)
+func everyThirdLane(_ x: SIMD32<Float>) -> Float8x7 {
+  (
+    cvm_every_third_from0(x), cvm_every_third_from1(x), cvm_every_third_from2(x),
+    cvm_every_third_from3(x), cvm_every_third_from4(x), cvm_every_third_from5(x),
+    cvm_every_third_from6(x)
+  )
+}

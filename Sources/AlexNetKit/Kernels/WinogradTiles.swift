@@ -3,8 +3,6 @@
 // tiles of a tile row at a time. Tile t of a chunk is image b's tile (ty, tx) with
 // t = b·tilesPerImage + ty·tilesWide + tx.
 
-import CVectorMath
-
 /// V[ξ][c][t] = (Bᵀ d B)[ξ] for every tile d of every channel c of `images` images. With `mask`
 /// (same layout as the input), input cells where the mask is not positive count as zero.
 func winogradTransformInput(
@@ -214,10 +212,10 @@ func dealBlockRow(_ row: UnsafePointer<Float>, side: Int, into cells: UnsafeMuta
     cells.store8(pair.oddHalf, 8)
   } else if side == 3 {
     // Reads 32 floats: the row's 24 and 8 more (scratch).
-    let three = UnsafeRawPointer(row).loadUnaligned(as: SIMD32<Float>.self)
-    cells.store8(cvm_every_third_from0(three), 0)
-    cells.store8(cvm_every_third_from1(three), 8)
-    cells.store8(cvm_every_third_from2(three), 16)
+    let thirds = everyThirdLane(UnsafeRawPointer(row).loadUnaligned(as: SIMD32<Float>.self))
+    cells.store8(thirds.0, 0)
+    cells.store8(thirds.1, 8)
+    cells.store8(thirds.2, 16)
   } else {
     let four = UnsafeRawPointer(row).loadUnaligned(as: SIMD32<Float>.self)
     let (even, odd) = (four.evenHalf, four.oddHalf)
@@ -260,9 +258,11 @@ func winogradLargeTileTransformOutput(
             case .f3x3Kernel5:
               winograd3x3Kernel5OutputTransform8(
                 input: input, stride: stride, scratch: blocks + 128, output: blocks)
-            default:
+            case .f2x2Kernel5:
               winograd5x5OutputTransform8(
                 input: input, stride: stride, scratch: blocks + 128, output: blocks)
+            case .f2x2:
+              preconditionFailure("Winograd: F(2×2, 3×3) has its own output transform")
             }
             for cell in 0..<(side * side) {
               let y = blocks.load8(8 * cell) + shift

@@ -18,8 +18,6 @@
 //   Aᵀ = ⎢0  1 -1  2 -2  1/2  0⎥
 //        ⎣0  1  1  4  4  1/4  1⎦
 
-import CVectorMath
-
 /// F(3×3, 5×5)'s matrices, row-major, for the references and tests.
 public enum Winograd3x3Kernel5Matrices {
   public static let inputTransposed: [[Float]] = [
@@ -95,21 +93,16 @@ func winograd3x3Kernel5OutputRows(_ x: Float8x7) -> (Float8, Float8, Float8) {
 /// Bᵀ d B for eight horizontally adjacent 7×7 tiles of the zero-padded input: row r of the tiles
 /// starts at `rows + r·rowLength` (each at least 32 floats from the first tile's left edge); lane
 /// l is the tile whose left column is 3l, so every third lane of one 32-float load from column k
-/// is the tiles' column k. Writes the 49 values to `output + ξ·stride` (eight lanes each) through
-/// `scratch` (49 × 8 floats): d B a row at a time, then Bᵀ a column at a time.
+/// (`everyThirdLane`) is the tiles' column k. Writes the 49 values to `output + ξ·stride` (eight
+/// lanes each) through `scratch` (49 × 8 floats): d B a row at a time, then Bᵀ a column at a time.
 @inlinable @inline(__always)
 func winograd3x3Kernel5InputTransform8(
   rows: UnsafePointer<Float>, rowLength: Int, scratch: UnsafeMutablePointer<Float>,
   output: UnsafeMutablePointer<Float>, stride: Int
 ) {
   for r in 0..<7 {
-    let x = UnsafeRawPointer(rows + r * rowLength).loadUnaligned(as: SIMD32<Float>.self)
-    let t = winograd3x3Kernel5InputRows(
-      (
-        cvm_every_third_from0(x), cvm_every_third_from1(x), cvm_every_third_from2(x),
-        cvm_every_third_from3(x), cvm_every_third_from4(x), cvm_every_third_from5(x),
-        cvm_every_third_from6(x)
-      ))
+    let row = UnsafeRawPointer(rows + r * rowLength).loadUnaligned(as: SIMD32<Float>.self)
+    let t = winograd3x3Kernel5InputRows(everyThirdLane(row))
     let base = scratch + 56 * r
     base.store8(t.0, 0)
     base.store8(t.1, 8)
