@@ -35,6 +35,48 @@ public enum BLAS {
       beta, c, Int32(ldc ?? n))
   }
 
+  /// OpenBLAS's AVX-512 kernel sets multiply a product of at most this many multiply-adds (m·n·k,
+  /// A not transposed) straight from its operands, on the calling thread (its
+  /// `sgemm_small_kernel_permit`); a larger product is first copied into the kernels' layout, A
+  /// in full on every call.
+  public static let directProductLimit = 1_000_000
+
+  /// Rows of A (and C) per call that keep a single-threaded m×n×k product on OpenBLAS's direct
+  /// path, in as few calls of as even a size as can be, or m when it already is, when `direct`
+  /// is false (the kernel set has no such path, or OpenBLAS runs several threads, which the path
+  /// would leave idle), or when calls would get fewer than `minimumDirectRows` rows. A Winograd product at batch 1 uses each of its filter
+  /// values for 49 tiles only, so copying them costs about a third of the arithmetic: AlexNet's
+  /// conv4 by F(2×2), 16 products of 256×49×384 on one thread with the filters cold, took 2.36 ms
+  /// in single calls against 1.80 ms in calls of 43-52 rows (Zen 4, Cooperlake kernels); with
+  /// the Haswell kernels, which lack the path, the same split took 2.72 ms.
+  public static func rowsPerCall(
+    m: Int, n: Int, k: Int,
+    direct: Bool = BLASRuntime.multipliesSmallProductsDirectly && BLASRuntime.threadCount == 1
+  ) -> Int {
+    guard direct, m * n * k > directProductLimit else { return m }
+    let rowsWithinLimit = directProductLimit / Swift.max(1, n * k)
+    guard rowsWithinLimit >= minimumDirectRows else { return m }
+    let calls = (m + rowsWithinLimit - 1) / rowsWithinLimit
+    let rows = (m + calls - 1) / calls
+    return rows >= minimumDirectRows ? rows : m
+  }
+
+  /// Below this many rows a call's fixed costs outweigh the copy it saves.
+  public static let minimumDirectRows = 32
+
+  /// `sgemm` (A and B not transposed, beta 0) as calls of at most `rowsPerCall` rows of A and C.
+  @inlinable
+  public static func sgemm(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
+    m: Int, n: Int, k: Int, rowsPerCall: Int
+  ) {
+    precondition(rowsPerCall > 0, "sgemm: rowsPerCall \(rowsPerCall), expected at least 1")
+    for first in stride(from: 0, to: m, by: rowsPerCall) {
+      sgemm(
+        a + first * k, b, into: c + first * n, m: Swift.min(rowsPerCall, m - first), n: n, k: k)
+    }
+  }
+
   /// y ← alpha·op(A)·x + beta·y for a row-major m×n Float32 matrix A (op(A) is n×m when
   /// transposed), contiguous vectors. A matrix-vector product reads A once, at memory speed;
   /// OpenBLAS's sgemm with one row packs all of A first and runs about 3x slower (fc6 at batch 1:

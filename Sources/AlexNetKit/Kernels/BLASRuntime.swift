@@ -57,6 +57,11 @@ public enum BLASRuntime {
 
   static let avx512Cores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
 
+  /// True when the kernel set in use multiplies small products without copying them first (the
+  /// AVX-512 sets; see `BLAS.rowsPerCall`).
+  public static let multipliesSmallProductsDirectly = avx512Cores.contains(
+    configuration.coreName.lowercased())
+
   static func configure() -> Configuration {
     let environment = ProcessInfo.processInfo.environment
     let atLoad = currentCoreName()

@@ -306,13 +306,15 @@ func winogradCorrelateImages(
 /// M[ξ] = U[ξ]·V[ξ] for the 16 (or 36) positions and each group: outPerGroup × tiles, inner
 /// inPerGroup.
 /// Outside a shard the products are shared among the threads, each single-threaded (one product
-/// is too small to split well).
+/// is too small to split well), in row blocks that OpenBLAS multiplies without copying them where
+/// it can (`BLAS.rowsPerCall`: at batch 1).
 func winogradMultiply(
   _ s: WinogradShape, tiles: Int, filters u: UnsafePointer<Float>,
   transformed v: UnsafePointer<Float>, into m: UnsafeMutablePointer<Float>
 ) {
   let products = s.positions * s.groups
   func multiply(_ range: Range<Int>) {
+    let rows = BLAS.rowsPerCall(m: s.outPerGroup, n: tiles, k: s.inPerGroup)
     for product in range {
       let xi = product / s.groups
       let group = product % s.groups
@@ -320,7 +322,7 @@ func winogradMultiply(
         u + xi * s.outChannels * s.inPerGroup + group * s.outPerGroup * s.inPerGroup,
         v + (xi * s.inChannels + group * s.inPerGroup) * tiles,
         into: m + (xi * s.outChannels + group * s.outPerGroup) * tiles,
-        m: s.outPerGroup, n: tiles, k: s.inPerGroup)
+        m: s.outPerGroup, n: tiles, k: s.inPerGroup, rowsPerCall: rows)
     }
   }
   let shards = Parallel.shardCount(for: products)
