@@ -8,7 +8,10 @@ Keras column, skipped when absent), installed outside the repository, e.g.
                                                [--baseline main]
 Every measurement runs in its own process (so peak memory is per configuration): ours through
 `benchmarks --model-row`, theirs through this script's --child mode. Contenders alternate within
-each round, so a shared machine's slow spells hit all columns alike; each figure is given as the
+each round, so a shared machine's slow spells hit all columns alike. Within a measurement the
+training step and the inference pass are each timed at least three times after a warm-up, and as
+many more times as fill a second (a batch-1 pass: about 70 runs), by both frameworks alike (a
+baseline older than 2026-12-04's change to this takes three runs). Each figure is given as the
 median, worst and best of the rounds (at least five by default), and ours / theirs at the median
 and at the worst rounds. `--baseline REF` builds git commit REF in a temporary worktree and runs it
 as one more column, "ours (REF)", in the same rounds: before and after, and PyTorch, from one run.
@@ -57,10 +60,12 @@ def torch_model(name, classes=None):
     return nn.Sequential(named), 224, classes or 16
 
 
-def median(fn, repetitions):
+def median(fn, repetitions, minimum_seconds):
+    """After a warm-up run, the median of at least `repetitions` runs and of as many more as fill
+    `minimum_seconds` (at most 10,000), as `benchmarks --model-row` times ours."""
     fn()
     times = []
-    for _ in range(repetitions):
+    while len(times) < repetitions or (sum(times) < minimum_seconds and len(times) < 10000):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -72,7 +77,7 @@ def peak_megabytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_torch(name, batch, repetitions, threads):
+def measure_torch(name, batch, repetitions, minimum_seconds, threads):
     """Runs in a child process: one configuration, printed as JSON."""
     import torch
     torch.set_num_threads(threads)
@@ -88,14 +93,14 @@ def measure_torch(name, batch, repetitions, threads):
         optimizer.step()
 
     model.train()
-    step_ms = median(step, repetitions)
+    step_ms = median(step, repetitions, minimum_seconds)
     model.eval()
     with torch.no_grad():
-        inference_ms = median(lambda: model(x), repetitions)
+        inference_ms = median(lambda: model(x), repetitions, minimum_seconds)
     return step_ms, inference_ms
 
 
-def measure_keras(name, batch, repetitions, threads):
+def measure_keras(name, batch, repetitions, minimum_seconds, threads):
     """The tutorial's Keras model (alexnet-bn), SGD with momentum 0.9 and weight decay 0.0005."""
     assert name == "alexnet-bn"
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -116,15 +121,15 @@ def measure_keras(name, batch, repetitions, threads):
                   loss="categorical_crossentropy")
     x = np.random.uniform(-1, 1, (batch, 224, 224, 3)).astype("float32")
     y = np.eye(16, dtype="float32")[np.arange(batch) % 16]
-    step_ms = median(lambda: model.train_on_batch(x, y), repetitions)
+    step_ms = median(lambda: model.train_on_batch(x, y), repetitions, minimum_seconds)
     tensor = tf.constant(x)
-    inference_ms = median(lambda: model(tensor, training=False), repetitions)
+    inference_ms = median(lambda: model(tensor, training=False), repetitions, minimum_seconds)
     return step_ms, inference_ms
 
 
-def child(framework, name, batch, repetitions, threads):
+def child(framework, name, batch, repetitions, minimum_seconds, threads):
     measure = measure_torch if framework == "pytorch" else measure_keras
-    step_ms, inference_ms = measure(name, batch, repetitions, threads)
+    step_ms, inference_ms = measure(name, batch, repetitions, minimum_seconds, threads)
     print(json.dumps({"model": name, "batch": batch, "trainingImagesPerSecond": batch / step_ms * 1000,
                       "inferenceMilliseconds": inference_ms, "inferenceImagesPerSecond": batch / inference_ms * 1000,
                       "peakResidentMegabytes": peak_megabytes()}))
@@ -228,9 +233,10 @@ def main():
                              "another column in the same rounds")
     parser.add_argument("--child", nargs=3, metavar=("FRAMEWORK", "MODEL", "BATCH"))
     args = parser.parse_args()
-    repetitions = 2 if args.quick else 3
+    # As `benchmarks --model-row`: at least three runs, and a second's worth.
+    repetitions, minimum_seconds = (2, 0.3) if args.quick else (3, 1.0)
     if args.child:
-        child(args.child[0], args.child[1], int(args.child[2]), repetitions, args.threads)
+        child(args.child[0], args.child[1], int(args.child[2]), repetitions, minimum_seconds, args.threads)
         return
     if args.rounds < 1:
         raise SystemExit(f"--rounds must be at least 1, got {args.rounds}")

@@ -36,8 +36,11 @@ struct LayerTable: Codable {
 }
 
 /// One model at one batch size: a training step (forward, backward, SGD update) and an inference
-/// forward pass, medians after a warm-up; then the process's peak resident memory.
-func measureModel(_ name: ModelName, batch: Int, repetitions: Int) -> ModelRow {
+/// forward pass, medians after a warm-up of at least `repetitions` runs filling `minimumSeconds`;
+/// then the process's peak resident memory.
+func measureModel(_ name: ModelName, batch: Int, repetitions: Int, minimumSeconds: Double = 0)
+  -> ModelRow
+{
   let side = name.defaultImageSize
   let classes = name == .alexnetBN ? 16 : 1000
   let model = ModelCatalog.make(name, classes: classes, seed: 1)
@@ -54,10 +57,13 @@ func measureModel(_ name: ModelName, batch: Int, repetitions: Int) -> ModelRow {
   }
   trainingStep()
   let faultsBefore = minorPageFaults()
-  let step = medianMilliseconds(repetitions: repetitions, warmUp: false, trainingStep)
-  let faultsPerStep = Double(minorPageFaults() - faultsBefore) / Double(repetitions)
+  let steps = timedSamples(
+    repetitions: repetitions, minimumSeconds: minimumSeconds, warmUp: false, trainingStep
+  ).sorted()
+  let step = steps[steps.count / 2]
+  let faultsPerStep = Double(minorPageFaults() - faultsBefore) / Double(steps.count)
   model.eval()
-  let inference = medianMilliseconds(repetitions: repetitions) {
+  let inference = medianMilliseconds(repetitions: repetitions, minimumSeconds: minimumSeconds) {
     sink += withGradientsDisabled { model(Variable(images)) }.value[flat: 0]
   }
   return ModelRow(

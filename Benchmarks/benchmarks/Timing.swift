@@ -1,18 +1,36 @@
 import Foundation
 
 /// Wall-clock timing: one warm-up run, then the median of `repetitions` (wall time, as the
-/// machine is shared and noisy; compare ratios within one run).
-func medianMilliseconds(repetitions: Int, warmUp: Bool = true, _ body: () -> Void) -> Double {
+/// machine is shared and noisy; compare ratios within one run), or of more runs until they fill
+/// `minimumSeconds` (see `timedSamples`).
+func medianMilliseconds(
+  repetitions: Int, minimumSeconds: Double = 0, warmUp: Bool = true, _ body: () -> Void
+) -> Double {
+  let samples = timedSamples(
+    repetitions: repetitions, minimumSeconds: minimumSeconds, warmUp: warmUp, body
+  ).sorted()
+  return samples[samples.count / 2]
+}
+
+/// The milliseconds of at least `repetitions` runs of `body` (one warm-up run first), and past
+/// those of more until the runs add up to `minimumSeconds` (at most 10,000): the median of three
+/// 13 ms passes is moved by one hiccup of the host, that of a second's worth is not.
+func timedSamples(
+  repetitions: Int, minimumSeconds: Double = 0, warmUp: Bool = true, _ body: () -> Void
+) -> [Double] {
   if warmUp { body() }
   let clock = ContinuousClock()
   var samples: [Double] = []
-  for _ in 0..<max(1, repetitions) {
+  var total = 0.0
+  while samples.count < max(1, repetitions)
+    || (total < minimumSeconds * 1e3 && samples.count < 10_000)
+  {
     let elapsed = clock.measure(body)
     samples.append(
       Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
+    total += samples[samples.count - 1]
   }
-  samples.sort()
-  return samples[samples.count / 2]
+  return samples
 }
 
 /// Medians of two bodies timed alternately (a, b, a, b...), so both see the same machine state:

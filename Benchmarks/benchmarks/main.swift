@@ -128,7 +128,8 @@ let cpuName =
 if let spec = option("--model-row"), let name = ModelName(rawValue: spec),
   let batch = Int(option("--batch") ?? "")
 {
-  let row = measureModel(name, batch: batch, repetitions: quick ? 2 : 3)
+  let row = measureModel(
+    name, batch: batch, repetitions: quick ? 2 : 3, minimumSeconds: quick ? 0.3 : 1)
   print(String(decoding: try JSONEncoder().encode(row), as: UTF8.self))
   exit(0)
 }
