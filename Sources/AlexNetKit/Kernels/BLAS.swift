@@ -44,11 +44,12 @@ public enum BLAS {
   /// Rows of A (and C) per call that keep a single-threaded m×n×k product on OpenBLAS's direct
   /// path, in as few calls of as even a size as can be, or m when it already is, when `direct`
   /// is false (the kernel set has no such path, or OpenBLAS runs several threads, which the path
-  /// would leave idle), or when calls would get fewer than `minimumDirectRows` rows. A Winograd product at batch 1 uses each of its filter
-  /// values for 49 tiles only, so copying them costs about a third of the arithmetic: AlexNet's
-  /// conv4 by F(2×2), 16 products of 256×49×384 on one thread with the filters cold, took 2.36 ms
-  /// in single calls against 1.80 ms in calls of 43-52 rows (Zen 4, Cooperlake kernels); with
-  /// the Haswell kernels, which lack the path, the same split took 2.72 ms.
+  /// would leave idle), or when calls would get fewer than `minimumDirectRows` rows. A Winograd
+  /// product at batch 1 uses each of its filter values for 49 tiles only, so copying them costs
+  /// about a third of the arithmetic: AlexNet's conv4 by F(2×2), 16 products of 256×49×384 on one
+  /// thread with the filters cold, took 2.36 ms in single calls against 1.80 ms in calls of 43-52
+  /// rows (Zen 4, Cooperlake kernels); with the Haswell kernels, which lack the path, the same
+  /// split took 2.72 ms.
   public static func rowsPerCall(
     m: Int, n: Int, k: Int,
     direct: Bool = BLASRuntime.multipliesSmallProductsDirectly && BLASRuntime.threadCount == 1

@@ -307,7 +307,7 @@ func winogradCorrelateImages(
 /// inPerGroup.
 /// Outside a shard the products are shared among the threads, each single-threaded (one product
 /// is too small to split well), in row blocks that OpenBLAS multiplies without copying them where
-/// it can (`BLAS.rowsPerCall`: at batch 1).
+/// it can (`BLAS.rowsPerCall`: the narrow products of a batch-1 pass, and conv1's in training).
 func winogradMultiply(
   _ s: WinogradShape, tiles: Int, filters u: UnsafePointer<Float>,
   transformed v: UnsafePointer<Float>, into m: UnsafeMutablePointer<Float>
