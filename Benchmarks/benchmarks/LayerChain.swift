@@ -116,8 +116,6 @@ func coldGEMVGigabytesPerSecond(rows: Int, columns: Int, repetitions: Int) -> Do
     / 1e9
 }
 
-private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-
 func printLayerChain(_ chain: LayerChain) {
   print(
     "\nInference of \(chain.model) at batch \(chain.batch), each layer timed inside whole passes (medians of \(chain.passes))"

@@ -58,9 +58,8 @@ func measureModel(_ name: ModelName, batch: Int, repetitions: Int, minimumSecond
   trainingStep()
   let faultsBefore = minorPageFaults()
   let steps = timedSamples(
-    repetitions: repetitions, minimumSeconds: minimumSeconds, warmUp: false, trainingStep
-  ).sorted()
-  let step = steps[steps.count / 2]
+    repetitions: repetitions, minimumSeconds: minimumSeconds, warmUp: false, trainingStep)
+  let step = median(steps)
   let faultsPerStep = Double(minorPageFaults() - faultsBefore) / Double(steps.count)
   model.eval()
   let inference = medianMilliseconds(repetitions: repetitions, minimumSeconds: minimumSeconds) {

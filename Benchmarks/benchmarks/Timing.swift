@@ -6,11 +6,12 @@ import Foundation
 func medianMilliseconds(
   repetitions: Int, minimumSeconds: Double = 0, warmUp: Bool = true, _ body: () -> Void
 ) -> Double {
-  let samples = timedSamples(
-    repetitions: repetitions, minimumSeconds: minimumSeconds, warmUp: warmUp, body
-  ).sorted()
-  return samples[samples.count / 2]
+  median(
+    timedSamples(repetitions: repetitions, minimumSeconds: minimumSeconds, warmUp: warmUp, body))
 }
+
+/// The middle value (the upper of the two middle ones for an even count).
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
 /// The milliseconds of at least `repetitions` runs of `body` (one warm-up run first), and past
 /// those of more until the runs add up to `minimumSeconds` (at most 10,000): the median of three

@@ -43,9 +43,9 @@ public enum ConvolutionAlgorithm: String, Sendable, Codable, CaseIterable {
 public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
   /// The default: a rule of the shape alone, Winograd F(2×2) (3×3 or 5×5 kernels, stride 1) where
   /// it applies and the call has at least `ruleMinimumBatch` images (narrower products were slower
-  /// than im2col's), im2col elsewhere; for 5×5 kernels F(3×3, 5×5) wherever Winograd runs. Two processes (a run and its resume, a checkpoint and its ONNX export) then
-  /// compute the same bits, which timing cannot promise: PyTorch leaves cuDNN's benchmark mode
-  /// off for that. F(4×4) is left to `.measure`: on this 2-core machine (loaded, load average
+  /// than im2col's), im2col elsewhere; for 5×5 kernels F(3×3, 5×5) wherever Winograd runs. Two
+  /// processes (a run and its resume, a checkpoint and its ONNX export) then compute the same
+  /// bits, which timing cannot promise: PyTorch leaves cuDNN's benchmark mode off for that. F(4×4) is left to `.measure`: on this 2-core machine (loaded, load average
   /// 10-15) it was slower than F(2×2) at AlexNet's conv3-5 (batch 32 and 128, forward 1.00-1.25x
   /// im2col against F(2×2)'s 1.09-1.65x; batch 1 0.10-0.74x) and at resnet-small's 3x3 layers
   /// (16x16 down to 4x4), and ahead only at 32x32 with 32 channels, not in every run: 16 output
@@ -143,7 +143,8 @@ public enum ConvolutionAlgorithms {
       // winograd --layers conv2,tv-conv2 --batch 128` (Zen 4): forward 152 against F(2×2, 5×5)'s
       // 272 ms (the 2012 conv2), 171 against 211 (torchvision's); backward 404 against 642 and
       // 388 against 480. Inference at batch 1, filters kept (`--layer-chain alexnet-tv --batch
-      // 1`): torchvision's conv2 1.4-1.7 against 2.9 ms. F(2×2, 5×5) is left to `.measure`.
+      // 1`, three alternating runs): torchvision's conv2 1.32-1.55 against 2.10-2.11 ms.
+      // F(2×2, 5×5) is left to `.measure`.
       let large = ConvolutionAlgorithm.winograd3x3.applies(to: g)
       return large ? .winograd3x3 : .winograd
     case .measure:
