@@ -85,6 +85,12 @@ do {
       Data("benchmarks: \(name) \(option(name)!): expected a positive integer\n".utf8))
     exit(2)
   }
+  do {
+    _ = try ConvolutionAlgorithmPolicy.fromEnvironment()
+  } catch {
+    FileHandle.standardError.write(Data("benchmarks: \(error)\n".utf8))
+    exit(2)
+  }
   for name in ["--model-row", "--layer-table", "--layer-chain"]
   where option(name).map({ ModelName(rawValue: $0) == nil }) == true {
     FileHandle.standardError.write(

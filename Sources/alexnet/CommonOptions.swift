@@ -28,11 +28,15 @@ struct ComputeOptions: ParsableArguments {
   }
 
   /// Prints OpenBLAS's notice, then runs `body` in the compute context these flags describe,
-  /// reporting its errors as `CommandError.reporting` does.
+  /// reporting its errors as `CommandError.reporting` does; an unknown `ALEXNET_CONV_ALGORITHM`
+  /// is refused before `body` runs.
   func run(_ body: () throws -> Void) throws {
     if let notice = BLASRuntime.configuration.notice { printError("note: \(notice)") }
     try withComputeContext(ComputeContext(threadCount: threads)) {
-      try CommandError.reporting(body)
+      try CommandError.reporting {
+        _ = try ConvolutionAlgorithmPolicy.fromEnvironment()
+        try body()
+      }
     }
   }
 }

@@ -121,6 +121,24 @@ import Testing
     #expect(ok.status == 0)
   }
 
+  /// A misspelt algorithm is refused in one line rather than quietly timed as the default rule.
+  @Test func anUnknownConvolutionAlgorithmIsRefused() throws {
+    let image = try Self.firstPhoto()
+    let bad = try Self.refusal(
+      ["predict", "--weights", Self.weights, image],
+      environment: ["ALEXNET_CONV_ALGORITHM": "winograd3"])
+    #expect(
+      bad.hasPrefix("Error: ALEXNET_CONV_ALGORITHM must be one of rule, measure, im2colGEMM"),
+      "\(bad)")
+    #expect(bad.hasSuffix("got \"winograd3\""), "\(bad)")
+    for value in ["winograd3x3", "measure", ""] {
+      let ok = try runAlexnet(
+        ["predict", "--weights", Self.weights, image],
+        environment: ["ALEXNET_CONV_ALGORITHM": value])
+      #expect(ok.status == 0, "\(value): \(ok.error.prefix(300))")
+    }
+  }
+
   @Test func trainRefusesSizesAndEmptySplitsUpFront() throws {
     let data = try CommandTests.dataFolder()
     let output = try CommandTests.scratch().appendingPathComponent("run").path

@@ -74,14 +74,34 @@ public enum ConvolutionAlgorithmPolicy: Equatable, Sendable {
   public static let ruleMinimumBatch = 8
   public static let ruleMinimumInferenceChannels = 16
 
-  /// `ALEXNET_CONV_ALGORITHM`: `rule` (the default), `measure`, `im2colGEMM`, `winograd`,
-  /// `winograd4x4` or `winograd3x3`; read once. An unknown value is the default.
-  public static let environment: ConvolutionAlgorithmPolicy = {
-    switch ProcessInfo.processInfo.environment["ALEXNET_CONV_ALGORITHM"] ?? "rule" {
+  /// The environment variable that picks the policy: `rule` (the default), `measure`, or an
+  /// algorithm's name.
+  public static let environmentVariable = "ALEXNET_CONV_ALGORITHM"
+
+  /// The policy `ALEXNET_CONV_ALGORITHM` names, read once. The library takes an unknown value as
+  /// the default; the command-line tools refuse it first (`fromEnvironment`).
+  public static let environment: ConvolutionAlgorithmPolicy =
+    (try? fromEnvironment()) ?? .rule
+
+  /// The policy `ALEXNET_CONV_ALGORITHM` names in `environment`: `.rule` when unset or empty,
+  /// an error naming the variable and the values it takes for anything else.
+  public static func fromEnvironment(
+    _ environment: [String: String] = ProcessInfo.processInfo.environment
+  ) throws(ConfigurationError) -> ConvolutionAlgorithmPolicy {
+    guard let value = environment[environmentVariable], !value.isEmpty else { return .rule }
+    switch value {
+    case "rule": return .rule
     case "measure": return .measure
-    case let value: return ConvolutionAlgorithm(rawValue: value).map { .fixed($0) } ?? .rule
+    case let name:
+      guard let algorithm = ConvolutionAlgorithm(rawValue: name) else {
+        let names = ["rule", "measure"] + ConvolutionAlgorithm.allCases.map(\.rawValue)
+        throw ConfigurationError(
+          environmentVariable,
+          "must be one of \(names.joined(separator: ", ")), got \"\(value)\"")
+      }
+      return .fixed(algorithm)
     }
-  }()
+  }
 }
 
 /// Which pass of a convolution an algorithm was chosen for.

@@ -6,6 +6,23 @@ import Testing
 @Suite struct WinogradSelectionTests {
   /// Measuring times each candidate (im2col, F(2×2), F(4×4)) three times on the first call of a
   /// shape, then remembers.
+  /// ALEXNET_CONV_ALGORITHM: unset or empty is the rule, each name its policy, anything else an
+  /// error naming the variable.
+  @Test func environmentNamesAPolicy() throws {
+    func policy(_ value: String?) throws -> ConvolutionAlgorithmPolicy {
+      try ConvolutionAlgorithmPolicy.fromEnvironment(
+        value.map { ["ALEXNET_CONV_ALGORITHM": $0] } ?? [:])
+    }
+    #expect(try policy(nil) == .rule && policy("") == .rule && policy("rule") == .rule)
+    #expect(try policy("measure") == .measure)
+    for algorithm in ConvolutionAlgorithm.allCases {
+      #expect(try policy(algorithm.rawValue) == .fixed(algorithm))
+    }
+    for value in ["Winograd", "winograd3", "im2col", " rule"] {
+      #expect(throws: ConfigurationError.self, "\(value)") { try policy(value) }
+    }
+  }
+
   @Test func measuresOncePerShape() throws {
     // A shape no other test uses, so the process-wide table has no entry for it yet.
     let g = try ConvGeometry(
